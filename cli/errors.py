@@ -1,0 +1,48 @@
+"""Turning the core's exceptions into one-line messages and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Callable, NoReturn
+
+import typer
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"vqcodec: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable) -> Callable:
+    """Run a command: user errors become one line on stderr and a documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from vqcodec.errors import VQCodecError
+
+        try:
+            return fn(*args, **kwargs)
+        except VQCodecError as exc:
+            fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`| head`): end quietly, as SIGPIPE would.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(141)
+        except KeyboardInterrupt:
+            print("vqcodec: interrupted", file=sys.stderr)
+            raise typer.Exit(130)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except OSError as exc:
+            fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 2)
+        except MemoryError:
+            fail("out of memory", 2)
+        except Exception as exc:  # a bug: keep the promise of one line, but say so
+            if os.environ.get("VQCODEC_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (set VQCODEC_DEBUG=1 for a traceback)", 70)
+
+    return wrapper

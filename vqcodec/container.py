@@ -1,0 +1,140 @@
+"""The .vqc bitstream: a few-byte binary header, then length-prefixed, checksummed records.
+
+    header := "VQ" version:u8 modality:u8 fingerprint:4 params:varint* crc16:u16be
+    params  := image: width height channels | audio: rate channels stages chunk_frames
+    record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
+
+crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
+An image is one record; audio is one record per chunk of `chunk_frames` frames, each an
+independent range-coded stream, the last one flagged and carrying the stream's total sample
+count at the original rate as `extra`. The full description is docs/FORMAT.md.
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .errors import BadStreamError, LimitError
+
+MAGIC = b"VQ"
+VERSION = 1
+IMAGE, AUDIO = 0, 1
+MODALITIES = {IMAGE: "image", AUDIO: "audio"}
+FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
+MAX_RECORD = 1 << 26  # bytes in one record's payload
+MAX_VARINT_BYTES = 9
+
+
+def crc16(data: bytes) -> int:
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+def varint(n: int) -> bytes:
+    """Unsigned LEB128."""
+    if n < 0:
+        raise ValueError("varint must be non-negative")
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
+    data = stream.read(n)
+    if data is None or len(data) < n:
+        raise BadStreamError(f"truncated stream: {what} ends early")
+    return data
+
+
+def _read_varint(stream: BinaryIO, raw: bytearray, what: str) -> int:
+    value = 0
+    for i in range(MAX_VARINT_BYTES):
+        byte = _read_exact(stream, 1, what)[0]
+        raw.append(byte)
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value
+    raise BadStreamError(f"malformed stream: {what} has an overlong number")
+
+
+@dataclass
+class Header:
+    modality: int
+    fingerprint: bytes  # first 4 bytes of the model fingerprint
+    params: tuple[int, ...]
+    size: int = 0  # bytes on disk, filled in when read
+
+    @property
+    def kind(self) -> str:
+        return MODALITIES[self.modality]
+
+    def to_bytes(self) -> bytes:
+        body = FIXED.pack(MAGIC, VERSION, self.modality, self.fingerprint)
+        body += b"".join(varint(p) for p in self.params)
+        return body + struct.pack(">H", crc16(body))
+
+    def describe(self) -> dict[str, int | str]:
+        out: dict[str, int | str] = {"modality": self.kind, "model": self.fingerprint.hex(),
+                                     "version": VERSION, "header_bytes": self.size}
+        names = (("width", "height", "channels") if self.modality == IMAGE else
+                 ("sample_rate", "channels", "stages", "chunk_frames"))
+        out.update(dict(zip(names, self.params)))
+        return out
+
+
+N_PARAMS = {IMAGE: 3, AUDIO: 4}
+
+
+def read_header(stream: BinaryIO) -> Header:
+    """Parse and validate a header; raises BadStreamError with a one-line reason."""
+    fixed = stream.read(FIXED.size)
+    if not fixed:
+        raise BadStreamError("empty input: not a vqcodec stream")
+    if len(fixed) < FIXED.size or fixed[:2] != MAGIC:
+        raise BadStreamError("not a vqcodec stream (bad magic bytes)")
+    _, version, modality, fingerprint = FIXED.unpack(fixed)
+    if version != VERSION:
+        raise BadStreamError(f"unsupported stream version {version} (this vqcodec reads {VERSION})")
+    if modality not in MODALITIES:
+        raise BadStreamError(f"malformed stream: unknown modality {modality}")
+    raw = bytearray(fixed)
+    params = tuple(_read_varint(stream, raw, "header") for _ in range(N_PARAMS[modality]))
+    (check,) = struct.unpack(">H", _read_exact(stream, 2, "header"))
+    if check != crc16(bytes(raw)):
+        raise BadStreamError("corrupt stream: header checksum mismatch")
+    return Header(modality, fingerprint, params, len(raw) + 2)
+
+
+@dataclass
+class Record:
+    payload: bytes
+    last: bool
+    extra: int
+    intact: bool  # checksum matched
+    size: int
+
+
+def record_bytes(payload: bytes, last: bool, extra: int = 0) -> bytes:
+    head = varint(len(payload) << 1 | int(last)) + (varint(extra) if last else b"")
+    body = head + payload
+    return body + struct.pack(">H", crc16(body))
+
+
+def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD) -> Record:
+    """Read one record. A checksum mismatch is reported in `intact`, not raised, so a damaged
+    audio chunk can be skipped; a record that cannot be framed raises BadStreamError."""
+    raw = bytearray()
+    tag = _read_varint(stream, raw, "record")
+    length, last = tag >> 1, bool(tag & 1)
+    if length > max_payload:
+        raise LimitError(f"record of {length} bytes exceeds the limit of {max_payload}")
+    extra = _read_varint(stream, raw, "record") if last else 0
+    payload = _read_exact(stream, length, "record payload")
+    (check,) = struct.unpack(">H", _read_exact(stream, 2, "record checksum"))
+    intact = check == crc16(bytes(raw) + payload)
+    return Record(payload, last, extra, intact, len(raw) + length + 2)

@@ -1,0 +1,218 @@
+"""Media I/O: images through Pillow, audio through soundfile or raw s16le PCM, streaming resampling.
+
+Audio is read and written in blocks so hour-long files stay in bounded memory.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .errors import BadInputError, LimitError, UsageError
+
+DEFAULT_MAX_PIXELS = 50_000_000
+AUDIO_BLOCK = 1 << 16  # frames read per block
+MAX_RATE = 768_000
+MAX_CHANNELS = 64
+
+
+# -- images -------------------------------------------------------------------------------
+def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int]:
+    """Any Pillow-readable image -> (H, W, 3) uint8 RGB and the channel count to restore (1 or 3).
+
+    Alpha is not coded: RGBA and LA images are composited onto white (documented in README).
+    The pixel limit is checked from the header, before any pixel is decoded.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    fp = io.BytesIO(src) if isinstance(src, bytes) else src
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's bomb check
+            img = Image.open(fp)
+            w, h = img.size
+            if w * h > max_pixels:
+                raise LimitError(f"image of {w}x{h} pixels exceeds the limit of {max_pixels} "
+                                 "(raise it with --max-pixels)")
+            if w == 0 or h == 0:
+                raise BadInputError("image has no pixels")
+            img.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        raise BadInputError("input is not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise BadInputError(f"cannot decode image ({exc})") from None
+    channels = 1 if img.mode in ("1", "L", "LA", "I", "I;16", "F", "P") and _is_gray(img) else 3
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    if img.mode in ("I", "I;16", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(arr / max(arr.max(), 1) * 255, 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2), 1
+    return np.asarray(img.convert("RGB")), channels
+
+
+def _is_gray(img) -> bool:
+    if img.mode == "P":
+        pal = np.asarray(img.convert("RGB"))
+        return bool((pal[..., 0] == pal[..., 1]).all() and (pal[..., 1] == pal[..., 2]).all())
+    return True
+
+
+def write_image(rgb: np.ndarray, channels: int, dst: str | BinaryIO, fmt: str | None = None) -> None:
+    from PIL import Image
+
+    img = Image.fromarray(rgb, "RGB")
+    if channels == 1:
+        img = img.convert("L")
+    if fmt in ("JPEG", "JPG") and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    img.save(dst, format=fmt)
+
+
+# -- audio input --------------------------------------------------------------------------
+@dataclass
+class AudioInfo:
+    rate: int
+    channels: int
+    frames: int | None  # None when unknown (raw streams)
+
+
+def check_raw_params(rate: int | None, channels: int) -> int:
+    if rate is None:
+        raise UsageError("--raw input needs --rate")
+    if not 1000 <= rate <= MAX_RATE:
+        raise UsageError(f"--rate {rate} is not a plausible sample rate (1000..{MAX_RATE})")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise UsageError(f"--channels {channels} is out of range (1..{MAX_CHANNELS})")
+    return rate
+
+
+def open_audio(src: str | bytes, max_seconds: float) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """A file path or in-memory bytes of wav/flac/ogg -> info and (n, ch) float32 blocks."""
+    import soundfile as sf
+
+    try:
+        f = sf.SoundFile(io.BytesIO(src) if isinstance(src, bytes) else src)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise BadInputError(f"input is not audio soundfile can read ({_sf_reason(exc)})") from None
+    if f.frames <= 0:
+        f.close()
+        raise BadInputError("audio input has no samples")
+    if f.frames > max_seconds * f.samplerate:
+        f.close()
+        raise LimitError(f"audio of {f.frames / f.samplerate:.0f} s exceeds the limit of "
+                         f"{max_seconds:.0f} s (raise it with --max-seconds)")
+    info = AudioInfo(f.samplerate, f.channels, f.frames)
+
+    def blocks() -> Iterator[np.ndarray]:
+        with f:
+            while True:
+                try:
+                    block = f.read(AUDIO_BLOCK, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as exc:
+                    raise BadInputError(f"corrupt audio ({_sf_reason(exc)})") from None
+                if not len(block):
+                    return
+                yield block
+
+    return info, blocks()
+
+
+def _sf_reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120]
+
+
+def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14) -> Iterator[np.ndarray]:
+    """Headerless s16le PCM from a (possibly slow) stream -> (n, ch) float32 blocks as they come."""
+    frame = 2 * channels
+    pending = b""
+    read = getattr(stream, "read1", stream.read)
+    while True:
+        data = read(block_bytes)
+        if not data:
+            break
+        pending += data
+        usable = len(pending) - len(pending) % frame
+        if usable:
+            pcm = np.frombuffer(pending[:usable], dtype="<i2").reshape(-1, channels)
+            pending = pending[usable:]
+            yield pcm.astype(np.float32) / 32768.0
+    if pending:
+        raise BadInputError(f"raw input ends with a partial sample frame ({len(pending)} bytes)")
+
+
+# -- streaming resampler ------------------------------------------------------------------
+class Resampler:
+    """Block-wise band-limited resampling that matches resampling the whole signal at once.
+
+    Input is processed in whole periods of `orig / gcd` samples with `margin` periods of context
+    on each side, so block boundaries leave no trace; it holds back `margin` periods (a few ms).
+    """
+
+    def __init__(self, orig: int, new: int, margin: int | None = None):
+        g = math.gcd(orig, new)
+        self.orig, self.new, self.up, self.down = orig, new, new // g, orig // g
+        self.margin = margin or max(1, math.ceil(64 / self.down))  # periods of context
+        self.buf = np.zeros((0, 1), dtype=np.float32)
+        self.started = False
+        self.consumed = 0  # input samples already turned into output (excluding history)
+        self.history = 0
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        import torch
+        import torchaudio.functional as AF
+
+        t = torch.from_numpy(np.ascontiguousarray(x.T))
+        return AF.resample(t, self.orig, self.new).numpy().T
+
+    def push(self, block: np.ndarray, final: bool = False) -> np.ndarray:
+        if self.orig == self.new:
+            return block
+        if self.buf.shape[1] != block.shape[1]:
+            self.buf = np.zeros((0, block.shape[1]), dtype=np.float32)
+        self.buf = np.concatenate([self.buf, block.astype(np.float32)])
+        ctx = self.margin * self.down
+        avail = len(self.buf) - self.history - (0 if final else ctx)
+        n = (avail // self.down) * self.down if not final else max(avail, 0)
+        if n <= 0:
+            return np.zeros((0, self.buf.shape[1]), dtype=np.float32)
+        start = self.history
+        seg = self.buf[: start + n + (0 if final else ctx)]
+        out = self._run(seg)
+        lo = start * self.up // self.down
+        hi = lo + (math.ceil(n * self.up / self.down) if final else n * self.up // self.down)
+        out = out[lo:hi]
+        keep = min(ctx, start + n)
+        self.buf = self.buf[start + n - keep:]
+        self.history = keep
+        return out
+
+    def finish(self) -> np.ndarray:
+        if self.orig == self.new:
+            return np.zeros((0, self.buf.shape[1]), dtype=np.float32)
+        return self.push(np.zeros((0, self.buf.shape[1]), dtype=np.float32), final=True)
+
+
+def resampled_length(n: int, orig: int, new: int) -> int:
+    return -(-n * new // orig)
+
+
+# -- audio output -------------------------------------------------------------------------
+def to_pcm16(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2").tobytes()
+
+
+def wav_stream_header(rate: int, channels: int) -> bytes:
+    """A WAV header for a stream of unknown length (sizes set to the maximum, as sox does)."""
+    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " +
+            struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16) +
+            b"data" + struct.pack("<I", 0xFFFFFFFF))

@@ -1,0 +1,153 @@
+"""Model files: safetensors holding the autoencoder, the frozen integer prior and a config.
+
+Loading never unpickles: tensors come from safetensors and the configuration from JSON in its
+metadata. The fingerprint is a SHA-256 over the kind, the configuration and every tensor; its
+first 4 bytes go into each stream, and a file whose recorded fingerprint does not match its
+contents is refused as tampered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import ModelError
+from .image_model import ImageModelConfig, ImageVQVAE
+from .prior import IntCausalPrior, IntGatedPixelCNN
+from .speech_model import SpeechModelConfig, SpeechVQVAE
+
+MODELS_DIR = Path(__file__).parent / "models"
+BUNDLED = {"image": "image-default", "speech": "speech-default"}
+FORMAT = "vqcodec-model/1"
+TRAINING_BUFFERS = ("counts", "idle", "ema_count", "ema_sum", "window", "steps", "initialised")
+
+
+@dataclass
+class CodecModel:
+    kind: str  # "image" or "speech"
+    config: Any  # ImageModelConfig | SpeechModelConfig
+    net: Any  # ImageVQVAE | SpeechVQVAE, in eval mode
+    prior: Any  # IntGatedPixelCNN | IntCausalPrior
+    fingerprint: bytes
+    info: dict
+    path: Path
+    histogram: torch.Tensor | None = None  # (S, K) code counts over the training set
+
+    @property
+    def name(self) -> str:
+        return self.path.name.removesuffix(".safetensors")
+
+    @property
+    def short_id(self) -> str:
+        return self.fingerprint[:4].hex()
+
+
+def _fingerprint(kind: str, config: str, tensors: dict[str, torch.Tensor]) -> bytes:
+    h = hashlib.sha256(f"{kind}\n{config}\n".encode())
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.digest()
+
+
+def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: dict,
+               histogram: torch.Tensor | None = None) -> bytes:
+    """Write a model file; returns its fingerprint."""
+    tensors = {}
+    for name, t in net.state_dict().items():
+        if name.rsplit(".", 1)[-1] in TRAINING_BUFFERS:
+            continue
+        tensors["net." + name] = t.detach().cpu().half() if t.is_floating_point() else t.cpu()
+    tensors.update(prior.state("prior."))
+    if histogram is not None:
+        tensors["stats.histogram"] = histogram.to(torch.int64)
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    config = json.dumps(dataclasses.asdict(net.cfg), sort_keys=True)
+    fp = _fingerprint(kind, config, tensors)
+    meta = {"format": FORMAT, "kind": kind, "config": config, "fingerprint": fp.hex(),
+            "info": json.dumps(info, sort_keys=True)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return fp
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path}: not a vqcodec model file ({exc})") from None
+
+
+def load_model(path: str | Path) -> CodecModel:
+    """Load and verify a model file (a path, or the name of a bundled model)."""
+    path = resolve(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a vqcodec model file")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path}: unreadable model file ({exc})") from None
+    kind, config = meta["kind"], meta["config"]
+    fp = _fingerprint(kind, config, tensors)
+    if fp.hex() != meta.get("fingerprint"):
+        raise ModelError(f"{path}: model file is corrupt or was tampered with "
+                         "(fingerprint mismatch)")
+    cfg_dict = json.loads(config)
+    if kind == "image":
+        cfg = ImageModelConfig(**cfg_dict)
+        net = ImageVQVAE(cfg)
+        prior = IntGatedPixelCNN.from_state(cfg.prior, tensors)
+    elif kind == "speech":
+        cfg = SpeechModelConfig(**cfg_dict)
+        net = SpeechVQVAE(cfg)
+        prior = IntCausalPrior.from_state(cfg.prior, tensors)
+    else:
+        raise ModelError(f"{path}: unknown model kind {kind!r}")
+    state = {k[4:]: v.float() if v.is_floating_point() else v
+             for k, v in tensors.items() if k.startswith("net.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):
+        raise ModelError(f"{path}: model file does not match its configuration")
+    net.eval()
+    return CodecModel(kind, cfg, net, prior, fp, json.loads(meta.get("info", "{}")), path,
+                      tensors.get("stats.histogram"))
+
+
+def resolve(name: str | Path) -> Path:
+    """A model path, or a bundled model's name ('image-default', 'speech-default')."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    bundled = MODELS_DIR / f"{name}.safetensors"
+    if bundled.is_file():
+        return bundled
+    raise ModelError(f"model not found: {name} (bundled: {', '.join(bundled_names()) or 'none'})")
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.name.removesuffix(".safetensors") for p in MODELS_DIR.glob("*.safetensors"))
+
+
+def find_by_fingerprint(prefix: bytes) -> Path | None:
+    """The bundled model whose fingerprint starts with `prefix`, if any (metadata only)."""
+    for name in bundled_names():
+        path = MODELS_DIR / f"{name}.safetensors"
+        if read_metadata(path).get("fingerprint", "").startswith(prefix.hex()):
+            return path
+    return None

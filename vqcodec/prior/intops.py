@@ -1,0 +1,110 @@
+"""Integer arithmetic for the priors (Balle, Johnston & Minnen, ICLR 2019, "Integer networks").
+
+Every quantity the decoder computes from the indices is an integer. Sums of products are done
+in float64 on integer values below 2**53, so they are exact in any order, on any CPU or GPU, with
+any thread count or kernel. Rescaling is integer multiply-and-shift; nonlinearities and the
+logit -> probability map are lookup tables stored in the model file. Hence the probabilities
+handed to the range coder are a deterministic function of the indices alone.
+
+Activations live on fixed scales: ACT (2**-12) for gate outputs, the residual stream and
+embeddings; GATE_IN (1/128) for the inputs of the tanh/sigmoid tables; LOGIT (1/32 nat).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+ACT_BITS = 12
+ACT_SCALE = 2.0**-ACT_BITS
+GATE_IN_SCALE = 1.0 / 128
+GATE_RANGE = 1024  # table inputs are clamped to [-1024, 1024], i.e. [-8, 8] in real units
+LOGIT_SCALE = 1.0 / 32
+LOGIT_RANGE = 32 * 24  # logits more than 24 nats below the maximum share the floor weight
+PROB_BITS = 24  # exp table: weight of the most probable symbol
+WEIGHT_MAX = 511  # weights are 10-bit signed integers per output channel
+RESIDUAL_CLAMP = 1 << 20
+
+
+def make_tables() -> dict[str, torch.Tensor]:
+    """Integer tables for tanh, sigmoid (inputs on GATE_IN, outputs on ACT) and exp (logits)."""
+    x = torch.arange(-GATE_RANGE, GATE_RANGE + 1, dtype=torch.float64) * GATE_IN_SCALE
+    one = float(1 << ACT_BITS)
+    logits = torch.arange(-LOGIT_RANGE, 1, dtype=torch.float64) * LOGIT_SCALE
+    return {
+        "tanh": torch.round(torch.tanh(x) * one).to(torch.int64),
+        "sigmoid": torch.round(torch.sigmoid(x) * one).to(torch.int64),
+        "exp": torch.clamp(torch.round(torch.exp(logits) * 2.0**PROB_BITS), min=1).to(torch.int64),
+    }
+
+
+def rescale(acc: torch.Tensor, mult: torch.Tensor, shift: int) -> torch.Tensor:
+    """Round(acc * mult / 2**shift) in exact int64 arithmetic."""
+    return (acc * mult + (1 << (shift - 1))) >> shift
+
+
+def gate(pre: torch.Tensor, tables: dict[str, torch.Tensor]) -> torch.Tensor:
+    """tanh(a) * sigmoid(b) for pre = [a, b] on GATE_IN; returns ACT-scaled integers."""
+    a, b = (torch.clamp(t, -GATE_RANGE, GATE_RANGE) + GATE_RANGE for t in pre.chunk(2, dim=-1))
+    prod = tables["tanh"][a] * tables["sigmoid"][b]
+    return (prod + (1 << (ACT_BITS - 1))) >> ACT_BITS
+
+
+def probability_weights(logits: torch.Tensor, tables: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Positive integer weights proportional to softmax(logits); logits on LOGIT scale."""
+    rel = logits - logits.max(dim=-1, keepdim=True).values
+    return tables["exp"][torch.clamp(rel, -LOGIT_RANGE, 0) + LOGIT_RANGE]
+
+
+class QLayer:
+    """A quantized linear map: out = rescale(feats @ W + b) with integer W, b.
+
+    `feats` are gathered ACT-scaled integer activations (taps * C_in columns) held in float64,
+    so the matrix product is exact whatever the summation order.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, mult: torch.Tensor, shift: int):
+        self.weight = weight.to(torch.float64)  # (taps * C_in, C_out), integer valued
+        self.bias = bias.to(torch.int64)
+        self.mult = mult.to(torch.int64)
+        self.shift = int(shift)
+
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats: (N, taps * C_in) float64 integer-valued -> (N, C_out) int64."""
+        acc = (feats @ self.weight).to(torch.int64) + self.bias
+        return rescale(acc, self.mult, self.shift)
+
+    def state(self, prefix: str) -> dict[str, torch.Tensor]:
+        return {
+            prefix + "weight": self.weight.to(torch.int16),  # |w| <= WEIGHT_MAX
+            prefix + "bias": self.bias,
+            prefix + "mult": self.mult,
+            prefix + "shift": torch.tensor([self.shift], dtype=torch.int64),
+        }
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], prefix: str) -> "QLayer":
+        return cls(tensors[prefix + "weight"], tensors[prefix + "bias"], tensors[prefix + "mult"],
+                   int(tensors[prefix + "shift"][0]))
+
+
+def quantize_linear(weight: torch.Tensor, bias: torch.Tensor, out_scale: float,
+                    in_max: float) -> QLayer:
+    """Quantize a float map (rows: taps * C_in, cols: C_out) whose inputs are ACT-scaled integers.
+
+    `in_max` bounds the absolute integer input; it proves that float64 sums stay exact and
+    that no int64 product overflows.
+    """
+    w = weight.detach().to(torch.float64)
+    w_scale = w.abs().amax(dim=0).clamp(min=1e-12) / WEIGHT_MAX  # per output channel
+    w_int = torch.round(w / w_scale)
+    acc_scale = ACT_SCALE * w_scale
+    b_int = torch.round(bias.detach().to(torch.float64) / acc_scale).to(torch.int64)
+    ratio = acc_scale / out_scale
+    shift = max(1, 22 - math.ceil(math.log2(float(ratio.max()))))
+    mult = torch.round(ratio * 2.0**shift).to(torch.int64)
+    acc_max = float(w_int.abs().sum(dim=0).max()) * in_max + float(b_int.abs().max())
+    if acc_max >= 2.0**52 or acc_max * float(mult.max()) >= 2.0**62:
+        raise ValueError("integer layer would overflow; lower the clamp or the weight bits")
+    return QLayer(w_int, b_int, mult, shift)

@@ -1,0 +1,242 @@
+"""Speech compression as a pair of streaming state machines, used for files and pipes alike.
+
+Encoder: audio blocks at any rate/channel count -> mono 16 kHz -> chunks of `chunk_frames`
+latent frames, each encoded with a little audio context on both sides, entropy-coded on its own
+(the prior restarts per chunk) and written as one container record as soon as it is complete.
+
+Decoder: records -> indices -> latents; the waveform is synthesised over a sliding window with
+context frames on both sides and a short crossfade between calls, so chunk boundaries leave no
+click, and a damaged chunk is replaced by silence without touching its neighbours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import container, entropy
+from .errors import BadInputError, BadStreamError, ModelError
+from .media import Resampler, resampled_length
+from .modelfile import CodecModel
+
+ENC_LEFT, ENC_RIGHT = 8, 4  # encoder context, in latent frames (ENC_RIGHT is lookahead)
+SYN_LEFT, SYN_RIGHT = 12, 4  # synthesis context; SYN_RIGHT frames are held back (latency)
+XFADE = 80  # samples of crossfade between two synthesis calls
+MAX_CHUNK_FRAMES = 3000
+
+
+def frames_for(total_in: int, rate: int, model_rate: int, frame: int) -> tuple[int, int]:
+    """(model-rate samples, latent frames) for a stream of `total_in` samples at `rate`."""
+    m = resampled_length(total_in, rate, model_rate)
+    return m, max(1, -(-m // frame))
+
+
+class SpeechEncoderStream:
+    """Push audio blocks, get container bytes back as soon as chunks are complete."""
+
+    def __init__(self, model: CodecModel, rate: int, channels: int, stages: int | None = None,
+                 chunk_frames: int = 50, batch_chunks: int = 16):
+        cfg = model.config
+        self.model, self.rate, self.channels = model, rate, channels
+        self.stages = stages or cfg.default_stages
+        if not 1 <= self.stages <= cfg.stages:
+            raise ModelError(f"this model has {cfg.stages} stages; cannot code {self.stages}")
+        self.chunk, self.batch = chunk_frames, batch_chunks
+        self.frame = cfg.frame
+        self.resampler = Resampler(rate, cfg.sample_rate)
+        self.audio = np.zeros(0, dtype=np.float32)  # model-rate mono from sample `offset` on
+        self.offset = 0
+        self.next_frame = 0
+        self.total_in = 0
+        self.header = container.Header(container.AUDIO, model.fingerprint[:4],
+                                       (rate, channels, self.stages, chunk_frames)).to_bytes()
+        self.ideal_bits = 0.0
+        self.payload_bytes = 0
+
+    def push(self, block: np.ndarray) -> bytes:
+        self.total_in += len(block)
+        self._append(self.resampler.push(block.mean(axis=1, keepdims=True))[:, 0])
+        return self._emit(final=False)
+
+    def finish(self) -> bytes:
+        if self.total_in == 0:
+            raise BadInputError("empty input: no audio samples to compress")
+        self._append(self.resampler.finish()[:, 0])
+        return self._emit(final=True)
+
+    def _append(self, x: np.ndarray) -> None:
+        self.audio = np.concatenate([self.audio, x.astype(np.float32)])
+
+    def _emit(self, final: bool) -> bytes:
+        out = b""
+        f = self.frame
+        while True:
+            if final:
+                m, total = frames_for(self.total_in, self.rate, self.model.config.sample_rate, f)
+                left = total - self.next_frame
+                if left <= 0:
+                    return out
+                n_chunks = min(self.batch, -(-left // self.chunk))
+            else:
+                have = (self.offset + len(self.audio)) // f - ENC_RIGHT - self.next_frame
+                n_chunks = min(self.batch, max(0, have) // self.chunk)
+                if n_chunks == 0:
+                    return out
+                total, m = None, None
+            lengths = [self.chunk] * n_chunks
+            if final and self.next_frame + n_chunks * self.chunk >= total:
+                lengths[-1] = total - self.next_frame - (n_chunks - 1) * self.chunk
+            out += self._code(lengths, last=final and self.next_frame + sum(lengths) >= total,
+                              model_len=m)
+
+    def _code(self, lengths: list[int], last: bool, model_len: int | None) -> bytes:
+        f, start = self.frame, self.next_frame
+        n = sum(lengths)
+        lo, hi = (start - ENC_LEFT) * f, (start + n + ENC_RIGHT) * f
+        seg = np.zeros(hi - lo, dtype=np.float32)
+        a, b = max(lo, self.offset), min(hi, self.offset + len(self.audio))
+        if model_len is not None:
+            b = min(b, model_len)
+        if b > a:
+            seg[a - lo: b - lo] = self.audio[a - self.offset: b - self.offset]
+        with torch.inference_mode():
+            idx = self.model.net.encode(torch.from_numpy(seg)[None], self.stages)[0]  # (S, T)
+        idx = idx[:, ENC_LEFT: ENC_LEFT + n].t()  # (n, S)
+        symbols = torch.zeros(len(lengths), max(lengths), self.stages, dtype=torch.long)
+        pos = 0
+        for i, length in enumerate(lengths):
+            symbols[i, :length] = idx[pos: pos + length]
+            pos += length
+        plan = self.model.prior.plan(lengths, self.stages)
+        streams, ideal = entropy.encode(plan, symbols.flatten(), len(lengths))
+        self.ideal_bits += ideal
+        out = b""
+        for i, s in enumerate(streams):
+            final_record = last and i == len(streams) - 1
+            out += container.record_bytes(s, final_record, self.total_in if final_record else 0)
+            self.payload_bytes += len(s)
+        self.next_frame += n
+        drop = max(0, (self.next_frame - ENC_LEFT) * f - self.offset)
+        self.audio, self.offset = self.audio[drop:], self.offset + drop
+        return out
+
+
+class SpeechDecoderStream:
+    """Push container records, get audio blocks (n, channels) float32 back as they are ready."""
+
+    def __init__(self, model: CodecModel, header: container.Header, rate: int | None = None,
+                 channels: int | None = None):
+        in_rate, in_channels, stages, chunk = header.params
+        cfg = model.config
+        if not (1000 <= in_rate <= 768000 and 1 <= in_channels <= 64 and 1 <= stages <= cfg.stages
+                and 1 <= chunk <= MAX_CHUNK_FRAMES):
+            raise BadStreamError(f"malformed stream: audio parameters {header.params} are invalid")
+        self.model, self.stages, self.chunk, self.in_rate = model, stages, chunk, in_rate
+        self.out_rate = rate or in_rate
+        self.out_channels = channels or in_channels
+        self.frame = cfg.frame
+        self.resampler = Resampler(cfg.sample_rate, self.out_rate)
+        self.latents = torch.zeros(cfg.latent_dim, 0)  # frames from `base` on
+        self.alive = torch.zeros(0)  # 1 per intact frame, 0 where a chunk was lost
+        self.base = 0
+        self.received = 0
+        self.emitted = 0
+        self.tail = np.zeros(0, dtype=np.float32)
+        self.total_frames: int | None = None
+        self.model_len: int | None = None
+        self.target: int | None = None
+        self.produced = 0
+        self.damaged = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.total_frames is not None
+
+    def push(self, records: list[container.Record]) -> np.ndarray:
+        if self.finished and records:
+            raise BadStreamError("malformed stream: data after the last chunk")
+        lengths, payloads, intact = [], [], []
+        for i, rec in enumerate(records):
+            length = self.chunk
+            if rec.last:
+                if i != len(records) - 1:
+                    raise BadStreamError("malformed stream: data after the last chunk")
+                self.model_len, self.total_frames = frames_for(
+                    rec.extra, self.in_rate, self.model.config.sample_rate, self.frame)
+                length = self.total_frames - self.received - sum(lengths)
+                if not 1 <= length <= self.chunk:
+                    raise BadStreamError("malformed stream: sample count does not match chunks")
+                self.target = (rec.extra if self.out_rate == self.in_rate else
+                               resampled_length(rec.extra, self.in_rate, self.out_rate))
+            lengths.append(length)
+            payloads.append(rec.payload)
+            intact.append(rec.intact)
+        if lengths:
+            self._decode_chunks(lengths, payloads, intact)
+        return self._synthesize(final=self.finished)
+
+    def _decode_chunks(self, lengths: list[int], payloads: list[bytes], intact: list[bool]) -> None:
+        good = [i for i, ok in enumerate(intact) if ok]
+        s_n, dim = self.stages, self.model.config.latent_dim
+        z = torch.zeros(dim, sum(lengths))
+        alive = torch.zeros(sum(lengths))
+        if good:
+            glen = [lengths[i] for i in good]
+            plan = self.model.prior.plan(glen, s_n)
+            flat = entropy.decode(plan, [payloads[i] for i in good], len(glen) * max(glen) * s_n)
+            idx = flat.view(len(glen), max(glen), s_n)
+            starts = np.cumsum([0] + lengths[:-1])
+            with torch.inference_mode():
+                for j, i in enumerate(good):
+                    q = self.model.net.quantizer.decode(idx[j, : lengths[i]].t()[None])[0]
+                    z[:, starts[i]: starts[i] + lengths[i]] = q
+                    alive[starts[i]: starts[i] + lengths[i]] = 1
+        self.damaged += len(intact) - len(good)
+        self.latents = torch.cat([self.latents, z], dim=1)
+        self.alive = torch.cat([self.alive, alive])
+        self.received += sum(lengths)
+
+    def _synthesize(self, final: bool) -> np.ndarray:
+        f = self.frame
+        end = self.received if final else self.received - SYN_RIGHT
+        if end <= self.emitted:
+            return self._finish_block(np.zeros(0, dtype=np.float32), final)
+        w0 = max(self.base, self.emitted - SYN_LEFT)
+        z = self.latents[:, w0 - self.base:]
+        with torch.inference_mode():
+            wave = self.model.net.synthesize(z[None], z.shape[1] * f)[0].numpy()
+        gain = np.repeat(self.alive[w0 - self.base:].numpy(), f)
+        wave = wave * _smooth(gain)
+        a, b = (self.emitted - w0) * f, (end - w0) * f
+        seg = wave[a:b].copy()
+        if len(self.tail):
+            n = min(len(self.tail), len(seg))
+            ramp = (np.arange(n, dtype=np.float32) + 0.5) / n
+            seg[:n] = self.tail[:n] * (1 - ramp) + seg[:n] * ramp
+        self.tail = wave[b: b + XFADE].copy()
+        self.emitted = end
+        if final and self.model_len is not None:
+            seg = seg[: max(0, self.model_len - (self.emitted * f - len(seg)))]
+        keep = max(self.base, self.emitted - SYN_LEFT)
+        self.latents, self.alive = self.latents[:, keep - self.base:], self.alive[keep - self.base:]
+        self.base = keep
+        return self._finish_block(seg, final)
+
+    def _finish_block(self, mono: np.ndarray, final: bool) -> np.ndarray:
+        out = self.resampler.push(mono[:, None])
+        if final:
+            out = np.concatenate([out, self.resampler.finish()])
+            out = out[: self.target - self.produced]
+            if len(out) < self.target - self.produced:
+                out = np.concatenate([out, np.zeros((self.target - self.produced - len(out), 1),
+                                                    dtype=np.float32)])
+        self.produced += len(out)
+        return np.repeat(out, self.out_channels, axis=1).astype(np.float32)
+
+
+def _smooth(gain: np.ndarray, width: int = 160) -> np.ndarray:
+    """Soften the edges of a 0/1 mask so a lost chunk fades out and in instead of clicking."""
+    if gain.min() >= 1:
+        return gain
+    kernel = np.ones(width, dtype=np.float32) / width
+    return np.convolve(gain, kernel, mode="same").astype(np.float32)

@@ -1,0 +1,269 @@
+"""Training: the autoencoder, then the prior on its indices, then the frozen integer prior.
+
+Checkpoints (`<out>.ckpt`) hold every state needed to continue exactly: networks, optimisers,
+step and the random generators; they load with `torch.load(weights_only=True)`. Progress goes
+to a callback (the CLI draws it with rich) and to `<out>.log.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import ImageCrops, SpeechSegments
+from .image_model import FACTOR, ImageModelConfig, ImageVQVAE
+from .losses import MultiResolutionSTFTLoss
+from .modelfile import save_model
+from .prior import CausalPrior, GatedPixelCNN
+from .speech_model import SpeechModelConfig, SpeechVQVAE
+
+Progress = Callable[[str, int, int, dict], None]
+
+
+@dataclass
+class TrainOptions:
+    kind: str  # "image" or "speech"
+    data: str
+    out: Path
+    steps: int = 20000
+    prior_steps: int = 10000
+    batch: int = 16
+    lr: float = 5e-4
+    prior_lr: float = 1e-3
+    quantizer: str = "ema"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "32"
+    checkpoint_every: int = 500
+    resume: bool = False
+    crop: int = 64  # image training crops (pixels)
+    prior_crop: int = 256  # image crops encoded for the prior (pixels)
+    seconds: float = 1.0  # speech training segments
+    prior_seconds: float = 4.0
+    prior_examples: int = 2000
+    val_data: str | None = None
+    model: dict = field(default_factory=dict)  # config overrides, e.g. {"codebook_size": 256}
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def build(opts: TrainOptions):
+    overrides = dict(opts.model, quantizer=opts.quantizer)
+    if opts.kind == "image":
+        cfg = ImageModelConfig(**overrides)
+        return cfg, ImageVQVAE(cfg)
+    cfg = SpeechModelConfig(**overrides)
+    return cfg, SpeechVQVAE(cfg)
+
+
+class Trainer:
+    def __init__(self, opts: TrainOptions, progress: Progress | None = None):
+        self.opts, self.progress = opts, progress or (lambda *a: None)
+        torch.manual_seed(opts.seed)
+        random.seed(opts.seed)
+        self.device = pick_device(opts.device)
+        self.cfg, self.net = build(opts)
+        self.net.to(self.device)
+        if opts.kind == "image":
+            self.data = ImageCrops(opts.data, opts.crop, opts.seed)
+            self.val = ImageCrops(opts.val_data or opts.data, opts.crop, opts.seed + 1)
+            self.loss_fn = None
+        else:
+            rate = self.cfg.sample_rate
+            self.data = SpeechSegments(opts.data, rate, opts.seconds, opts.seed)
+            self.val = SpeechSegments(opts.val_data or opts.data, rate, opts.seconds, opts.seed + 1)
+            self.loss_fn = MultiResolutionSTFTLoss(rate).to(self.device)
+        self.prior = (GatedPixelCNN(self.cfg.prior) if opts.kind == "image"
+                      else CausalPrior(self.cfg.prior)).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=opts.lr)
+        self.prior_opt = torch.optim.Adam(self.prior.parameters(), lr=opts.prior_lr)
+        self.stage, self.step = "autoencoder", 0
+        self.ckpt = Path(str(opts.out) + ".ckpt")
+        self.log_path = Path(str(opts.out) + ".log.jsonl")
+        self.prior_data: torch.Tensor | None = None
+        self.history: list[dict] = []
+
+    # -- checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        state = {"stage": self.stage, "step": self.step, "net": self.net.state_dict(),
+                 "prior": self.prior.state_dict(), "opt": self.opt.state_dict(),
+                 "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state)}
+        tmp = self.ckpt.with_name(self.ckpt.name + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.ckpt)
+
+    def load_checkpoint(self) -> None:
+        state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
+        self.net.load_state_dict(state["net"])
+        self.prior.load_state_dict(state["prior"])
+        self.opt.load_state_dict(state["opt"])
+        self.prior_opt.load_state_dict(state["prior_opt"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        random.setstate(_tuples(state["py_rng"]))
+        self.data.rng.bit_generator.state = json.loads(state["data_rng"])
+        self.stage, self.step = state["stage"], state["step"]
+
+    def log(self, record: dict) -> None:
+        self.history.append(record)
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- the two stages ----------------------------------------------------------------
+    def autocast(self):
+        dtype = {"bf16": torch.bfloat16, "16-mixed": torch.float16}.get(self.opts.precision)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def ae_step(self) -> dict:
+        self.net.train()
+        x = self.data.batch(self.opts.batch).to(self.device)
+        with self.autocast():
+            y, _, vq_loss, err = self.net(x)
+        y = y.float()
+        rec = F.mse_loss(y, x) if self.opts.kind == "image" else self.loss_fn(y, x)
+        loss = rec + vq_loss.float()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        _set_lr(self.opt, self.opts.lr, self.step, self.opts.steps)
+        self.opt.step()
+        return {"loss": float(loss), "rec": float(rec), "qerr": float(err)}
+
+    def indices_for_prior(self) -> torch.Tensor:
+        """Encode a fixed set of larger training examples once, for the prior to learn from."""
+        self.net.eval()
+        out = []
+        if self.opts.kind == "image":
+            size = min(self.opts.prior_crop, min(min(im.shape[:2]) for im in self.data.images))
+            crops = ImageCrops.__new__(ImageCrops)
+            crops.size, crops.rng, crops.images = size // FACTOR * FACTOR, self.data.rng, self.data.images
+            for _ in range(math.ceil(self.opts.prior_examples / 32)):
+                with torch.no_grad():
+                    out.append(self.net.encode(crops.batch(32).to(self.device))[:, 0].cpu())
+        else:
+            segs = SpeechSegments.__new__(SpeechSegments)
+            segs.rate, segs.clips, segs.rng = self.data.rate, self.data.clips, self.data.rng
+            segs.length = int(self.opts.prior_seconds * self.data.rate) // self.cfg.frame * self.cfg.frame
+            for _ in range(math.ceil(self.opts.prior_examples / 16)):
+                with torch.no_grad():
+                    idx = self.net.encode(segs.batch(16).to(self.device), self.cfg.stages)
+                out.append(idx.transpose(1, 2).cpu())  # (B, T, S)
+        return torch.cat(out)[: self.opts.prior_examples]
+
+    def prior_step(self) -> dict:
+        self.prior.train()
+        data = self.prior_data
+        sel = torch.from_numpy(self.data.rng.integers(len(data), size=self.opts.batch))
+        x = data[sel].to(self.device)
+        if self.opts.kind == "speech":
+            x = x[..., : random.randint(1, x.shape[-1])]
+        with self.autocast():
+            logits = self.prior(x)
+        logits = logits.float()
+        if self.opts.kind == "image":
+            loss = F.cross_entropy(logits, x)
+        else:
+            loss = F.cross_entropy(logits.permute(0, 1, 3, 2).reshape(-1, logits.shape[2]),
+                                   x.permute(0, 2, 1).reshape(-1))
+        self.prior_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.prior.parameters(), 1.0)
+        _set_lr(self.prior_opt, self.opts.prior_lr, self.step, self.opts.prior_steps)
+        self.prior_opt.step()
+        return {"bits_per_index": float(loss) / math.log(2)}
+
+    def run(self) -> dict:
+        if self.opts.resume and self.ckpt.exists():
+            self.load_checkpoint()
+        elif self.log_path.exists():
+            self.log_path.unlink()
+        t0 = time.time()
+        if self.stage == "autoencoder":
+            while self.step < self.opts.steps:
+                rec = self.ae_step()
+                self.step += 1
+                self._report("autoencoder", self.opts.steps, rec)
+            self.stage, self.step = "prior", 0
+            self.save_checkpoint()
+        self.prior_data = self.indices_for_prior()
+        while self.step < self.opts.prior_steps:
+            rec = self.prior_step()
+            self.step += 1
+            self._report("prior", self.opts.prior_steps, rec)
+        self.save_checkpoint()
+        summary = self.finish()
+        summary["train_seconds"] = round(time.time() - t0, 1)
+        return summary
+
+    def _report(self, stage: str, total: int, rec: dict) -> None:
+        rec = {"stage": stage, "step": self.step, **rec}
+        if stage == "autoencoder" and self.step % 100 == 0:
+            rec["codebooks"] = self.net.quantizer.health()
+            self.net.quantizer.reset_stats()
+        if self.step % 10 == 0 or self.step == total:
+            self.log(rec)
+        self.progress(stage, self.step, total, rec)
+        if self.step % self.opts.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    # -- summary and export ------------------------------------------------------------
+    @torch.no_grad()
+    def finish(self) -> dict:
+        from .evaluate import health_from_indices, prior_bits
+
+        self.net.eval().cpu()
+        self.prior.eval().cpu()
+        summary: dict = {"kind": self.opts.kind, "quantizer": self.opts.quantizer,
+                         "steps": self.opts.steps, "prior_steps": self.opts.prior_steps}
+        x = self.val.batch(64)
+        if self.opts.kind == "image":
+            idx = self.net.encode(x)
+            mse = F.mse_loss((self.net.decode(idx).clamp(-1, 1) + 1) * 127.5, (x + 1) * 127.5)
+            summary["val_psnr"] = round(float(10 * torch.log10(255.0**2 / mse)), 2)
+        else:
+            idx = self.net.encode(x, self.cfg.stages)
+            summary["val_loss"] = round(float(self.loss_fn.cpu()(self.net.decode(idx), x)), 4)
+        summary["codebooks"] = [health_from_indices(idx[:, s], self.cfg.codebook_size)
+                                for s in range(idx.shape[1])]
+        int_prior = self.prior.to_integer()
+        held = self.prior_data[-max(4, len(self.prior_data) // 10):]
+        summary.update(prior_bits(self.opts.kind, self.prior, int_prior, held,
+                                  self.cfg.codebook_size))
+        hist = torch.stack([torch.bincount(self.prior_data[..., s].flatten() if self.opts.kind == "speech"
+                                           else self.prior_data.flatten(),
+                                           minlength=self.cfg.codebook_size)
+                            for s in range(self.cfg.stages if self.opts.kind == "speech" else 1)])
+        summary["fingerprint"] = save_model(self.opts.out, "image" if self.opts.kind == "image"
+                                            else "speech", self.net, int_prior, {"training": summary},
+                                            hist).hex()[:8]
+        self.log({"stage": "summary", **summary})
+        return summary
+
+
+def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
+    warm = min(1.0, (step + 1) / max(1, min(500, total // 10)))
+    cos = 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
+    for g in opt.param_groups:
+        g["lr"] = base * warm * (0.1 + 0.9 * cos)
+
+
+def _tuples(x):
+    return tuple(_tuples(i) for i in x) if isinstance(x, (list, tuple)) else x
+
+
+def train(opts: TrainOptions, progress: Progress | None = None) -> dict:
+    """Train both stages and write the model file; returns the closing summary."""
+    return Trainer(opts, progress).run()
