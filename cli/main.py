@@ -159,6 +159,7 @@ def decompress(
     rate: Optional[int] = typer.Option(None, "--rate", "-r", help="Speech: output sample rate (default: the input's)."),
     channels: Optional[int] = typer.Option(None, "--channels", help="Speech: output channels (default: the input's)."),
     max_pixels: int = typer.Option(50_000_000, "--max-pixels", help="Refuse streams claiming larger images."),
+    indices: Optional[str] = typer.Option(None, "--indices", help="Write the decoded codebook indices to this .npy instead of media."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was written."),
 ) -> None:
@@ -173,6 +174,13 @@ def decompress(
         f = sys.stdin.buffer if _is_stdin(src) else open(src, "rb")
         with f:
             header = container.read_header(f)
+            if indices:
+                import numpy as np
+
+                idx = api.decode_stream_indices(f, header, model)
+                with api.atomic_output(indices, force) as out:
+                    np.save(out, idx)
+                continue
             to_stdout = stdout or output == "-" or (_is_stdin(src) and output is None)
             dst = None if to_stdout else _decompressed_name(src, output, len(inputs) > 1,
                                                             header.modality == container.IMAGE)
@@ -302,6 +310,8 @@ def train(
     crop: int = typer.Option(64, "--crop", help="Image training crop size."),
     seconds: float = typer.Option(1.0, "--seconds", help="Speech training segment length."),
     prior_examples: int = typer.Option(2000, "--prior-examples", help="Examples encoded for the prior."),
+    ae_minutes: float = typer.Option(0.0, "--ae-minutes", help="Wall-clock budget for the autoencoder (fewer steps if needed)."),
+    prior_minutes: float = typer.Option(0.0, "--prior-minutes", help="Wall-clock budget for the prior."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
     """Train a VQ-VAE and its prior. Example on a GPU: vqcodec train speech --data D --out m.safetensors --device cuda --precision bf16"""
@@ -323,7 +333,8 @@ def train(
     opts = TrainOptions(kind, data, Path(out), steps=steps, prior_steps=prior_steps, batch=batch,
                         lr=lr, quantizer=quantizer, seed=seed, device=device, precision=precision,
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
-                        model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples)
+                        model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
+                        ae_minutes=ae_minutes, prior_minutes=prior_minutes)
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)
     if quiet:

@@ -154,11 +154,14 @@ def model_for_stream(header: container.Header, model: str | Path | None) -> Code
             raise ModelError(f"stream was made by model {header.fingerprint.hex()}, which is not "
                              "bundled; name it with --model")
         model = path
-    m = get_model(model, kind)
+    key = str(model)
+    if key not in _cache:
+        _cache[key] = load_model(key)
+    m = _cache[key]
     if m.fingerprint[:4] != header.fingerprint:
         raise ModelError(f"stream was made by model {header.fingerprint.hex()}, but model "
                          f"{m.name} is {m.short_id}")
-    return m
+    return get_model(model, kind)
 
 
 def decompress_image_from(stream: BinaryIO, header: container.Header, model: str | Path | None,
@@ -231,6 +234,34 @@ def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: Bin
             f.write(b)
             n += len(b)
     return n
+
+
+def decode_stream_indices(stream: BinaryIO, header: container.Header,
+                          model: str | Path | None) -> np.ndarray:
+    """Entropy-decode a stream to its codebook indices only: (h, w) for images, (frames,
+    stages) for audio, damaged chunks as -1. For research and for cross-machine checks."""
+    from . import entropy
+    from .image_codec import decode_indices, read_image_stream
+    from .speech_codec import frames_for
+
+    m = model_for_stream(header, model)
+    if header.modality == container.IMAGE:
+        return decode_indices(m, header, read_image_stream(stream, header)).numpy()
+    rate, _, stages, chunk = header.params
+    out = []
+    while True:
+        rec = container.read_record(stream)
+        length = chunk
+        if rec.last:
+            total = frames_for(rec.extra, rate, m.config.sample_rate, m.config.frame)[1]
+            length = total - sum(len(o) for o in out)
+        if rec.intact:
+            plan = m.prior.plan([length], stages)
+            out.append(entropy.decode(plan, [rec.payload], length * stages).view(length, stages).numpy())
+        else:
+            out.append(np.full((length, stages), -1, dtype=np.int64))
+        if rec.last:
+            return np.concatenate(out)
 
 
 # -- convenience API for programs ---------------------------------------------------------

@@ -51,6 +51,8 @@ class TrainOptions:
     prior_seconds: float = 4.0
     prior_examples: int = 2000
     val_data: str | None = None
+    ae_minutes: float = 0.0  # wall-clock budgets: 0 = run all steps; else fewer steps to fit
+    prior_minutes: float = 0.0
     model: dict = field(default_factory=dict)  # config overrides, e.g. {"codebook_size": 256}
 
 
@@ -140,7 +142,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
         _set_lr(self.opt, self.opts.lr, self.step, self.opts.steps)
         self.opt.step()
-        return {"loss": float(loss), "rec": float(rec), "qerr": float(err)}
+        return {"loss": float(loss.detach()), "rec": float(rec.detach()), "qerr": float(err)}
 
     def indices_for_prior(self) -> torch.Tensor:
         """Encode a fixed set of larger training examples once, for the prior to learn from."""
@@ -195,18 +197,28 @@ class Trainer:
             while self.step < self.opts.steps:
                 rec = self.ae_step()
                 self.step += 1
+                self._fit_budget("steps", self.opts.ae_minutes, t0)
                 self._report("autoencoder", self.opts.steps, rec)
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
         self.prior_data = self.indices_for_prior()
+        t1 = time.time()
         while self.step < self.opts.prior_steps:
             rec = self.prior_step()
             self.step += 1
+            self._fit_budget("prior_steps", self.opts.prior_minutes, t1)
             self._report("prior", self.opts.prior_steps, rec)
         self.save_checkpoint()
         summary = self.finish()
         summary["train_seconds"] = round(time.time() - t0, 1)
         return summary
+
+    def _fit_budget(self, field_name: str, minutes: float, start: float) -> None:
+        """After 200 steps, shrink the planned step count to fit the time budget (once)."""
+        if minutes and self.step == 200:
+            per_step = (time.time() - start) / 200
+            planned = getattr(self.opts, field_name)
+            setattr(self.opts, field_name, max(201, min(planned, int(minutes * 60 / per_step))))
 
     def _report(self, stage: str, total: int, rec: dict) -> None:
         rec = {"stage": stage, "step": self.step, **rec}
@@ -239,7 +251,7 @@ class Trainer:
         summary["codebooks"] = [health_from_indices(idx[:, s], self.cfg.codebook_size)
                                 for s in range(idx.shape[1])]
         int_prior = self.prior.to_integer()
-        held = self.prior_data[-max(4, len(self.prior_data) // 10):]
+        held = self.prior_data[-min(64, max(4, len(self.prior_data) // 10)):]
         summary.update(prior_bits(self.opts.kind, self.prior, int_prior, held,
                                   self.cfg.codebook_size))
         hist = torch.stack([torch.bincount(self.prior_data[..., s].flatten() if self.opts.kind == "speech"

@@ -21,6 +21,7 @@ import argparse
 import glob
 import gzip
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -227,6 +228,7 @@ _SENTENCES: dict[str, dict[str, list[str]]] = {}
 
 def _init_worker(sentences: dict[str, list[str]]) -> None:
     """Split the sentences once per worker into train / held-out (val) pools."""
+    torch.set_num_threads(1)
     for split in ("train", "val"):
         _SENTENCES[split] = {k: [s for s in v if is_val_text(s) == (split == "val")]
                              for k, v in sentences.items()}
@@ -285,7 +287,8 @@ def run_split(out: str, split: str, seconds: float | None, count: int | None, se
     """Generate clips in index order until the time/count target is met."""
     os.makedirs(os.path.join(out, split), exist_ok=True)
     rows, total, index, batch = [], 0.0, 0, 4 * workers
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(sentences,)) as ex:
+    ctx = multiprocessing.get_context("spawn")      # fork after torch use can deadlock
+    with ProcessPoolExecutor(workers, ctx, _init_worker, (sentences,)) as ex:
         while (seconds is None or total < seconds) and (count is None or len(rows) < count):
             jobs = [(i, seed, split) for i in range(index, index + batch)]
             index += batch

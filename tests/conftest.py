@@ -1,0 +1,93 @@
+"""Shared fixtures: generated media and tiny models trained for a few steps on them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_IMAGE = {"widths": [8, 16, 16, 16], "latent_dim": 8, "codebook_size": 32, "blocks": 1,
+              "prior": {"codebook_size": 32, "channels": 16, "layers": 2}}
+TINY_SPEECH = {"width": 32, "dec_blocks": 1, "latent_dim": 8, "codebook_size": 32, "stages": 2,
+               "default_stages": 2,
+               "prior": {"codebook_size": 32, "stages": 2, "channels": 16, "dilations": [1, 2]}}
+# An imitation of another CPU: other kernels, other instruction sets, one thread.
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+             "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "OMP_NUM_THREADS": "1"}
+
+
+def make_image(path: Path, w: int, h: int, seed: int, mode: str = "RGB") -> Path:
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 255, 3)))
+    d = ImageDraw.Draw(im)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+        d.ellipse([x0, y0, x0 + int(rng.integers(5, 60)), y0 + int(rng.integers(5, 60))],
+                  fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    im.convert(mode).save(path)
+    return path
+
+
+def make_speechlike(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """A voiced, pitch-gliding harmonic signal with a syllable-rate envelope."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 110 + 60 * rng.random() + 30 * np.sin(2 * np.pi * 0.7 * t + seed)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    harmonics = np.arange(1, 25)
+    amps = 1 / harmonics * (1 + np.sin(harmonics * (1 + seed)))
+    x = sum(a * np.sin(k * phase) for k, a in zip(harmonics, amps) if k * f0.max() < rate / 2)
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3.3 * t)
+    return (0.15 * x * env + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> Path:
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("media")
+    (root / "img").mkdir()
+    (root / "sp").mkdir()
+    for i in range(6):
+        make_image(root / "img" / f"{i}.png", 160, 128, i)
+    for i in range(4):
+        sf.write(root / "sp" / f"{i}.wav", make_speechlike(3.0, 16000, i), 16000)
+    return root
+
+
+def _train(kind: str, data: Path, out: Path, overrides: dict, **kw):
+    from vqcodec.train import TrainOptions, train
+
+    opts = TrainOptions(kind, str(data), out, model=overrides, **kw)
+    return train(opts)
+
+
+@pytest.fixture(scope="session")
+def image_model(media, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "img.safetensors"
+    _train("image", media / "img", out, TINY_IMAGE, steps=30, prior_steps=40, batch=8, crop=32,
+           prior_crop=64, prior_examples=64)
+    return out
+
+
+@pytest.fixture(scope="session")
+def speech_model(media, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "sp.safetensors"
+    _train("speech", media / "sp", out, TINY_SPEECH, steps=20, prior_steps=30, batch=4,
+           seconds=0.5, prior_seconds=1.0, prior_examples=32)
+    return out
+
+
+def run_cli(*args: str, input: bytes | None = None, env: dict | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real entry point in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], input=input,
+                          capture_output=True, env=full_env, timeout=timeout, cwd=ROOT)

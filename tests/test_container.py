@@ -1,0 +1,57 @@
+"""The .vqc container: layout, round trips and rejection of malformed headers and records."""
+
+import io
+
+import pytest
+
+from vqcodec import container
+from vqcodec.errors import BadStreamError, LimitError
+
+
+def test_header_round_trip_is_compact():
+    h = container.Header(container.AUDIO, b"\x01\x02\x03\x04", (16000, 1, 2, 50))
+    data = h.to_bytes()
+    assert len(data) <= 16
+    back = container.read_header(io.BytesIO(data))
+    assert (back.modality, back.fingerprint, back.params) == (h.modality, h.fingerprint, h.params)
+    assert back.size == len(data)
+
+
+def test_record_round_trip_and_checksum():
+    rec = container.record_bytes(b"payload", last=True, extra=12345)
+    back = container.read_record(io.BytesIO(rec))
+    assert (back.payload, back.last, back.extra, back.intact) == (b"payload", True, 12345, True)
+    damaged = bytearray(rec)
+    damaged[3] ^= 0x10
+    assert container.read_record(io.BytesIO(bytes(damaged))).intact is False
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: b"", "empty input"),
+    (lambda d: b"XX" + d[2:], "bad magic"),
+    (lambda d: d[:2] + b"\x09" + d[3:], "unsupported stream version 9"),
+    (lambda d: d[:3] + b"\x07" + d[4:], "unknown modality"),
+    (lambda d: d[:-1], "truncated"),
+    (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "header checksum"),
+])
+def test_malformed_headers_are_rejected(mutate, message):
+    good = container.Header(container.IMAGE, b"abcd", (640, 480, 3)).to_bytes()
+    with pytest.raises(BadStreamError, match=message):
+        container.read_header(io.BytesIO(mutate(good)))
+
+
+def test_huge_record_length_is_refused_before_reading():
+    data = container.varint((1 << 40) << 1)
+    with pytest.raises(LimitError):
+        container.read_record(io.BytesIO(data))
+
+
+def test_truncated_record_is_an_error():
+    rec = container.record_bytes(b"x" * 50, last=False)
+    with pytest.raises(BadStreamError, match="truncated"):
+        container.read_record(io.BytesIO(rec[:20]))
+
+
+def test_overlong_varint_is_rejected():
+    with pytest.raises(BadStreamError, match="overlong"):
+        container.read_record(io.BytesIO(b"\xff" * 20))

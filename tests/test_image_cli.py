@@ -1,0 +1,148 @@
+"""The image codec through the real CLI: round trips, determinism across 'CPUs', bad input."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import OTHER_CPU, make_image, run_cli
+
+
+def test_compress_decompress_round_trip(image_model, tmp_path):
+    src = make_image(tmp_path / "a.png", 100, 75, seed=7)  # not a multiple of 8
+    r = run_cli("compress", src, "--model", image_model)
+    assert r.returncode == 0, r.stderr
+    vqc = tmp_path / "a.png.vqc"
+    assert vqc.stat().st_size < 400
+    r = run_cli("decompress", vqc, "--model", image_model, "-o", tmp_path / "out.png")
+    assert r.returncode == 0, r.stderr
+    out = Image.open(tmp_path / "out.png")
+    assert out.size == (100, 75) and out.mode == "RGB"
+
+
+def test_decoded_image_equals_decoding_the_encoders_own_indices(image_model, tmp_path):
+    from vqcodec import api
+    from vqcodec.image_codec import decompress_indices, encode_indices
+    from vqcodec.media import read_image
+
+    src = make_image(tmp_path / "b.png", 96, 64, seed=3)
+    model = api.get_model(str(image_model), "image")
+    rgb, _ = read_image(str(src))
+    want = decompress_indices(model, encode_indices(model, rgb), 96, 64)
+    got = api.decompress(api.compress(str(src), model=str(image_model)), model=str(image_model))
+    assert np.array_equal(got, want)
+
+
+def test_grayscale_stays_grayscale_and_alpha_is_flattened(image_model, tmp_path):
+    gray = make_image(tmp_path / "g.png", 64, 48, seed=1, mode="L")
+    rgba = make_image(tmp_path / "t.png", 64, 48, seed=2, mode="RGBA")
+    for src in (gray, rgba):
+        assert run_cli("compress", src, "--model", image_model).returncode == 0
+        r = run_cli("decompress", f"{src}.vqc", "--model", image_model, "-o", tmp_path / f"{src.stem}.out.png")
+        assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "g.out.png").mode == "L"
+    assert Image.open(tmp_path / "t.out.png").mode == "RGB"
+
+
+def test_indices_decode_identically_on_an_imitated_other_cpu(image_model, tmp_path):
+    src = make_image(tmp_path / "c.png", 128, 96, seed=5)
+    for env_enc, env_dec, tag in ((None, OTHER_CPU, "ab"), (OTHER_CPU, None, "ba")):
+        vqc = tmp_path / f"{tag}.vqc"
+        assert run_cli("compress", src, "--model", image_model, "-o", vqc, env=env_enc).returncode == 0
+        a, b = tmp_path / f"{tag}1.npy", tmp_path / f"{tag}2.npy"
+        assert run_cli("decompress", vqc, "--model", image_model, "--indices", a, env=env_enc).returncode == 0
+        r = run_cli("decompress", vqc, "--model", image_model, "--indices", b, env=env_dec)
+        assert r.returncode == 0, r.stderr
+        assert np.array_equal(np.load(a), np.load(b))
+
+
+def test_existing_output_is_not_overwritten_without_force(image_model, tmp_path):
+    src = make_image(tmp_path / "d.png", 64, 64, seed=4)
+    (tmp_path / "d.png.vqc").write_bytes(b"keep me")
+    r = run_cli("compress", src, "--model", image_model)
+    assert r.returncode == 4 and b"already exists" in r.stderr
+    assert (tmp_path / "d.png.vqc").read_bytes() == b"keep me"
+    assert run_cli("compress", src, "--model", image_model, "-f").returncode == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", b"not an image"),
+    (b"hello, I am text\n" * 10, b"not an image"),
+])
+def test_non_images_get_one_line_errors(image_model, tmp_path, content, message):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    r = run_cli("compress", bad, "--model", image_model)
+    assert r.returncode == 2
+    assert message in r.stderr and r.stderr.count(b"\n") == 1
+    assert not (tmp_path / "bad.png.vqc").exists()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_truncated_image_is_rejected(image_model, tmp_path):
+    src = make_image(tmp_path / "e.png", 200, 150, seed=9)
+    data = src.read_bytes()
+    (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
+    r = run_cli("compress", tmp_path / "trunc.png", "--model", image_model)
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1
+
+
+def test_bad_streams_are_rejected_without_output(image_model, tmp_path):
+    from vqcodec import container
+
+    src = make_image(tmp_path / "f.png", 64, 64, seed=6)
+    assert run_cli("compress", src, "--model", image_model).returncode == 0
+    good = (tmp_path / "f.png.vqc").read_bytes()
+    header = container.read_header(__import__("io").BytesIO(good))
+    absurd = container.Header(container.IMAGE, header.fingerprint, (10**6, 10**6, 3)).to_bytes()
+    cases = {"empty": b"", "truncated": good[:-5], "absurd": absurd + good[header.size:],
+             "flipped": good[:-3] + bytes([good[-3] ^ 0xFF]) + good[-2:]}
+    for name, data in cases.items():
+        p = tmp_path / f"{name}.vqc"
+        p.write_bytes(data)
+        r = run_cli("decompress", p, "--model", image_model, "-o", tmp_path / f"{name}.png")
+        assert r.returncode == 2, (name, r.stderr)
+        assert r.stderr.startswith(b"vqcodec: error:") and r.stderr.count(b"\n") == 1
+        assert not (tmp_path / f"{name}.png").exists()
+
+
+def test_stream_from_another_model_names_both(image_model, speech_model, tmp_path):
+    src = make_image(tmp_path / "h.png", 64, 64, seed=8)
+    assert run_cli("compress", src, "--model", image_model).returncode == 0
+    r = run_cli("decompress", tmp_path / "h.png.vqc", "--model", speech_model, "-o", tmp_path / "h2.png")
+    assert r.returncode == 3
+    assert b"stream was made by model" in r.stderr and b"but model sp is" in r.stderr
+
+
+def test_unwritable_output_is_a_clean_error(image_model, tmp_path):
+    src = make_image(tmp_path / "i.png", 64, 64, seed=10)
+    r = run_cli("compress", src, "--model", image_model, "-o", tmp_path / "missing" / "x.vqc")
+    assert r.returncode == 4 and r.stderr.count(b"\n") == 1
+
+
+def test_info_reads_header_without_a_model(image_model, tmp_path):
+    import json
+
+    src = make_image(tmp_path / "j.png", 80, 56, seed=11)
+    assert run_cli("compress", src, "--model", image_model).returncode == 0
+    r = run_cli("info", tmp_path / "j.png.vqc", "--json")
+    info = json.loads(r.stdout)
+    assert (info["width"], info["height"], info["modality"]) == (80, 56, "image")
+    assert info["total_bytes"] == (tmp_path / "j.png.vqc").stat().st_size
+
+
+def test_train_through_the_cli(media, tmp_path):
+    import json
+
+    out = tmp_path / "cli.safetensors"
+    cfg = json.dumps({"widths": [8, 8, 8, 8], "latent_dim": 4, "codebook_size": 16, "blocks": 1,
+                      "prior": {"codebook_size": 16, "channels": 8, "layers": 2}})
+    r = run_cli("train", "image", "--data", media / "img", "--out", out, "--steps", "6",
+                "--prior-steps", "6", "--batch", "4", "--crop", "32", "--config", cfg,
+                "--prior-examples", "8")
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and (tmp_path / "cli.safetensors.ckpt").exists()
+    assert b"prior_bits_per_index_int" in r.stderr
+    r = run_cli("train", "image", "--data", media / "img", "--out", out, "--steps", "6",
+                "--prior-steps", "8", "--batch", "4", "--crop", "32", "--config", cfg,
+                "--prior-examples", "8", "--resume")
+    assert r.returncode == 0, r.stderr
