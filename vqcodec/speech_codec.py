@@ -239,4 +239,5 @@ def _smooth(gain: np.ndarray, width: int = 160) -> np.ndarray:
     if gain.min() >= 1:
         return gain
     kernel = np.ones(width, dtype=np.float32) / width
-    return np.convolve(gain, kernel, mode="same").astype(np.float32)
+    padded = np.pad(gain, (width // 2, width - width // 2 - 1), mode="edge")
+    return np.convolve(padded, kernel, mode="valid").astype(np.float32)

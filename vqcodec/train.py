@@ -185,7 +185,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.prior.parameters(), 1.0)
         _set_lr(self.prior_opt, self.opts.prior_lr, self.step, self.opts.prior_steps)
         self.prior_opt.step()
-        return {"bits_per_index": float(loss) / math.log(2)}
+        return {"bits_per_index": float(loss.detach()) / math.log(2)}
 
     def run(self) -> dict:
         if self.opts.resume and self.ckpt.exists():

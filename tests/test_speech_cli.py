@@ -1,0 +1,177 @@
+"""The speech codec through the real CLI: pipes, raw PCM, streaming, rates, chunks, bad input."""
+
+import io
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import OTHER_CPU, ROOT, make_speechlike, run_cli
+
+
+def pcm16(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def test_wav_round_trip_keeps_rate_channels_and_length(speech_model, tmp_path):
+    x = make_speechlike(2.3, 22050, seed=1)
+    stereo = np.stack([x, 0.5 * x], axis=1)
+    sf.write(tmp_path / "in.wav", stereo, 22050)
+    assert run_cli("compress", tmp_path / "in.wav", "--model", speech_model).returncode == 0
+    r = run_cli("decompress", tmp_path / "in.wav.vqc", "--model", speech_model, "-o", tmp_path / "out.flac")
+    assert r.returncode == 0, r.stderr
+    y, rate = sf.read(tmp_path / "out.flac")
+    assert rate == 22050 and y.shape == stereo.shape
+    r = run_cli("decompress", tmp_path / "in.wav.vqc", "--model", speech_model, "-o",
+                tmp_path / "o8.wav", "--rate", "8000", "--channels", "1")
+    y8, rate8 = sf.read(tmp_path / "o8.wav", always_2d=True)
+    assert rate8 == 8000 and y8.shape == (int(np.ceil(len(x) * 8000 / 22050)), 1)
+
+
+def test_raw_pipeline_through_stdin_and_stdout(speech_model):
+    x = make_speechlike(1.7, 8000, seed=2)
+    enc = run_cli("compress", "--raw", "--rate", "8000", "--model", speech_model, "-", input=pcm16(x))
+    assert enc.returncode == 0, enc.stderr
+    assert enc.stdout[:2] == b"VQ"
+    dec = run_cli("decompress", "--raw", "--model", speech_model, "-", input=enc.stdout)
+    assert dec.returncode == 0, dec.stderr
+    assert len(dec.stdout) == 2 * len(x)
+
+
+def test_stdout_wav_is_a_streamable_wav(speech_model):
+    x = make_speechlike(1.0, 16000, seed=3)
+    enc = run_cli("compress", "--raw", "--rate", "16000", "--model", speech_model, "-", input=pcm16(x))
+    dec = run_cli("decompress", "--model", speech_model, "-", input=enc.stdout)
+    assert dec.stdout[:4] == b"RIFF" and dec.stdout[8:12] == b"WAVE"
+    assert len(dec.stdout) == 44 + 2 * len(x)
+
+
+def test_chunk_indices_round_trip_and_decode_on_an_imitated_other_cpu(speech_model, tmp_path):
+    x = make_speechlike(3.3, 16000, seed=4)
+    sf.write(tmp_path / "c.wav", x, 16000)
+    vqc = tmp_path / "c.vqc"
+    assert run_cli("compress", tmp_path / "c.wav", "--model", speech_model, "-o", vqc,
+                   "--chunk-ms", "500").returncode == 0
+    from vqcodec import api
+    from vqcodec.speech_codec import ENC_LEFT
+
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    assert run_cli("decompress", vqc, "--model", speech_model, "--indices", a).returncode == 0
+    r = run_cli("decompress", vqc, "--model", speech_model, "--indices", b, env=OTHER_CPU)
+    assert r.returncode == 0, r.stderr
+    got = np.load(a)
+    assert np.array_equal(got, np.load(b))
+    assert got.shape == (int(np.ceil(len(x) / 320)), 2)
+    # the encoder's own indices, chunk by chunk
+    import torch
+
+    model = api.get_model(str(speech_model), "speech")
+    f = model.config.frame
+    padded = np.zeros(len(got) * f + 2 * ENC_LEFT * f, dtype=np.float32)
+    padded[ENC_LEFT * f: ENC_LEFT * f + len(x)] = x
+    with torch.inference_mode():
+        want = model.net.encode(torch.from_numpy(padded)[None], 2)[0].t().numpy()[ENC_LEFT: ENC_LEFT + len(got)]
+    assert (got == want).mean() > 0.9  # same indices up to context differences at chunk edges
+
+
+def test_a_damaged_chunk_loses_only_itself(speech_model, tmp_path):
+    from vqcodec import container
+
+    x = make_speechlike(3.0, 16000, seed=5)
+    sf.write(tmp_path / "d.wav", x, 16000)
+    vqc = tmp_path / "d.vqc"
+    assert run_cli("compress", tmp_path / "d.wav", "--model", speech_model, "-o", vqc).returncode == 0
+    data = bytearray(vqc.read_bytes())
+    f = io.BytesIO(bytes(data))
+    h = container.read_header(f)
+    first = container.read_record(f)
+    data[h.size + first.size + 4] ^= 0xFF  # inside the second chunk's payload
+    (tmp_path / "bad.vqc").write_bytes(bytes(data))
+    r = run_cli("decompress", vqc, "--model", speech_model, "-o", tmp_path / "good.wav")
+    r2 = run_cli("decompress", tmp_path / "bad.vqc", "--model", speech_model, "-o", tmp_path / "bad.wav")
+    assert r.returncode == 0 and r2.returncode == 0
+    assert b"damaged" in r2.stderr
+    good, _ = sf.read(tmp_path / "good.wav")
+    bad, _ = sf.read(tmp_path / "bad.wav")
+    assert len(good) == len(bad) == len(x)
+    assert np.allclose(good[:12000], bad[:12000], atol=1e-3)  # chunk 1 untouched
+    assert np.abs(bad[18000:30000]).max() < 1e-3  # chunk 2 is silence
+
+
+def test_streaming_emits_chunks_while_the_writer_is_still_writing(speech_model):
+    x = make_speechlike(3.0, 16000, seed=6)
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--raw", "--rate", "16000",
+                             "--stream", "--model", str(speech_model), "-"], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    data = pcm16(x)
+    step = 3200 * 2  # 0.2 s of audio at a time
+    half = len(data) // 2
+    for i in range(0, half, step):
+        proc.stdin.write(data[i: min(i + step, half)])
+        proc.stdin.flush()
+        time.sleep(0.05)
+    import os
+    import select
+
+    early, deadline = b"", time.time() + 60
+    while len(early) <= 20 and time.time() < deadline:  # header plus at least one chunk
+        ready, _, _ = select.select([proc.stdout], [], [], 1)
+        if ready:
+            early += os.read(proc.stdout.fileno(), 1 << 16)
+    assert early[:2] == b"VQ" and len(early) > 20, "no chunk was emitted before the input ended"
+    proc.stdin.write(data[half:])
+    proc.stdin.close()
+    rest = proc.stdout.read()
+    assert proc.wait(60) == 0
+    dec = run_cli("decompress", "--raw", "--model", speech_model, "-", input=early + rest)
+    assert dec.returncode == 0 and len(dec.stdout) == len(data)
+
+
+def test_reader_closing_the_pipe_ends_quietly(speech_model):
+    x = make_speechlike(4.0, 16000, seed=7)
+    enc = run_cli("compress", "--raw", "--rate", "16000", "--model", speech_model, "-", input=pcm16(x))
+    cmd = (f"{sys.executable} -m cli.main decompress --raw --model {speech_model} - | head -c 100 > /dev/null")
+    r = subprocess.run(["bash", "-c", cmd], input=enc.stdout, capture_output=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0 and r.stderr == b""
+
+
+@pytest.mark.parametrize("args, stdin, code, message", [
+    (["--raw"], b"\0\0" * 100, 1, b"needs --rate"),
+    (["--raw", "--rate", "7"], b"\0\0" * 100, 1, b"not a plausible sample rate"),
+    (["--raw", "--rate", "16000", "--channels", "0"], b"\0\0" * 100, 1, b"out of range"),
+    (["--raw", "--rate", "16000"], b"", 2, b"empty input"),
+    (["--raw", "--rate", "16000"], b"\0\0\0", 2, b"partial sample"),
+    ([], b"RIFF\x10\0\0\0WAVEjunk", 2, b"not audio"),
+])
+def test_bad_audio_input_gets_one_line(speech_model, args, stdin, code, message):
+    r = run_cli("compress", *args, "--model", speech_model, "-", input=stdin)
+    assert r.returncode == code, r.stderr
+    assert message in r.stderr and r.stderr.count(b"\n") == 1
+
+
+def test_truncated_and_empty_streams_fail_cleanly(speech_model, tmp_path):
+    x = make_speechlike(2.5, 16000, seed=8)
+    enc = run_cli("compress", "--raw", "--rate", "16000", "--model", speech_model, "-", input=pcm16(x))
+    for data in (b"", enc.stdout[:10], enc.stdout[: len(enc.stdout) - 7]):
+        out = tmp_path / "t.wav"
+        p = tmp_path / "t.vqc"
+        p.write_bytes(data)
+        r = run_cli("decompress", p, "--model", speech_model, "-o", out)
+        assert r.returncode == 2 and r.stderr.count(b"\n") == 1, r.stderr
+        assert not out.exists()
+
+
+def test_rate_control_two_stage_counts(speech_model, tmp_path):
+    x = make_speechlike(3.0, 16000, seed=9)
+    sf.write(tmp_path / "r.wav", x, 16000)
+    sizes = {}
+    for s in (1, 2):
+        out = tmp_path / f"r{s}.vqc"
+        assert run_cli("compress", tmp_path / "r.wav", "--model", speech_model, "--stages", str(s),
+                       "-o", out).returncode == 0
+        sizes[s] = out.stat().st_size
+        assert run_cli("decompress", out, "--model", speech_model, "-o", tmp_path / f"r{s}.wav").returncode == 0
+    assert sizes[1] < sizes[2]
