@@ -8,6 +8,7 @@ decoder quantise them identically. Each batch element gets its own independent b
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Protocol
 
 import constriction
@@ -27,6 +28,18 @@ class Plan(Protocol):
     def logits(self, ids: torch.Tensor) -> torch.Tensor: ...
     def commit(self, ids: torch.Tensor, symbols: torch.Tensor) -> None: ...
     def batch_of(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the many small per-step ops on one thread: thread hand-offs cost more than they save
+    at these sizes, and far more when another process competes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _weights(plan: Plan, ids: torch.Tensor) -> np.ndarray:
@@ -88,6 +101,12 @@ def decode(plan: Plan, streams: list[bytes], total: int,
     `choose(weights, owners)`, if given, picks symbols instead of the range decoder: that is
     how sampling from the prior shares this exact path.
     """
+    with one_thread():
+        return _decode(plan, streams, total, choose)
+
+
+def _decode(plan: Plan, streams: list[bytes], total: int,
+            choose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> torch.Tensor:
     decoders = [constriction.stream.queue.RangeDecoder(_to_words(s)) for s in streams]
     out = torch.zeros(total, dtype=torch.long)
     for ids in plan.steps():
