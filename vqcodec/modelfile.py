@@ -79,6 +79,7 @@ def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: d
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    tmp.chmod(0o644)
     tmp.replace(path)
     return fp
 
