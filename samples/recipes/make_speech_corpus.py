@@ -59,11 +59,8 @@ FESTIVAL_IT = ["lp_diphone", "pc_diphone"]
 ENGINE_WEIGHTS = {"espeak": 0.55, "flite": 0.25, "festival": 0.20}
 
 
-# ---------------------------------------------------------------- text
 def _clean(sentence: str) -> str:
-    s = re.sub(r"[^\w\s',]|[\d_]", " ", sentence)
-    s = re.sub(r"\s+", " ", s).strip(" ,'")
-    return s
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s',]|[\d_]", " ", sentence)).strip(" ,'")
 
 
 def _language(text: str) -> str | None:
@@ -75,21 +72,15 @@ def _language(text: str) -> str | None:
     return best if score[best] > 0.08 else None
 
 
-def _read_sources() -> list[str]:
-    files = [f for f in glob.glob("/usr/share/games/fortunes/**/*", recursive=True)
-             if os.path.isfile(f) and not os.path.islink(f) and "/off" not in f
-             and not f.endswith((".dat", ".u8"))]
-    if files:
-        return sorted(files)
-    docs = glob.glob("/usr/share/doc/**/README*", recursive=True) + \
-        glob.glob("/usr/share/doc/**/*.txt*", recursive=True)
-    return sorted(docs)[:3000]
-
-
 def load_sentences() -> dict[str, list[str]]:
-    """Sentences of 5-25 words per language ('en', 'de', ...), deduplicated."""
+    """Sentences of 5-25 words per language ('en', 'de', ...) from fortunes or docs."""
+    files = sorted(f for f in glob.glob("/usr/share/games/fortunes/**/*", recursive=True)
+                   if os.path.isfile(f) and not os.path.islink(f) and "/off" not in f
+                   and not f.endswith((".dat", ".u8")))
+    files = files or sorted(glob.glob("/usr/share/doc/**/README*", recursive=True)
+                            + glob.glob("/usr/share/doc/**/*.txt*", recursive=True))[:3000]
     out: dict[str, set[str]] = defaultdict(set)
-    for path in _read_sources():
+    for path in files:
         opener = gzip.open if path.endswith(".gz") else open
         try:
             with opener(path, "rt", encoding="utf-8", errors="ignore") as fh:
@@ -115,7 +106,6 @@ def is_val_text(s: str) -> bool:
     return zlib.crc32(s.encode()) % 10 == 0
 
 
-# ---------------------------------------------------------------- synthesis
 def _read(path: str) -> np.ndarray:
     x, sr = sf.read(path, dtype="float32", always_2d=True)
     x = x.mean(1)
@@ -154,7 +144,6 @@ def trim(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x[max(0, idx[0] - a): idx[-1] + b]
 
 
-# ---------------------------------------------------------------- augmentation
 def _noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.maximum(np.fft.rfftfreq(n, 1 / SR), 20.0)
@@ -189,25 +178,25 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     return x.astype(np.float32), info
 
 
-# ---------------------------------------------------------------- clip jobs
 def make_spec(rng: np.random.Generator, split: str) -> dict:
     """Draw engine, voice, language and prosody parameters for one clip."""
     val = split != "train"
-    eng = "espeak" if val and rng.random() < 0.6 else \
-        str(rng.choice(list(ENGINE_WEIGHTS), p=list(ENGINE_WEIGHTS.values())))
-    if val and eng == "festival":
-        eng = "flite"
+    if val:                                         # held-out voices: espeak + flite awb
+        eng = "espeak" if rng.random() < 0.75 else "flite"
+    else:
+        eng = str(rng.choice(list(ENGINE_WEIGHTS), p=list(ENGINE_WEIGHTS.values())))
     lang, params = "en", {}
     if eng == "espeak":
+        val_variants = [v for v in ESPEAK_VARIANTS if v in VAL_VARIANTS]
+        train_variants = [v for v in ESPEAK_VARIANTS if v not in VAL_VARIANTS]
         if not val and rng.random() < 0.25:
             lang = str(rng.choice(list(OTHER_LANGS)))
-            base = OTHER_LANGS[lang]
+            base, variants = OTHER_LANGS[lang], train_variants
         elif val and rng.random() < 0.4:            # held-out accent, any variant
             base, variants = str(rng.choice(sorted(VAL_ACCENTS))), ESPEAK_VARIANTS
-        else:
+        else:                                       # val: train accent, held-out variant
             base = str(rng.choice([a for a in EN_ACCENTS if a not in VAL_ACCENTS]))
-        if not (val and base in VAL_ACCENTS):       # val voices use held-out variants
-            variants = [v for v in ESPEAK_VARIANTS if (v in VAL_VARIANTS) == val]
+            variants = val_variants if val else train_variants
         voice = f"{base}+{rng.choice(variants)}"
         params = {"pitch": int(rng.integers(15, 86)), "speed": int(rng.integers(125, 211)),
                   "amp": int(rng.integers(60, 181))}
@@ -267,15 +256,13 @@ def make_clip(job: tuple[int, int, str]) -> tuple[np.ndarray, dict]:
     return audio, meta
 
 
-# ---------------------------------------------------------------- main steps
 def write_real_val(out: str) -> list[dict]:
     os.makedirs(os.path.join(out, "val_real"), exist_ok=True)
     rows = []
     for path in sorted(glob.glob("/usr/share/sounds/alsa/*.wav")):
-        if "noise" in os.path.basename(path).lower():   # Noise.wav is not speech
+        x, name = _read(path), os.path.basename(path)
+        if name == "Noise.wav":                      # the only non-speech file
             continue
-        x = _read(path)
-        name = os.path.basename(path)
         sf.write(os.path.join(out, "val_real", name), x, SR, subtype="PCM_16")
         rows.append({"split": "val_real", "file": f"val_real/{name}", "source": path,
                      "seconds": round(x.size / SR, 3)})
@@ -286,19 +273,23 @@ def run_split(out: str, split: str, seconds: float | None, count: int | None, se
               sentences: dict[str, list[str]], workers: int) -> list[dict]:
     """Generate clips in index order until the time/count target is met."""
     os.makedirs(os.path.join(out, split), exist_ok=True)
-    rows, total, index, batch = [], 0.0, 0, 4 * workers
+    for old in glob.glob(os.path.join(out, split, "*.flac")):
+        os.remove(old)
+    rows: list[dict] = []
+    done = lambda: (seconds is not None and sum(r["seconds"] for r in rows) >= seconds) or \
+        (count is not None and len(rows) >= count)  # noqa: E731
     ctx = multiprocessing.get_context("spawn")      # fork after torch use can deadlock
     with ProcessPoolExecutor(workers, ctx, _init_worker, (sentences,)) as ex:
-        while (seconds is None or total < seconds) and (count is None or len(rows) < count):
-            jobs = [(i, seed, split) for i in range(index, index + batch)]
-            index += batch
+        index = 0
+        while not done():
+            jobs = [(i, seed, split) for i in range(index, index + 4 * workers)]
+            index += len(jobs)
             for audio, meta in ex.map(make_clip, jobs):
-                if (seconds is not None and total >= seconds) or (count is not None and len(rows) >= count):
+                if done():
                     break
                 name = f"{split}/{len(rows):05d}_{meta['engine']}.flac"
                 sf.write(os.path.join(out, name), audio, SR, subtype="PCM_16")
                 rows.append(dict(meta, split=split, file=name))
-                total += meta["seconds"]
     return rows
 
 
@@ -327,12 +318,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pack", metavar="FILE.npy", help="also write train audio as flat int16")
     ap.add_argument("--pack-only", action="store_true",
-                    help="skip synthesis; pack the corpus already in --out")
+                    help="skip synthesis; pack the first --minutes of the corpus in --out")
     args = ap.parse_args()
     mpath = os.path.join(args.out, "manifest.jsonl")
     if args.pack_only:
         with open(mpath) as fh:
             rows = [r for r in map(json.loads, fh) if r["split"] == "train"]
+        total = np.cumsum([r["seconds"] for r in rows])     # --minutes caps the pack
+        rows = rows[: max(1, int(np.searchsorted(total, args.minutes * 60, "right")))]
         return pack(args.out, rows, args.pack or ap.error("--pack is required"))
     t0 = time.time()
     sentences = load_sentences()

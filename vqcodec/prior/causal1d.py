@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, gate,
+from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, compact, gate,
                      make_tables, quantize_linear)
 from .pixelcnn2d import float_gate
 from .taps import Grid, TapConv
@@ -96,7 +96,7 @@ class IntCausalPrior:
         self.embed_in, self.embed_cur = embed_in.long(), embed_cur.long()  # (S, K, C), (S-1, K, C)
 
     def state(self, prefix: str = "prior.") -> dict[str, torch.Tensor]:
-        out = {prefix + "embed_in": self.embed_in, prefix + "embed_cur": self.embed_cur}
+        out = {prefix + "embed_in": compact(self.embed_in), prefix + "embed_cur": compact(self.embed_cur)}
         for name, layer in self.layers.items():
             out.update(layer.state(f"{prefix}{name}."))
         out.update({f"{prefix}table.{k}": v for k, v in self.tables.items()})

@@ -39,6 +39,15 @@ def make_tables() -> dict[str, torch.Tensor]:
     }
 
 
+def compact(t: torch.Tensor) -> torch.Tensor:
+    """The narrowest integer dtype (int16 or int32) that holds `t` exactly, for storage."""
+    for dtype in (torch.int16, torch.int32):
+        info = torch.iinfo(dtype)
+        if t.numel() == 0 or (int(t.min()) >= info.min and int(t.max()) <= info.max):
+            return t.to(dtype)
+    return t
+
+
 def rescale(acc: torch.Tensor, mult: torch.Tensor, shift: int) -> torch.Tensor:
     """Round(acc * mult / 2**shift) in exact int64 arithmetic."""
     return (acc * mult + (1 << (shift - 1))) >> shift
@@ -78,7 +87,7 @@ class QLayer:
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
         return {
             prefix + "weight": self.weight.to(torch.int16),  # |w| <= WEIGHT_MAX
-            prefix + "bias": self.bias,
+            prefix + "bias": compact(self.bias),
             prefix + "mult": self.mult,
             prefix + "shift": torch.tensor([self.shift], dtype=torch.int64),
         }

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, gate,
+from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, compact, gate,
                      make_tables, quantize_linear)
 from .taps import Grid, TapConv
 
@@ -96,7 +96,7 @@ class IntGatedPixelCNN:
 
     # -- serialisation -------------------------------------------------------------------
     def state(self, prefix: str = "prior.") -> dict[str, torch.Tensor]:
-        out = {prefix + "embed": self.embed}
+        out = {prefix + "embed": compact(self.embed)}
         for name, layer in self.layers.items():
             out.update(layer.state(f"{prefix}{name}."))
         out.update({f"{prefix}table.{k}": v for k, v in self.tables.items()})

@@ -43,6 +43,10 @@ class ResidualVQ(nn.Module):
         n = n_stages or len(self.stages)
         if self.training and self.dropout and n_stages is None:
             n = random.randint(1, len(self.stages))
+        with torch.autocast(z.device.type, enabled=False):  # nearest neighbours in float32
+            return self._forward(z.float(), n)
+
+    def _forward(self, z: torch.Tensor, n: int):
         flat = z.movedim(1, -1).reshape(-1, z.shape[1])  # (N, D)
         residual, total = flat, torch.zeros_like(flat)
         indices, loss, error = [], flat.new_zeros(()), flat.new_zeros(())
