@@ -51,6 +51,14 @@ def get_model(name: str | Path | None, kind: str) -> CodecModel:
     return model
 
 
+def load_any_model(name: str | Path) -> CodecModel:
+    """Load (once per process) a model of either kind."""
+    key = str(name)
+    if key not in _cache:
+        _cache[key] = load_model(key)
+    return _cache[key]
+
+
 def sniff_kind(head: bytes, name: str | None = None) -> str:
     """'image' or 'speech' from the first bytes (or the file name when the bytes don't tell)."""
     if head[:4] in (b"RIFF", b"fLaC", b"OggS", b"FORM"):
@@ -154,10 +162,7 @@ def model_for_stream(header: container.Header, model: str | Path | None) -> Code
             raise ModelError(f"stream was made by model {header.fingerprint.hex()}, which is not "
                              "bundled; name it with --model")
         model = path
-    key = str(model)
-    if key not in _cache:
-        _cache[key] = load_model(key)
-    m = _cache[key]
+    m = load_any_model(model)
     if m.fingerprint[:4] != header.fingerprint:
         raise ModelError(f"stream was made by model {header.fingerprint.hex()}, but model "
                          f"{m.name} is {m.short_id}")

@@ -61,8 +61,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM (Wang et al. 2003) on 8-bit RGB, averaged over channels; 5 scales when possible."""
-    x = torch.from_numpy(a).permute(2, 0, 1)[None].double()
-    y = torch.from_numpy(b).permute(2, 0, 1)[None].double()
+    x = torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].double()
+    y = torch.from_numpy(np.array(b)).permute(2, 0, 1)[None].double()
     weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
     scales = max(1, min(5, int(math.log2(min(x.shape[-2:]) / 11)) + 1))
     weights = torch.tensor(weights[:scales])

@@ -1,0 +1,294 @@
+"""Image benchmark: our codec against JPEG, WebP and AVIF (through Pillow) at the same bitrate.
+
+For each image our codec runs in-process through the library API; every peer's quality setting
+is searched for the file size closest to ours. Rates are real file sizes (headers included):
+bpp = bytes * 8 / (W * H). Quality is PSNR and MS-SSIM on 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import BadInputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm",
+                  ".pgm", ".avif"}
+OURS = "vqcodec"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A classic codec reached through Pillow, with its quality range and encoder options."""
+
+    name: str
+    pil_format: str
+    min_quality: int
+    options: dict = field(default_factory=dict)
+    curve: tuple[int, ...] = (1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 75, 90)
+
+
+# Each peer uses its own lowest setting: Pillow's JPEG starts at 1, WebP and AVIF at 0.
+JPEG = Peer("JPEG", "JPEG", 1, {"optimize": True})
+WEBP = Peer("WebP", "WEBP", 0, {"method": 6}, (0, 1, 3, 5, 8, 12, 20, 30, 45, 60, 75, 90))
+AVIF = Peer("AVIF", "AVIF", 0, {}, (0, 2, 5, 10, 20, 30, 40, 50, 60, 75, 90))
+
+
+@dataclass
+class ImageRow:
+    """One codec on one image."""
+
+    image: str
+    codec: str
+    width: int
+    height: int
+    bytes: int
+    bpp: float
+    psnr: float
+    ms_ssim: float
+    encode_s: float
+    decode_s: float
+    quality: int | None = None  # peers: the chosen quality setting
+    reached: bool = True  # peers: False when even the lowest setting is above our rate
+
+
+@dataclass
+class ImageEval:
+    """The whole run: rows per image and codec, model timings, optional rate-distortion curves."""
+
+    model: str
+    model_load_s: float
+    warmup_s: float
+    peers: list[str]
+    rows: list[ImageRow]
+    curves: dict[str, list[dict]] = field(default_factory=dict)  # codec -> [{quality, bpp, psnr}]
+
+    def codecs(self) -> list[str]:
+        return [OURS] + self.peers
+
+    def averages(self) -> list[dict]:
+        """Mean of every measure per codec; `reached` counts the images where the rate was met."""
+        out = []
+        for codec in self.codecs():
+            rows = [r for r in self.rows if r.codec == codec]
+            if not rows:
+                continue
+            avg = {"codec": codec, "images": len(rows), "reached": sum(r.reached for r in rows)}
+            for key in ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s"):
+                avg[key] = float(np.mean([getattr(r, key) for r in rows]))
+            out.append(avg)
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON; non-finite numbers (PSNR of an exact copy) become None."""
+        return _finite({"model": self.model, "model_load_s": self.model_load_s,
+                        "warmup_s": self.warmup_s, "peers": self.peers,
+                        "rows": [asdict(r) for r in self.rows], "averages": self.averages(),
+                        "curves": self.curves})
+
+
+def available_peers() -> list[Peer]:
+    """JPEG and WebP always; AVIF when this Pillow has an AVIF encoder."""
+    from PIL import features
+
+    peers = [JPEG]
+    if features.check("webp"):
+        peers.append(WEBP)
+    if features.check("avif"):
+        peers.append(AVIF)
+    return peers
+
+
+def list_images(directory: str | Path) -> list[Path]:
+    """Image files directly in `directory`, sorted by name."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise BadInputError(f"{d}: not a directory")
+    files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BadInputError(f"{d}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+# -- codecs -----------------------------------------------------------------------------------
+def pil_encode(rgb: np.ndarray, peer: Peer, quality: int) -> tuple[bytes, float]:
+    """Encode with Pillow; returns (file bytes, seconds)."""
+    from PIL import Image
+
+    img = Image.fromarray(rgb, "RGB")
+    buf = io.BytesIO()
+    t = time.perf_counter()
+    img.save(buf, format=peer.pil_format, quality=quality, **peer.options)
+    return buf.getvalue(), time.perf_counter() - t
+
+
+def pil_decode(data: bytes) -> tuple[np.ndarray, float]:
+    """Decode any Pillow format to (H, W, 3) uint8; returns (pixels, seconds)."""
+    from PIL import Image
+
+    t = time.perf_counter()
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    rgb = np.array(img.convert("RGB"))
+    return rgb, time.perf_counter() - t
+
+
+def match_rate(rgb: np.ndarray, peer: Peer, target_bytes: int) -> tuple[int, bytes, float, bool]:
+    """The peer's quality whose file size is closest to `target_bytes`.
+
+    Binary search for the first quality at or above the target, then the closest of its
+    neighbours (sizes are not strictly monotonic at the lowest settings). Returns (quality,
+    bytes, encode seconds, reached), reached being False when the lowest setting is too big.
+    """
+    cache: dict[int, tuple[bytes, float]] = {}
+
+    def enc(q: int) -> tuple[bytes, float]:
+        if q not in cache:
+            cache[q] = pil_encode(rgb, peer, q)
+        return cache[q]
+
+    lo, hi = peer.min_quality, 100
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(enc(mid)[0]) < target_bytes:
+            lo = mid + 1
+        else:
+            hi = mid
+    near = range(max(peer.min_quality, lo - 2), min(100, lo + 2) + 1)
+    best = min(near, key=lambda q: (abs(len(enc(q)[0]) - target_bytes), q))
+    reached = len(enc(peer.min_quality)[0]) <= target_bytes
+    data, seconds = enc(best)
+    return best, data, seconds, reached
+
+
+def _ours(path: Path, model: Path) -> tuple[bytes, float, np.ndarray, float]:
+    """Compress and decompress one image file with our codec: (stream, enc s, pixels, dec s)."""
+    from . import api, container
+
+    out = io.BytesIO()
+    t = time.perf_counter()
+    api.compress_image_to(path, out, model)
+    enc_s = time.perf_counter() - t
+    stream = io.BytesIO(out.getvalue())
+    t = time.perf_counter()
+    header = container.read_header(stream)
+    rgb, _ = api.decompress_image_from(stream, header, model)
+    return out.getvalue(), enc_s, rgb, time.perf_counter() - t
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+def evaluate_images(directory: str | Path, model: str | Path | None = None, peers: bool = True,
+                    curves: bool = False,
+                    progress: Callable[[str], None] | None = None) -> ImageEval:
+    """Run our codec and the peers over every image in `directory`."""
+    from . import api
+    from .evaluate import ms_ssim, psnr
+    from .media import read_image
+    from .modelfile import BUNDLED, resolve
+
+    files = list_images(directory)
+    path = resolve(model or BUNDLED["image"])
+    t = time.perf_counter()
+    m = api.get_model(path, "image")
+    load_s = time.perf_counter() - t
+    warmup_s = _warm_up(path)
+    peer_list = available_peers() if peers else []
+    rows: list[ImageRow] = []
+    for i, f in enumerate(files):
+        if progress:
+            progress(f"[{i + 1}/{len(files)}] {f.name}")
+        ref = np.array(read_image(str(f))[0])  # a writable copy: torch warns on read-only arrays
+        h, w = ref.shape[:2]
+        data, enc_s, out, dec_s = _ours(f, path)
+        rows.append(ImageRow(f.name, OURS, w, h, len(data), len(data) * 8 / (w * h),
+                             psnr(ref, out), ms_ssim(ref, out), enc_s, dec_s))
+        for peer in peer_list:
+            q, pdata, penc_s, reached = match_rate(ref, peer, len(data))
+            pout, pdec_s = pil_decode(pdata)
+            rows.append(ImageRow(f.name, peer.name, w, h, len(pdata), len(pdata) * 8 / (w * h),
+                                 psnr(ref, pout), ms_ssim(ref, pout), penc_s, pdec_s, q, reached))
+    result = ImageEval(m.name, load_s, warmup_s, [p.name for p in peer_list], rows)
+    if curves:
+        if progress:
+            progress("rate-distortion curves")
+        result.curves = rd_curves(files, peer_list)
+    return result
+
+
+def _warm_up(model: Path) -> float:
+    """One small round trip so one-time framework costs don't land on the first image."""
+    from . import api
+    from .media import write_image
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    write_image(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), 3, buf, "PNG")
+    t = time.perf_counter()
+    api.decompress(api.compress(buf.getvalue(), model), model)
+    return time.perf_counter() - t
+
+
+def rd_curves(files: list[Path], peers: list[Peer]) -> dict[str, list[dict]]:
+    """Per peer and quality setting: bpp and PSNR averaged over the images."""
+    from .evaluate import psnr
+    from .media import read_image
+
+    refs = [np.array(read_image(str(f))[0]) for f in files]
+    curves: dict[str, list[dict]] = {}
+    for peer in peers:
+        points = []
+        for q in peer.curve:
+            bpps, psnrs = [], []
+            for ref in refs:
+                data, _ = pil_encode(ref, peer, q)
+                bpps.append(len(data) * 8 / (ref.shape[0] * ref.shape[1]))
+                psnrs.append(psnr(ref, pil_decode(data)[0]))
+            points.append({"quality": q, "bpp": float(np.mean(bpps)),
+                           "psnr": float(np.mean(psnrs))})
+        curves[peer.name] = points
+    return curves
+
+
+def plot_rd(result: ImageEval, out: str | Path) -> None:
+    """PSNR against bpp: a curve per peer over its quality settings and our codec's point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    avg = {a["codec"]: a for a in result.averages()}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, points in result.curves.items():
+        ax.plot([p["bpp"] for p in points], [p["psnr"] for p in points], "o-", ms=3, label=name)
+    for name in result.peers:  # the rate-matched point of each peer
+        a = avg[name]
+        ax.plot(a["bpp"], a["psnr"], "s", mfc="none", color="gray")
+    if OURS in avg:
+        ax.plot(avg[OURS]["bpp"], avg[OURS]["psnr"], "*", ms=14, color="crimson",
+                label=f"{OURS} ({result.model})")
+    n = avg[OURS]["images"] if OURS in avg else 0
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel (real file size, log scale)")
+    ax.set_ylabel("PSNR (dB, RGB)")
+    ax.set_title(f"Rate-distortion, mean over {n} images (squares: peers at our rate)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
