@@ -408,6 +408,20 @@ def sample(
     err.print(f"{scheme}: {n} samples, {s.bits_per_index:.3f} bits/index under the prior", highlight=False)
 
 
+def _register_subcommands() -> None:
+    from .bench_cmd import bench_app
+
+    app.add_typer(bench_app, name="bench")
+    try:
+        from .eval_cmd import eval_app
+    except ImportError:  # pragma: no cover - the eval commands are optional
+        return
+    app.add_typer(eval_app, name="eval")
+
+
+_register_subcommands()
+
+
 def run() -> None:
     """Console-script entry point."""
     app()

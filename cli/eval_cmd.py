@@ -1,0 +1,139 @@
+"""`vqcodec eval images|speech`: benchmark the codec against classic codecs on a folder of media.
+
+Registered in cli/main.py as `app.add_typer(eval_app, name="eval")`; `python -m cli.eval_cmd`
+runs it alone. Tables go to stdout (or JSON with --json), progress to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import fail, guarded
+
+eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="Benchmark the codec against JPEG/WebP/AVIF (images) or Codec2/Opus "
+                            "(speech): rate, quality and speed, per file and on average.")
+err = Console(stderr=True)
+
+
+def _check_plot(plot: Optional[str]) -> None:
+    """Refuse an unwritable --plot path before minutes of benchmarking, not after."""
+    if plot is None:
+        return
+    if Path(plot).suffix.lower() != ".png":
+        fail(f"--plot {plot}: the plot is written as PNG; name it *.png", 1)
+    parent = Path(plot).resolve().parent
+    if not parent.is_dir():
+        fail(f"--plot {plot}: directory {parent} does not exist", 4)
+
+
+def _progress(quiet: bool):
+    return None if quiet else (lambda msg: err.print(msg, highlight=False))
+
+
+def _f(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+@eval_app.command("images")
+@guarded
+def images(
+    directory: str = typer.Argument(..., help="Folder of images (anything Pillow reads)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Write a rate-distortion plot (PNG)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Image model (default: bundled)."),
+    peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run JPEG, WebP and AVIF."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
+) -> None:
+    """Bits per pixel, PSNR, MS-SSIM and speed against JPEG/WebP/AVIF at the same bpp."""
+    _check_plot(plot)
+    from vqcodec.eval_images import evaluate_images, plot_rd
+
+    result = evaluate_images(directory, model, peers=peers, curves=plot is not None,
+                             progress=_progress(quiet))
+    if plot:
+        plot_rd(result, plot)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    out = Console()
+    rows = Table("image", "codec", "q", "bytes", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s",
+                 title=f"model {result.model} (load {result.model_load_s:.2f} s)")
+    for r in result.rows:
+        rows.add_row(r.image, r.codec, _f(r.quality, "d"), str(r.bytes),
+                     f"{r.bpp:.4f}" + ("" if r.reached else " (min q)"), f"{r.psnr:.2f}",
+                     f"{r.ms_ssim:.4f}", f"{r.encode_s:.3f}", f"{r.decode_s:.3f}")
+    out.print(rows)
+    avg = Table("codec", "images", "at our rate", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s",
+                title="averages")
+    for a in result.averages():
+        avg.add_row(a["codec"], str(a["images"]), str(a["reached"]), f"{a['bpp']:.4f}",
+                    f"{a['psnr']:.2f}", f"{a['ms_ssim']:.4f}", f"{a['encode_s']:.3f}",
+                    f"{a['decode_s']:.3f}")
+    out.print(avg)
+    if any(not r.reached for r in result.rows):
+        out.print("(min q): the codec's lowest quality setting is still above our bitrate.")
+
+
+def _stage_list(values: Optional[List[str]]) -> Optional[List[int]]:
+    if not values:
+        return None
+    try:
+        return [int(v) for item in values for v in item.split(",") if v.strip()]
+    except ValueError:
+        fail(f"--stages {' '.join(values)}: expected whole numbers, e.g. --stages 2 --stages 3", 1)
+
+
+@eval_app.command("speech")
+@guarded
+def speech(
+    directory: str = typer.Argument(..., help="Folder of wav/flac/ogg clips (searched recursively)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Write a quality-vs-bitrate plot (PNG)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Speech model (default: bundled)."),
+    stages: Optional[List[str]] = typer.Option(
+        None, "--stages", help="Residual VQ stages to test; repeat or comma-separate "
+                               "(default: the model's default and all)."),
+    peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run Codec2 and Opus if installed."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
+) -> None:
+    """Bitrate, PESQ (nb and wb), STOI and real-time factors against Codec2 and Opus."""
+    _check_plot(plot)
+    stage_list = _stage_list(stages)
+    from vqcodec.eval_speech import evaluate_speech, plot_quality
+
+    result = evaluate_speech(directory, model, stage_list, peers=peers, progress=_progress(quiet))
+    if plot:
+        plot_quality(result, plot)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    out = Console()
+    rows = Table("clip", "codec", "s", "bytes", "kbit/s", "PESQ-nb", "PESQ-wb", "STOI",
+                 "delay ms", "enc RTF", "dec RTF",
+                 title=f"model {result.model} (load {result.model_load_s:.2f} s)")
+    for r in result.rows:
+        rows.add_row(r.clip, r.codec, f"{r.seconds:.2f}", str(r.bytes), f"{r.kbps:.2f}",
+                     _f(r.pesq_nb, ".2f"), _f(r.pesq_wb, ".2f"), _f(r.stoi, ".3f"),
+                     f"{r.delay_ms:.1f}", f"{r.encode_rtf:.0f}", f"{r.decode_rtf:.0f}")
+    out.print(rows)
+    avg = Table("codec", "clips", "kbit/s", "PESQ-nb", "PESQ-wb", "STOI", "delay ms",
+                "enc RTF", "dec RTF", title="averages (delay: the fixed delay removed)")
+    for a in result.averages():
+        avg.add_row(a["codec"], str(a["clips"]), f"{a['kbps']:.2f}", _f(a["pesq_nb"], ".2f"),
+                    _f(a["pesq_wb"], ".2f"), _f(a["stoi"], ".3f"), f"{a['delay_ms']:.1f}",
+                    f"{a['encode_rtf']:.0f}", f"{a['decode_rtf']:.0f}")
+    out.print(avg)
+    missing = {a["codec"]: a["pesq_nb_missing"] for a in result.averages() if a["pesq_nb_missing"]}
+    if missing:
+        out.print(f"PESQ refused some clips (silent or too short): {missing}")
+
+
+if __name__ == "__main__":
+    eval_app()

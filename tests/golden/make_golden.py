@@ -1,0 +1,61 @@
+"""Regenerate the golden streams (run from the repository root: python tests/golden/make_golden.py).
+
+Only do this on purpose: the golden test exists to catch changes that break existing files.
+It trains two tiny models on generated data, compresses one generated image and one generated
+clip with them, and records the sha256 of the decoded indices.
+"""
+
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))
+
+from conftest import TINY_IMAGE, TINY_SPEECH, make_image, make_speechlike  # noqa: E402
+
+
+def main() -> None:
+    from vqcodec import api, container
+    from vqcodec.train import TrainOptions, train
+
+    work = HERE / "_work"
+    (work / "img").mkdir(parents=True, exist_ok=True)
+    (work / "sp").mkdir(parents=True, exist_ok=True)
+    for i in range(4):
+        make_image(work / "img" / f"{i}.png", 96, 64, i)
+        sf.write(work / "sp" / f"{i}.wav", make_speechlike(2.0, 16000, i), 16000)
+    train(TrainOptions("image", str(work / "img"), HERE / "tiny-image.safetensors", steps=20,
+                       prior_steps=20, batch=4, crop=32, prior_crop=64, prior_examples=16,
+                       model=TINY_IMAGE))
+    train(TrainOptions("speech", str(work / "sp"), HERE / "tiny-speech.safetensors", steps=10,
+                       prior_steps=10, batch=2, seconds=0.5, prior_seconds=1.0, prior_examples=8,
+                       model=TINY_SPEECH))
+    make_image(HERE / "golden.png", 72, 40, 99)
+    sf.write(HERE / "golden.wav", make_speechlike(1.3, 16000, 99), 16000, subtype="PCM_16")
+    expected = {}
+    for name, src, model in (("image", "golden.png", "tiny-image.safetensors"),
+                             ("speech", "golden.wav", "tiny-speech.safetensors")):
+        blob = api.compress(str(HERE / src), model=str(HERE / model))
+        (HERE / f"{name}.vqc").write_bytes(blob)
+        s = io.BytesIO(blob)
+        idx = api.decode_stream_indices(s, container.read_header(s), str(HERE / model))
+        expected[name] = {"shape": list(idx.shape),
+                          "sha256": hashlib.sha256(idx.astype("<i8").tobytes()).hexdigest()}
+    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    for p in sorted(work.rglob("*"), reverse=True):
+        p.unlink() if p.is_file() else p.rmdir()
+    work.rmdir()
+    for p in HERE.glob("*.ckpt"):
+        p.unlink()
+    for p in HERE.glob("*.log.jsonl"):
+        p.unlink()
+
+
+if __name__ == "__main__":
+    main()
