@@ -7,6 +7,7 @@ runs it alone. Tables go to stdout (or JSON with --json), progress to stderr.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -31,6 +32,11 @@ def _check_plot(plot: Optional[str]) -> None:
     parent = Path(plot).resolve().parent
     if not parent.is_dir():
         fail(f"--plot {plot}: directory {parent} does not exist", 4)
+
+
+def _stdout() -> Console:
+    """Rich output to stdout; wide when piped, so a saved table keeps one line per row."""
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _progress(quiet: bool):
@@ -62,7 +68,7 @@ def images(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
-    out = Console()
+    out = _stdout()
     rows = Table("image", "codec", "q", "bytes", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s",
                  title=f"model {result.model} (load {result.model_load_s:.2f} s)")
     for r in result.rows:
@@ -114,7 +120,7 @@ def speech(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
-    out = Console()
+    out = _stdout()
     rows = Table("clip", "codec", "s", "bytes", "kbit/s", "PESQ-nb", "PESQ-wb", "STOI",
                  "delay ms", "enc RTF", "dec RTF",
                  title=f"model {result.model} (load {result.model_load_s:.2f} s)")

@@ -1,0 +1,68 @@
+"""`vqcodec train`: both training stages with rich progress and a closing summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .errors import fail, guarded
+
+err = Console(stderr=True)
+
+
+@guarded
+def train(
+    kind: str = typer.Argument(..., help="'image' or 'speech'."),
+    data: str = typer.Option(..., "--data", help="Folder of training images / wav+flac files (recursive), or a packed .npy."),
+    out: str = typer.Option(..., "--out", help="Model file to write (checkpoint beside it: OUT.ckpt)."),
+    steps: int = typer.Option(20000, "--steps", help="Autoencoder training steps."),
+    prior_steps: int = typer.Option(10000, "--prior-steps", help="Prior training steps."),
+    batch: int = typer.Option(16, "--batch"),
+    lr: float = typer.Option(5e-4, "--lr"),
+    quantizer: str = typer.Option("ema", "--quantizer", help="ste, ema or nsvq."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: str = typer.Option("32", "--precision", help="32, bf16 or 16-mixed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT.ckpt."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every"),
+    val_data: Optional[str] = typer.Option(None, "--val-data", help="Held-out data for the summary."),
+    config: Optional[str] = typer.Option(None, "--config", help='Model overrides as JSON, e.g. \'{"codebook_size": 256}\'.'),
+    crop: int = typer.Option(64, "--crop", help="Image training crop size."),
+    seconds: float = typer.Option(1.0, "--seconds", help="Speech training segment length."),
+    prior_examples: int = typer.Option(2000, "--prior-examples", help="Examples encoded for the prior."),
+    ae_minutes: float = typer.Option(0.0, "--ae-minutes", help="Wall-clock budget for the autoencoder (fewer steps if needed)."),
+    prior_minutes: float = typer.Option(0.0, "--prior-minutes", help="Wall-clock budget for the prior."),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Train a VQ-VAE and its prior. Example on a GPU: vqcodec train speech --data D --out m.safetensors --device cuda --precision bf16"""
+    if kind not in ("image", "speech"):
+        fail(f"unknown kind {kind!r}: use 'image' or 'speech'", 1)
+    if quantizer not in ("ste", "ema", "nsvq"):
+        fail(f"unknown quantizer {quantizer!r}: use ste, ema or nsvq", 1)
+    if precision not in ("32", "bf16", "16-mixed"):
+        fail(f"unknown precision {precision!r}: use 32, bf16 or 16-mixed", 1)
+    try:
+        overrides = json.loads(config) if config else {}
+    except json.JSONDecodeError as exc:
+        fail(f"--config is not valid JSON ({exc.msg})", 1)
+    from vqcodec.train import TrainOptions
+    from vqcodec.train import train as run_training
+
+    from .progress import TrainingProgress
+
+    opts = TrainOptions(kind, data, Path(out), steps=steps, prior_steps=prior_steps, batch=batch,
+                        lr=lr, quantizer=quantizer, seed=seed, device=device, precision=precision,
+                        resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
+                        model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
+                        ae_minutes=ae_minutes, prior_minutes=prior_minutes)
+    with TrainingProgress(err, enabled=not quiet) as progress:
+        summary = run_training(opts, progress.update)
+    if quiet:
+        return
+    from .progress import print_summary
+
+    print_summary(err, summary)
