@@ -4,6 +4,10 @@ Encoder: audio blocks at any rate/channel count -> mono 16 kHz -> chunks of `chu
 latent frames, each encoded with a little audio context on both sides, entropy-coded on its own
 (the prior restarts per chunk) and written as one container record as soon as it is complete.
 
+Algorithmic latency in streaming use: one chunk (200 ms with --stream) for the encoder to fill
+it, ENC_RIGHT frames of encoder lookahead (40 ms), SYN_RIGHT frames held back by the decoder
+(40 ms) and a few ms of resampler margin when the input is not at 16 kHz: about 290 ms.
+
 Decoder: records -> indices -> latents; the waveform is synthesised over a sliding window with
 context frames on both sides and a short crossfade between calls, so chunk boundaries leave no
 click, and a damaged chunk is replaced by silence without touching its neighbours.
@@ -19,8 +23,8 @@ from .errors import BadInputError, BadStreamError, ModelError
 from .media import Resampler, resampled_length
 from .modelfile import CodecModel
 
-ENC_LEFT, ENC_RIGHT = 8, 4  # encoder context, in latent frames (ENC_RIGHT is lookahead)
-SYN_LEFT, SYN_RIGHT = 12, 4  # synthesis context; SYN_RIGHT frames are held back (latency)
+ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
+SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; SYN_RIGHT frames are held back (latency)
 XFADE = 80  # samples of crossfade between two synthesis calls
 MAX_CHUNK_FRAMES = 3000
 
