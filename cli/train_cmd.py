@@ -28,6 +28,7 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     precision: str = typer.Option("32", "--precision", help="32, bf16 or 16-mixed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT.ckpt."),
+    stop_after: int = typer.Option(0, "--stop-after", help="Checkpoint and stop after this many steps (continue later with --resume)."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every"),
     val_data: Optional[str] = typer.Option(None, "--val-data", help="Held-out data for the summary."),
     config: Optional[str] = typer.Option(None, "--config", help='Model overrides as JSON, e.g. \'{"codebook_size": 256}\'.'),
@@ -38,7 +39,14 @@ def train(
     prior_minutes: float = typer.Option(0.0, "--prior-minutes", help="Wall-clock budget for the prior."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
-    """Train a VQ-VAE and its prior. Example on a GPU: vqcodec train speech --data D --out m.safetensors --device cuda --precision bf16"""
+    """Train a VQ-VAE and its prior.
+
+    \b
+    On one GPU:   vqcodec train speech --data D --out m.safetensors --device cuda --precision bf16
+    On 2 nodes x 8 GPUs (run on each node, NODE = 0 or 1):
+      torchrun --nnodes 2 --node_rank NODE --nproc_per_node 8 --rdzv_backend c10d \\
+        --rdzv_endpoint HOST0:29500 -m cli.main train speech --data D --out m.safetensors --device cuda
+    """
     if kind not in ("image", "speech"):
         fail(f"unknown kind {kind!r}: use 'image' or 'speech'", 1)
     if quantizer not in ("ste", "ema", "nsvq"):
@@ -58,10 +66,10 @@ def train(
                         lr=lr, quantizer=quantizer, seed=seed, device=device, precision=precision,
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
-                        ae_minutes=ae_minutes, prior_minutes=prior_minutes)
+                        ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after)
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)
-    if quiet:
+    if quiet or not summary:
         return
     from .progress import print_summary
 

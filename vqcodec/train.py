@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .data import ImageCrops, SpeechSegments
 from .image_model import FACTOR, ImageModelConfig, ImageVQVAE
@@ -45,6 +48,7 @@ class TrainOptions:
     precision: str = "32"
     checkpoint_every: int = 500
     resume: bool = False
+    stop_after: int = 0  # stop (after checkpointing) once this many steps of the current stage ran
     crop: int = 64  # image training crops (pixels)
     prior_crop: int = 256  # image crops encoded for the prior (pixels)
     seconds: float = 1.0  # speech training segments
@@ -59,7 +63,20 @@ class TrainOptions:
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist.is_initialized():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device(name)
+
+
+def init_distributed(device: str) -> tuple[int, int]:
+    """Join the process group torchrun describes (gloo on CPU, NCCL on GPUs); (rank, world)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
 def build(opts: TrainOptions):
@@ -73,23 +90,31 @@ def build(opts: TrainOptions):
 
 class Trainer:
     def __init__(self, opts: TrainOptions, progress: Progress | None = None):
-        self.opts, self.progress = opts, progress or (lambda *a: None)
-        torch.manual_seed(opts.seed)
+        self.rank, self.world = init_distributed(opts.device)
+        self.opts = opts
+        self.progress = (progress or (lambda *a: None)) if self.rank == 0 else (lambda *a: None)
+        torch.manual_seed(opts.seed)  # identical initial weights and stage choices on all ranks
         random.seed(opts.seed)
         self.device = pick_device(opts.device)
         self.cfg, self.net = build(opts)
         self.net.to(self.device)
+        data_seed = opts.seed + 1000 * self.rank  # each rank draws its own examples
         if opts.kind == "image":
-            self.data = ImageCrops(opts.data, opts.crop, opts.seed)
+            self.data = ImageCrops(opts.data, opts.crop, data_seed)
             self.val = ImageCrops(opts.val_data or opts.data, opts.crop, opts.seed + 1)
             self.loss_fn = None
         else:
             rate = self.cfg.sample_rate
-            self.data = SpeechSegments(opts.data, rate, opts.seconds, opts.seed)
+            self.data = SpeechSegments(opts.data, rate, opts.seconds, data_seed)
             self.val = SpeechSegments(opts.val_data or opts.data, rate, opts.seconds, opts.seed + 1)
             self.loss_fn = MultiResolutionSTFTLoss(rate).to(self.device)
         self.prior = (GatedPixelCNN(self.cfg.prior) if opts.kind == "image"
                       else CausalPrior(self.cfg.prior)).to(self.device)
+        self.train_net, self.train_prior = self.net, self.prior
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_net = DDP(self.net, device_ids=ids, find_unused_parameters=True)
+            self.train_prior = DDP(self.prior, device_ids=ids)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=opts.lr)
         self.prior_opt = torch.optim.Adam(self.prior.parameters(), lr=opts.prior_lr)
         self.stage, self.step = "autoencoder", 0
@@ -100,10 +125,14 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self) -> None:
-        state = {"stage": self.stage, "step": self.step, "net": self.net.state_dict(),
+        if self.rank != 0:
+            return
+        state = {"stage": self.stage, "step": self.step, "planned": [self.opts.steps, self.opts.prior_steps], "net": self.net.state_dict(),
                  "prior": self.prior.state_dict(), "opt": self.opt.state_dict(),
                  "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                  "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state)}
+        if self.prior_data is not None:  # the prior's examples, so a resumed run sees the same
+            state["prior_data"] = self.prior_data.to(torch.int16)
         tmp = self.ckpt.with_name(self.ckpt.name + ".tmp")
         torch.save(state, tmp)
         tmp.replace(self.ckpt)
@@ -118,8 +147,13 @@ class Trainer:
         random.setstate(_tuples(state["py_rng"]))
         self.data.rng.bit_generator.state = json.loads(state["data_rng"])
         self.stage, self.step = state["stage"], state["step"]
+        self.opts.steps, self.opts.prior_steps = (int(v) for v in state["planned"])
+        if "prior_data" in state:
+            self.prior_data = state["prior_data"].long().cpu()
 
     def log(self, record: dict) -> None:
+        if self.rank != 0:
+            return
         self.history.append(record)
         with open(self.log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -133,7 +167,7 @@ class Trainer:
         self.net.train()
         x = self.data.batch(self.opts.batch).to(self.device)
         with self.autocast():
-            y, _, vq_loss, err = self.net(x)
+            y, _, vq_loss, err = self.train_net(x)
         y = y.float()
         rec = F.mse_loss(y, x) if self.opts.kind == "image" else self.loss_fn(y, x)
         loss = rec + vq_loss.float()
@@ -173,7 +207,7 @@ class Trainer:
         if self.opts.kind == "speech":
             x = x[..., : random.randint(1, x.shape[-1])]
         with self.autocast():
-            logits = self.prior(x)
+            logits = self.train_prior(x)
         logits = logits.float()
         if self.opts.kind == "image":
             loss = F.cross_entropy(logits, x)
@@ -190,35 +224,69 @@ class Trainer:
     def run(self) -> dict:
         if self.opts.resume and self.ckpt.exists():
             self.load_checkpoint()
-        elif self.log_path.exists():
+        elif self.log_path.exists() and self.rank == 0:
             self.log_path.unlink()
         t0 = time.time()
+        ran = 0
         if self.stage == "autoencoder":
             while self.step < self.opts.steps:
+                if self.opts.stop_after and ran == self.opts.stop_after:
+                    self.save_checkpoint()
+                    return {"stopped_at": self.step, "stage": self.stage}
+                ran += 1
                 rec = self.ae_step()
                 self.step += 1
                 self._fit_budget("steps", self.opts.ae_minutes, t0)
                 self._report("autoencoder", self.opts.steps, rec)
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
-        self.prior_data = self.indices_for_prior()
+        if self.prior_data is None:
+            self.prior_data = self.indices_for_prior()
         t1 = time.time()
         while self.step < self.opts.prior_steps:
+            if self.opts.stop_after and ran == self.opts.stop_after:
+                self.save_checkpoint()
+                return {"stopped_at": self.step, "stage": self.stage}
+            ran += 1
             rec = self.prior_step()
             self.step += 1
             self._fit_budget("prior_steps", self.opts.prior_minutes, t1)
             self._report("prior", self.opts.prior_steps, rec)
         self.save_checkpoint()
+        identical = self.ranks_identical()
+        if self.rank != 0:
+            dist.barrier()
+            return {}
         summary = self.finish()
         summary["train_seconds"] = round(time.time() - t0, 1)
+        if self.world > 1:
+            summary["ranks"], summary["ranks_identical"] = self.world, identical
+            self.log({"stage": "distributed", "ranks": self.world, "ranks_identical": identical})
+            dist.barrier()
         return summary
+
+    @torch.no_grad()
+    def ranks_identical(self) -> bool:
+        """Whether every rank ends with the same weights, codebooks and prior (checksums)."""
+        if self.world == 1:
+            return True
+        total = sum(float(t.double().sum()) + float((t.double() ** 2).sum())
+                    for m in (self.net, self.prior) for t in m.state_dict().values()
+                    if t.is_floating_point())
+        mine = torch.tensor([total], dtype=torch.float64, device=self.device)
+        all_ = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(all_, mine)
+        return all(bool(torch.equal(a, all_[0])) for a in all_)
 
     def _fit_budget(self, field_name: str, minutes: float, start: float) -> None:
         """After 200 steps, shrink the planned step count to fit the time budget (once)."""
         if minutes and self.step == 200:
             per_step = (time.time() - start) / 200
             planned = getattr(self.opts, field_name)
-            setattr(self.opts, field_name, max(201, min(planned, int(minutes * 60 / per_step))))
+            steps = torch.tensor(max(201, min(planned, int(minutes * 60 / per_step))))
+            if self.world > 1:  # rank 0 decides, so every rank runs the same number of steps
+                dist.broadcast(steps, 0)
+            setattr(self.opts, field_name, int(steps))
 
     def _report(self, stage: str, total: int, rec: dict) -> None:
         rec = {"stage": stage, "step": self.step, **rec}

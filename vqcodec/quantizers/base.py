@@ -6,7 +6,25 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 from torch import nn
+
+
+def distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def all_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks (in place), so that decisions taken from it agree on every rank."""
+    if distributed():
+        dist.all_reduce(t)
+    return t
+
+
+def from_rank0(t: torch.Tensor) -> torch.Tensor:
+    if distributed():
+        dist.broadcast(t, 0)
+    return t
 
 
 @dataclass
@@ -67,6 +85,7 @@ class Quantizer(nn.Module):
             centres.append(pts[i])
             dist = torch.minimum(dist, (pts - pts[i]).pow(2).sum(1))
         self.codebook.data.copy_(torch.stack(centres))
+        from_rank0(self.codebook.data)  # every rank starts from rank 0's seeding
         self.after_init()
         self.initialised.fill_(True)
 
@@ -75,7 +94,7 @@ class Quantizer(nn.Module):
 
     @torch.no_grad()
     def track(self, indices: torch.Tensor, z: torch.Tensor) -> None:
-        hits = torch.bincount(indices, minlength=self.codebook_size).to(self.counts.dtype)
+        hits = all_sum(torch.bincount(indices, minlength=self.codebook_size).to(self.counts.dtype))
         self.counts += hits
         self.idle = torch.where(hits > 0, torch.zeros_like(self.idle), self.idle + 1)
         if self.dead_after and bool((self.idle >= self.dead_after).any()):
@@ -86,7 +105,8 @@ class Quantizer(nn.Module):
         """Move dead codes onto randomly chosen current encoder outputs; returns how many."""
         n = int(dead.sum())
         picks = z.detach()[torch.randint(len(z), (n,), device=z.device)]
-        self.codebook.data[dead] = picks + 1e-3 * torch.randn_like(picks) * picks.std()
+        self.codebook.data[dead] = (picks + 1e-3 * torch.randn_like(picks) * picks.std()).to(self.codebook.dtype)
+        from_rank0(self.codebook.data)
         self.idle[dead] = 0
         self.after_restart(dead)
         return n

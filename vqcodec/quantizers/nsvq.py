@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Quantizer, QuantizerOutput
+from .base import Quantizer, QuantizerOutput, all_sum
 
 
 class NSVQuantizer(Quantizer):
@@ -42,7 +42,7 @@ class NSVQuantizer(Quantizer):
     @torch.no_grad()
     def replace_rare(self, z: torch.Tensor, idx: torch.Tensor) -> None:
         self.steps += 1
-        self.window += torch.bincount(idx, minlength=self.codebook_size).to(self.window.dtype)
+        self.window += all_sum(torch.bincount(idx, minlength=self.codebook_size).to(self.window.dtype))
         if self.replace_every and int(self.steps) % self.replace_every == 0:
             if not self.replace_until or int(self.steps) <= self.replace_until:
                 rare = self.window < 0.03 * float(self.window.mean())
