@@ -116,6 +116,8 @@ class Trainer:
             self.train_net = DDP(self.net, device_ids=ids, find_unused_parameters=True)
             self.train_prior = DDP(self.prior, device_ids=ids)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=opts.lr)
+        # float16 needs loss scaling; bf16 and float32 do not
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "16-mixed")
         self.prior_opt = torch.optim.Adam(self.prior.parameters(), lr=opts.prior_lr)
         self.stage, self.step = "autoencoder", 0
         self.ckpt = Path(str(opts.out) + ".ckpt")
@@ -172,10 +174,12 @@ class Trainer:
         rec = F.mse_loss(y, x) if self.opts.kind == "image" else self.loss_fn(y, x)
         loss = rec + vq_loss.float()
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
         _set_lr(self.opt, self.opts.lr, self.step, self.opts.steps)
-        self.opt.step()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         return {"loss": float(loss.detach()), "rec": float(rec.detach()), "qerr": float(err)}
 
     def indices_for_prior(self) -> torch.Tensor:
@@ -215,10 +219,12 @@ class Trainer:
             loss = F.cross_entropy(logits.permute(0, 1, 3, 2).reshape(-1, logits.shape[2]),
                                    x.permute(0, 2, 1).reshape(-1))
         self.prior_opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.prior_opt)
         torch.nn.utils.clip_grad_norm_(self.prior.parameters(), 1.0)
         _set_lr(self.prior_opt, self.opts.prior_lr, self.step, self.opts.prior_steps)
-        self.prior_opt.step()
+        self.scaler.step(self.prior_opt)
+        self.scaler.update()
         return {"bits_per_index": float(loss.detach()) / math.log(2)}
 
     def run(self) -> dict:
@@ -330,7 +336,33 @@ class Trainer:
                                             else "speech", self.net, int_prior, {"training": summary},
                                             hist).hex()[:8]
         self.log({"stage": "summary", **summary})
+        plot_curves(self.log_path, Path(str(self.opts.out) + ".curves.png"))
         return summary
+
+
+def plot_curves(log_path: Path, png: Path) -> bool:
+    """Learning curves from a training log (JSON lines) to a PNG; False if matplotlib is absent."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    recs = [json.loads(line) for line in log_path.read_text().splitlines()]
+    panels = [("autoencoder", "rec"), ("autoencoder", "qerr"), ("prior", "bits_per_index")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.2))
+    for ax, (stage, key) in zip(axes, panels):
+        pts = [(r["step"], r[key]) for r in recs if r.get("stage") == stage and key in r]
+        if pts:
+            ax.plot(*zip(*pts))
+        ax.set_title(f"{stage}: {key}")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return True
 
 
 def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
