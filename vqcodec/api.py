@@ -314,7 +314,11 @@ def decompress(data: bytes | str | Path, model: str | Path | None = None):
     header = container.read_header(stream)
     if header.modality == container.IMAGE:
         rgb, channels = decompress_image_from(stream, header, model)
-        return rgb[..., 0] if channels == 1 else rgb
+        if channels == 1:
+            from PIL import Image
+
+            return np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+        return rgb
     rate, _, blocks = decode_audio_blocks(stream, header, model)
     parts = list(blocks)
     return (np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)), rate

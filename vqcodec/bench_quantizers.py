@@ -10,7 +10,6 @@ hard-quantised reconstruction loss. Results are aggregated as mean and std acros
 from __future__ import annotations
 
 import copy
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ FINAL_METRICS = ("quality", "rec", "qmse", "rel_qerr", "rel_qerr_var", "perplexi
 
 
 def heldout_batch(kind: str, source: str | Path, n: int, size: float) -> torch.Tensor:
-    """A fixed batch (seeded, the same for every run): n crops of size px or n segments of size s."""
+    """A fixed seeded batch, the same for every run: n crops of `size` px or n `size`-s segments."""
     if kind == "image":
         return ImageCrops(source, int(size), seed=1234).batch(n)  # (n, 3, size, size)
     return SpeechSegments(source, 16000, size, seed=1234).batch(n)  # (n, samples)
@@ -53,7 +52,8 @@ def synthesize(net, kind: str, q: torch.Tensor, x: torch.Tensor) -> torch.Tensor
     return net.decoder(q) if kind == "image" else net.synthesize(q, x.shape[-1])
 
 
-def rec_loss(kind: str, y: torch.Tensor, x: torch.Tensor, stft: MultiResolutionSTFTLoss) -> torch.Tensor:
+def rec_loss(kind: str, y: torch.Tensor, x: torch.Tensor,
+             stft: MultiResolutionSTFTLoss) -> torch.Tensor:
     """The training reconstruction loss: MSE on [-1, 1] pixels, multi-resolution STFT on speech."""
     return F.mse_loss(y, x) if kind == "image" else stft(y, x)
 
@@ -114,7 +114,8 @@ def codebook_alignment(net, kind: str, x: torch.Tensor, stft: MultiResolutionSTF
                 probe(x)
             step = stage.codebook.detach() - before
             stage.codebook.data.copy_(before)
-        cosines.append(float(F.cosine_similarity(step[used].flatten(), true[used].flatten(), dim=0)))
+        cos = F.cosine_similarity(step[used].flatten(), true[used].flatten(), dim=0)
+        cosines.append(float(cos))
     return float(np.mean(cosines))
 
 
@@ -145,7 +146,8 @@ def train_run(kind: str, data: str | Path, quantizer: str, seed: int, steps: int
             window = []
     seconds = time.time() - t0
     final = measure(trainer.net, kind, heldout, stft)
-    final["cb_align"] = codebook_alignment(trainer.net, kind, heldout[: TRAIN_SHAPE[kind]["batch"]], stft)
+    probe = heldout[: TRAIN_SHAPE[kind]["batch"]]  # a training-sized batch
+    final["cb_align"] = codebook_alignment(trainer.net, kind, probe, stft)
     final["seconds"] = seconds
     return {"seed": seed, "curve": curve, "final": final}
 
@@ -157,40 +159,48 @@ def steps_to_reach(curve: dict, target: float) -> int | None:
 
 def spread(values: list[float]) -> dict:
     v = np.asarray([x for x in values if x is not None], dtype=float)
-    return {"mean": float(v.mean()) if len(v) else None, "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "values": list(values)}
+    return {"mean": float(v.mean()) if len(v) else None,
+            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": list(values)}
+
+
+def band(series: list[list[float]]) -> dict[str, list[float]]:
+    """Mean and std (across seeds) of equally long curves."""
+    a = np.asarray(series, dtype=float)  # (seeds, points)
+    return {"mean": a.mean(0).tolist(), "std": a.std(0, ddof=1 if len(a) > 1 else 0).tolist()}
 
 
 def summarise(runs: dict) -> tuple[dict, dict, dict]:
     """Per task: summary (mean/std of finals), mean/std curves, and the convergence target."""
     summary, curves, targets = {}, {}, {}
     for task, by_q in runs.items():
-        finals = {q: {m: [r["final"][m] for r in rs] for m in FINAL_METRICS} for q, rs in by_q.items()}
+        finals = {q: {m: [r["final"][m] for r in rs] for m in FINAL_METRICS}
+                  for q, rs in by_q.items()}
         best = min(float(np.mean(f["rec"])) for f in finals.values())
         targets[task] = {"best_mean_final_rec": best, "target_rec": 1.1 * best}
         summary[task], curves[task] = {}, {}
         for q, rs in by_q.items():
             reach = [steps_to_reach(r["curve"], 1.1 * best) for r in rs]
             summary[task][q] = {m: spread(v) for m, v in finals[q].items()}
-            summary[task][q]["steps_to_target"] = dict(spread(reach), reached=sum(s is not None for s in reach))
-            keys = [k for k in rs[0]["curve"] if k != "step"]
-            curves[task][q] = {"step": rs[0]["curve"]["step"],
-                               **{k: {"mean": np.mean([r["curve"][k] for r in rs], 0).tolist(),
-                                      "std": np.std([r["curve"][k] for r in rs], 0, ddof=min(1, len(rs) - 1)).tolist()}
-                                  for k in keys}}
+            summary[task][q]["steps_to_target"] = dict(
+                spread(reach), reached=sum(s is not None for s in reach))
+            curves[task][q] = {k: band([r["curve"][k] for r in rs]) for k in rs[0]["curve"]
+                               if k != "step"}
+            curves[task][q]["step"] = rs[0]["curve"]["step"]
     return summary, curves, targets
 
 
-def run_benchmark(image_data: str | Path, speech_data: str | Path, seeds=(0, 1, 2), steps: int = 600,
-                  quick: bool = False, image_val: str | Path | None = None,
-                  speech_val: str | Path | None = None, log_every: int | None = None,
-                  progress=print) -> dict:
+def run_benchmark(image_data: str | Path, speech_data: str | Path, seeds=(0, 1, 2),
+                  steps: int | dict[str, int] = 600, quick: bool = False,
+                  image_val: str | Path | None = None, speech_val: str | Path | None = None,
+                  points: int = 20, progress=print) -> dict:
     """Train every (task, quantizer, seed) and return runs, summaries, curves and settings.
 
-    `*_val` are held-out folders (default: a differently seeded batch from the training data).
-    `quick` shrinks the held-out batches, for tests.
+    `steps` is one count or {"image": n, "speech": m}; the held-out batch is measured `points`
+    times per run. `*_val` are held-out folders (default: a differently seeded batch from the
+    training data). `quick` shrinks the held-out batches, for tests.
     """
-    log_every = log_every or max(1, steps // 20)
+    steps = steps if isinstance(steps, dict) else {t: steps for t in TASKS}
+    log_every = {t: max(1, steps[t] // points) for t in TASKS}
     sources = {"image": (image_data, image_val), "speech": (speech_data, speech_val)}
     shape = {"image": (8, 64) if quick else (32, 64), "speech": (4, 1.0) if quick else (32, 1.0)}
     runs: dict = {}
@@ -201,11 +211,12 @@ def run_benchmark(image_data: str | Path, speech_data: str | Path, seeds=(0, 1, 
         for q in QUANTIZERS:
             runs[task][q] = []
             for seed in seeds:
-                run = train_run(task, data, q, seed, steps, log_every, heldout)
+                run = train_run(task, data, q, seed, steps[task], log_every[task], heldout)
                 runs[task][q].append(run)
                 f = run["final"]
-                progress(f"{task:6s} {q:4s} seed {seed}: quality {f['quality']:.3f} qmse {f['qmse']:.4g} "
-                         f"rel {f['rel_qerr']:.3f} ppl {f['perplexity']:.1f} ({f['seconds']:.0f} s)")
+                progress(f"{task:6s} {q:4s} seed {seed}: quality {f['quality']:.3f} "
+                         f"qmse {f['qmse']:.4g} rel {f['rel_qerr']:.3f} "
+                         f"ppl {f['perplexity']:.1f} ({f['seconds']:.0f} s)")
     summary, curves, targets = summarise(runs)
     settings = {"seeds": list(seeds), "steps": steps, "log_every": log_every,
                 "heldout": {t: {"source": str(sources[t][1] or sources[t][0]), "n": shape[t][0],
@@ -230,15 +241,16 @@ def markdown_table(result: dict) -> str:
         unit = "PSNR dB ↑" if task == "image" else "MR-STFT ↓"
         for q, s in by_q.items():
             st = s["steps_to_target"]
-            rows.append(f"| {task} | {q} | {_fmt(s['quality'], 2)} ({unit}) | {_fmt(s['rec'], 4)} | "
-                        f"{_fmt(s['qmse'], 4)} | {_fmt(s['rel_qerr'], 3)} | {_fmt(s['perplexity'], 1)} | "
-                        f"{_fmt(s['dead'], 1)} | {_fmt(st, 0)} ({st['reached']}/{len(st['values'])}) | "
-                        f"{_fmt(s['cb_align'], 2)} |")
+            cells = [task, q, f"{_fmt(s['quality'], 2)} ({unit})", _fmt(s["rec"], 4),
+                     _fmt(s["qmse"], 4), _fmt(s["rel_qerr"], 3), _fmt(s["perplexity"], 1),
+                     _fmt(s["dead"], 1), f"{_fmt(st, 0)} ({st['reached']}/{len(st['values'])})",
+                     _fmt(s["cb_align"], 2)]
+            rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def plot_curves(result: dict, path: str | Path) -> None:
-    """Held-out learning curves, mean ± std bands across seeds: one row per task, one panel per metric."""
+    """Held-out learning curves, mean ± std across seeds: a row per task, a panel per metric."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,15 +260,16 @@ def plot_curves(result: dict, path: str | Path) -> None:
               "rel_qerr": "relative quant error", "perplexity": "perplexity"}
     colours = {"ste": "tab:blue", "ema": "tab:orange", "nsvq": "tab:green"}
     tasks = list(result["curves"])
-    fig, axes = plt.subplots(len(tasks), len(CURVE_METRICS), figsize=(4 * len(CURVE_METRICS), 3.2 * len(tasks)),
-                             squeeze=False)
+    cols = len(CURVE_METRICS)
+    fig, axes = plt.subplots(len(tasks), cols, figsize=(4 * cols, 3.2 * len(tasks)), squeeze=False)
     for row, task in zip(axes, tasks):
         for ax, m in zip(row, CURVE_METRICS):
             for q, c in result["curves"][task].items():
                 step, mean, std = np.array(c["step"]), np.array(c[m]["mean"]), np.array(c[m]["std"])
                 ax.plot(step, mean, color=colours.get(q), label=q)
                 ax.fill_between(step, mean - std, mean + std, color=colours.get(q), alpha=0.2)
-            if m in ("rec", "qmse") and all(min(c[m]["mean"]) > 0 for c in result["curves"][task].values()):
+            positive = all(min(c[m]["mean"]) > 0 for c in result["curves"][task].values())
+            if m in ("rec", "qmse") and positive:
                 ax.set_yscale("log")
             ax.set_title(f"{task}: {titles[m]}", fontsize=10)
             ax.set_xlabel("step")
@@ -267,7 +280,3 @@ def plot_curves(result: dict, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def is_finite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -28,6 +28,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 CODEC2_MODES = ("3200", "1600", "1300", "700C")
 OPUS_KBPS = 6
 MAX_DELAY_MS = 50
+WAVEFORM_MATCH = 0.5  # normalised correlation above which the waveform refines the delay
 STOI_FAILED = 1e-5  # what pystoi returns when a clip has too few speech frames
 
 
@@ -246,7 +247,19 @@ def estimate_delay(ref: np.ndarray, deg: np.ndarray, rate: int,
     if 0 < i < len(vals) - 1:
         den = vals[i - 1] - 2 * vals[i] + vals[i + 1]
         offset = 0.5 * (vals[i - 1] - vals[i + 1]) / den if den else 0.0
-    return int(round((lags[i] + offset) * hop))
+    return _refine(ref, deg, int(round((lags[i] + offset) * hop)), hop)
+
+
+def _refine(ref: np.ndarray, deg: np.ndarray, delay: int, radius: int) -> int:
+    """To the sample, by waveform correlation near `delay`, where the codec keeps the waveform
+    (normalised correlation above WAVEFORM_MATCH); vocoders keep the spectral estimate."""
+    best, best_c = delay, WAVEFORM_MATCH
+    for d in range(delay - radius, delay + radius + 1):
+        r, g = align(ref, deg, d)
+        c = float(np.dot(r, g)) / (float(np.linalg.norm(r) * np.linalg.norm(g)) or 1.0)
+        if c > best_c:
+            best, best_c = d, c
+    return best
 
 
 def align(ref: np.ndarray, deg: np.ndarray, delay: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import BadInputError, LimitError, UsageError
 
-DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_PIXELS = 16_000_000  # about 5 GB of peak memory in the networks
 AUDIO_BLOCK = 1 << 16  # frames read per block
 MAX_RATE = 768_000
 MAX_CHANNELS = 64

@@ -233,31 +233,16 @@ class Trainer:
         elif self.log_path.exists() and self.rank == 0:
             self.log_path.unlink()
         t0 = time.time()
-        ran = 0
+        self.ran = 0
         if self.stage == "autoencoder":
-            while self.step < self.opts.steps:
-                if self.opts.stop_after and ran == self.opts.stop_after:
-                    self.save_checkpoint()
-                    return {"stopped_at": self.step, "stage": self.stage}
-                ran += 1
-                rec = self.ae_step()
-                self.step += 1
-                self._fit_budget("steps", self.opts.ae_minutes, t0)
-                self._report("autoencoder", self.opts.steps, rec)
+            if not self._stage(self.ae_step, "steps", self.opts.ae_minutes):
+                return {"stopped_at": self.step, "stage": self.stage}
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
         if self.prior_data is None:
             self.prior_data = self.indices_for_prior()
-        t1 = time.time()
-        while self.step < self.opts.prior_steps:
-            if self.opts.stop_after and ran == self.opts.stop_after:
-                self.save_checkpoint()
-                return {"stopped_at": self.step, "stage": self.stage}
-            ran += 1
-            rec = self.prior_step()
-            self.step += 1
-            self._fit_budget("prior_steps", self.opts.prior_minutes, t1)
-            self._report("prior", self.opts.prior_steps, rec)
+        if not self._stage(self.prior_step, "prior_steps", self.opts.prior_minutes):
+            return {"stopped_at": self.step, "stage": self.stage}
         self.save_checkpoint()
         identical = self.ranks_identical()
         if self.rank != 0:
@@ -283,6 +268,20 @@ class Trainer:
         all_ = [torch.zeros_like(mine) for _ in range(self.world)]
         dist.all_gather(all_, mine)
         return all(bool(torch.equal(a, all_[0])) for a in all_)
+
+    def _stage(self, step_fn, steps_field: str, minutes: float) -> bool:
+        """Run one stage's steps; False if --stop-after ended it early (after a checkpoint)."""
+        start = time.time()
+        while self.step < getattr(self.opts, steps_field):
+            if self.opts.stop_after and self.ran == self.opts.stop_after:
+                self.save_checkpoint()
+                return False
+            self.ran += 1
+            rec = step_fn()
+            self.step += 1
+            self._fit_budget(steps_field, minutes, start)
+            self._report(self.stage, getattr(self.opts, steps_field), rec)
+        return True
 
     def _fit_budget(self, field_name: str, minutes: float, start: float) -> None:
         """After 200 steps, shrink the planned step count to fit the time budget (once)."""

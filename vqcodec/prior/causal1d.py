@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, compact, gate,
-                     make_tables, quantize_linear)
+from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, gate, load_network,
+                     make_tables, network_state, quantize_linear)
 from .pixelcnn2d import float_gate
 from .taps import Grid, TapConv
 
@@ -96,19 +96,15 @@ class IntCausalPrior:
         self.embed_in, self.embed_cur = embed_in.long(), embed_cur.long()  # (S, K, C), (S-1, K, C)
 
     def state(self, prefix: str = "prior.") -> dict[str, torch.Tensor]:
-        out = {prefix + "embed_in": compact(self.embed_in), prefix + "embed_cur": compact(self.embed_cur)}
-        for name, layer in self.layers.items():
-            out.update(layer.state(f"{prefix}{name}."))
-        out.update({f"{prefix}table.{k}": v for k, v in self.tables.items()})
-        return out
+        return network_state(prefix, {"embed_in": self.embed_in, "embed_cur": self.embed_cur},
+                             self.layers, self.tables)
 
     @classmethod
     def from_state(cls, cfg: CausalPriorConfig, t: dict[str, torch.Tensor],
                    prefix: str = "prior.") -> "IntCausalPrior":
         names = ["first"] + [f"{p}{i}" for i in range(len(cfg.dilations)) for p in "cr"]
         names += [f"o{j}_{s}" for s in range(cfg.stages) for j in (1, 2)]
-        layers = {n: QLayer.from_state(t, f"{prefix}{n}.") for n in names}
-        tables = {k: t[f"{prefix}table.{k}"] for k in ("tanh", "sigmoid", "exp")}
+        layers, tables = load_network(prefix, t, names)
         return cls(cfg, t[prefix + "embed_in"], t[prefix + "embed_cur"], layers, tables)
 
     def plan(self, lengths: list[int], stages: int) -> "Plan1d":

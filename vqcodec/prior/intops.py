@@ -117,3 +117,23 @@ def quantize_linear(weight: torch.Tensor, bias: torch.Tensor, out_scale: float,
     if acc_max >= 2.0**52 or acc_max * float(mult.max()) >= 2.0**62:
         raise ValueError("integer layer would overflow; lower the clamp or the weight bits")
     return QLayer(w_int, b_int, mult, shift)
+
+
+TABLES = ("tanh", "sigmoid", "exp")
+
+
+def network_state(prefix: str, tensors: dict[str, torch.Tensor], layers: dict[str, QLayer],
+                  tables: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Flat, compactly typed tensors of an integer network, for a model file."""
+    out = {prefix + k: compact(v) for k, v in tensors.items()}
+    for name, layer in layers.items():
+        out.update(layer.state(f"{prefix}{name}."))
+    out.update({f"{prefix}table.{k}": v for k, v in tables.items()})
+    return out
+
+
+def load_network(prefix: str, t: dict[str, torch.Tensor], names: list[str]
+                 ) -> tuple[dict[str, QLayer], dict[str, torch.Tensor]]:
+    """The named QLayers and the lookup tables of an integer network from a model file."""
+    layers = {n: QLayer.from_state(t, f"{prefix}{n}.") for n in names}
+    return layers, {k: t[f"{prefix}table.{k}"] for k in TABLES}

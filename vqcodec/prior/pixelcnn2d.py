@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, compact, gate,
-                     make_tables, quantize_linear)
+from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, gate, load_network,
+                     make_tables, network_state, quantize_linear)
 from .taps import Grid, TapConv
 
 V0_TAPS = [(-2, -1), (-2, 0), (-2, 1), (-1, -1), (-1, 0), (-1, 1)]
@@ -96,18 +96,13 @@ class IntGatedPixelCNN:
 
     # -- serialisation -------------------------------------------------------------------
     def state(self, prefix: str = "prior.") -> dict[str, torch.Tensor]:
-        out = {prefix + "embed": compact(self.embed)}
-        for name, layer in self.layers.items():
-            out.update(layer.state(f"{prefix}{name}."))
-        out.update({f"{prefix}table.{k}": v for k, v in self.tables.items()})
-        return out
+        return network_state(prefix, {"embed": self.embed}, self.layers, self.tables)
 
     @classmethod
     def from_state(cls, cfg: PixelCNNConfig, t: dict[str, torch.Tensor],
                    prefix: str = "prior.") -> "IntGatedPixelCNN":
         names = ["v0", "h0", "o1", "o2"] + [f"{p}{i}" for i in range(1, cfg.layers) for p in "vhr"]
-        layers = {n: QLayer.from_state(t, f"{prefix}{n}.") for n in names}
-        tables = {k: t[f"{prefix}table.{k}"] for k in ("tanh", "sigmoid", "exp")}
+        layers, tables = load_network(prefix, t, names)
         return cls(cfg, t[prefix + "embed"], layers, tables)
 
     # -- evaluation ----------------------------------------------------------------------
