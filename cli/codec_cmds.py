@@ -171,6 +171,7 @@ def decompress(
     rate: Optional[int] = typer.Option(None, "--rate", "-r", help="Speech: output sample rate (default: the input's)."),
     channels: Optional[int] = typer.Option(None, "--channels", help="Speech: output channels (default: the input's)."),
     max_pixels: int = typer.Option(16_000_000, "--max-pixels", help="Refuse streams claiming larger images."),
+    max_seconds: float = typer.Option(86400.0, "--max-seconds", help="Refuse audio streams longer than this."),
     indices: Optional[str] = typer.Option(None, "--indices", help="Write the decoded codebook indices to this .npy instead of media."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files to work on in parallel."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
@@ -184,7 +185,7 @@ def decompress(
             fail(f"{src}: no such file", 2)
     to_stdout = stdout or output == "-"
     opts = dict(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                max_pixels=max_pixels, indices=indices, quiet=quiet, verbose=verbose,
+                max_pixels=max_pixels, max_seconds=max_seconds, indices=indices, quiet=quiet, verbose=verbose,
                 output=output, many=len(inputs) > 1, stdout=to_stdout)
     _run_all(_decompress_one, [(src, None) for src in inputs], opts, jobs)
 
@@ -212,7 +213,8 @@ def _decompress_one(src: str, _dst: None, o: dict) -> str:
         else:
             out_rate, out_ch, blocks = api.decode_audio_blocks(
                 f, header, o["model"], o["rate"], o["channels"], batch_records=1 if dst is None else 16,
-                on_damage=lambda n: _say(o["quiet"], f"vqcodec: warning: {n} damaged chunk(s) replaced by silence"))
+                on_damage=lambda n: _say(o["quiet"], f"vqcodec: warning: {n} damaged chunk(s) replaced by silence"),
+                max_seconds=o["max_seconds"])
             fmt = ("raw" if o["raw"] else "wav-stream") if dst is None else ("raw" if o["raw"] else _audio_format(dst))
             with _output(dst, o["force"]) as out:
                 n = api.write_audio(blocks, out_rate, out_ch, out, fmt, flush=dst is None)

@@ -77,11 +77,13 @@ def images(
                      f"{r.ms_ssim:.4f}", f"{r.encode_s:.3f}", f"{r.decode_s:.3f}")
     out.print(rows)
     avg = Table("codec", "images", "at our rate", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s",
-                title="averages")
+                "dPSNR at rate", "dMS-SSIM at rate",
+                title="averages (d...: peer minus ours, over the images where the peer met our rate)")
     for a in result.averages():
         avg.add_row(a["codec"], str(a["images"]), str(a["reached"]), f"{a['bpp']:.4f}",
                     f"{a['psnr']:.2f}", f"{a['ms_ssim']:.4f}", f"{a['encode_s']:.3f}",
-                    f"{a['decode_s']:.3f}")
+                    f"{a['decode_s']:.3f}", _f(a.get("d_psnr_at_rate"), "+.2f"),
+                    _f(a.get("d_ms_ssim_at_rate"), "+.4f"))
     out.print(avg)
     if any(not r.reached for r in result.rows):
         out.print("(min q): the codec's lowest quality setting is still above our bitrate.")

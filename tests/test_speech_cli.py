@@ -175,3 +175,13 @@ def test_rate_control_two_stage_counts(speech_model, tmp_path):
         sizes[s] = out.stat().st_size
         assert run_cli("decompress", out, "--model", speech_model, "-o", tmp_path / f"r{s}.wav").returncode == 0
     assert sizes[1] < sizes[2]
+
+
+def test_decoding_stops_at_the_duration_limit(speech_model, tmp_path):
+    x = make_speechlike(3.0, 16000, seed=10)
+    enc = run_cli("compress", "--raw", "--rate", "16000", "--model", speech_model, "-", input=pcm16(x))
+    (tmp_path / "l.vqc").write_bytes(enc.stdout)
+    r = run_cli("decompress", tmp_path / "l.vqc", "--model", speech_model, "--max-seconds", "1.5",
+                "-o", tmp_path / "l.wav")
+    assert r.returncode == 2 and b"longer than the limit" in r.stderr
+    assert not (tmp_path / "l.wav").exists()

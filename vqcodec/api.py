@@ -185,7 +185,8 @@ def decompress_image_from(stream: BinaryIO, header: container.Header, model: str
 def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str | Path | None,
                         rate: int | None = None, channels: int | None = None,
                         batch_records: int = 16,
-                        on_damage: Callable[[int], None] | None = None) -> tuple[int, int, Iterator[np.ndarray]]:
+                        on_damage: Callable[[int], None] | None = None,
+                        max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[int, int, Iterator[np.ndarray]]:
     """Returns (output rate, channels, iterator of (n, ch) float32 blocks)."""
     from .speech_codec import SpeechDecoderStream
 
@@ -194,7 +195,7 @@ def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str |
         raise UsageError(f"--rate {rate} is not a plausible sample rate")
     if channels is not None and not 1 <= channels <= 64:
         raise UsageError(f"--channels {channels} is out of range (1..64)")
-    dec = SpeechDecoderStream(m, header, rate, channels)
+    dec = SpeechDecoderStream(m, header, rate, channels, max_seconds)
 
     def blocks() -> Iterator[np.ndarray]:
         pending: list[container.Record] = []

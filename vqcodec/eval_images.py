@@ -73,7 +73,12 @@ class ImageEval:
         return [OURS] + self.peers
 
     def averages(self) -> list[dict]:
-        """Mean of every measure per codec; `reached` counts the images where the rate was met."""
+        """Mean of every measure per codec; `reached` counts the images where the rate was met.
+
+        For peers, `d_psnr_at_rate` and `d_ms_ssim_at_rate` are the mean differences (peer minus
+        ours) over those images only, so a peer stuck above our rate does not flatter itself.
+        """
+        ours = {r.image: r for r in self.rows if r.codec == OURS}
         out = []
         for codec in self.codecs():
             rows = [r for r in self.rows if r.codec == codec]
@@ -82,6 +87,11 @@ class ImageEval:
             avg = {"codec": codec, "images": len(rows), "reached": sum(r.reached for r in rows)}
             for key in ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s"):
                 avg[key] = float(np.mean([getattr(r, key) for r in rows]))
+            if codec != OURS:
+                met = [r for r in rows if r.reached and r.image in ours]
+                for key in ("psnr", "ms_ssim"):
+                    avg[f"d_{key}_at_rate"] = float(np.mean(
+                        [getattr(r, key) - getattr(ours[r.image], key) for r in met])) if met else None
             out.append(avg)
         return out
 

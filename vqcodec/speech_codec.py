@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import container, entropy
-from .errors import BadInputError, BadStreamError, ModelError
+from .errors import BadInputError, BadStreamError, LimitError, ModelError
 from .media import Resampler, resampled_length
 from .modelfile import CodecModel
 
@@ -27,6 +27,7 @@ ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lo
 SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; SYN_RIGHT frames are held back (latency)
 XFADE = 80  # samples of crossfade between two synthesis calls
 MAX_CHUNK_FRAMES = 3000
+DEFAULT_MAX_SECONDS = 24 * 3600.0
 
 
 def frames_for(total_in: int, rate: int, model_rate: int, frame: int) -> tuple[int, int]:
@@ -129,7 +130,7 @@ class SpeechDecoderStream:
     """Push container records, get audio blocks (n, channels) float32 back as they are ready."""
 
     def __init__(self, model: CodecModel, header: container.Header, rate: int | None = None,
-                 channels: int | None = None):
+                 channels: int | None = None, max_seconds: float = DEFAULT_MAX_SECONDS):
         in_rate, in_channels, stages, chunk = header.params
         cfg = model.config
         if not (1000 <= in_rate <= 768000 and 1 <= in_channels <= 64 and 1 <= stages <= cfg.stages
@@ -151,6 +152,8 @@ class SpeechDecoderStream:
         self.target: int | None = None
         self.produced = 0
         self.damaged = 0
+        self.max_frames = int(max_seconds * cfg.sample_rate / cfg.frame)
+        self.max_seconds = max_seconds
 
     @property
     def finished(self) -> bool:
@@ -175,6 +178,9 @@ class SpeechDecoderStream:
             lengths.append(length)
             payloads.append(rec.payload)
             intact.append(rec.intact)
+        if self.received + sum(lengths) > self.max_frames:
+            raise LimitError(f"stream is longer than the limit of {self.max_seconds:.0f} s "
+                             "(raise it with --max-seconds)")
         if lengths:
             self._decode_chunks(lengths, payloads, intact)
         return self._synthesize(final=self.finished)
