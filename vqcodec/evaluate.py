@@ -69,14 +69,17 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     weights = weights / weights.sum()
     g = torch.exp(-((torch.arange(11) - 5.0) ** 2) / (2 * 1.5**2))
     g = (g / g.sum()).double()
-    win = (g[:, None] * g[None, :]).expand(3, 1, 11, 11)
+    row, col = g.view(1, 1, 1, 11).expand(3, 1, 1, 11), g.view(1, 1, 11, 1).expand(3, 1, 11, 1)
+
+    def blur(t):  # the 11x11 Gaussian window, applied separably
+        return F.conv2d(F.conv2d(t, row, groups=3), col, groups=3)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     vals = []
     for i in range(scales):
-        mu_x, mu_y = F.conv2d(x, win, groups=3), F.conv2d(y, win, groups=3)
-        sxx = F.conv2d(x * x, win, groups=3) - mu_x**2
-        syy = F.conv2d(y * y, win, groups=3) - mu_y**2
-        sxy = F.conv2d(x * y, win, groups=3) - mu_x * mu_y
+        mu_x, mu_y = blur(x), blur(y)
+        sxx = blur(x * x) - mu_x**2
+        syy = blur(y * y) - mu_y**2
+        sxy = blur(x * y) - mu_x * mu_y
         cs = (2 * sxy + c2) / (sxx + syy + c2)
         if i == scales - 1:
             ssim = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs

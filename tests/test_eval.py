@@ -1,0 +1,210 @@
+"""`vqcodec eval images|speech`: real rates, rate-matched peers, metric ranges, delay removal."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_speechlike, run_cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_eval(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The eval sub-application in a subprocess (works before cli/main.py registers it)."""
+    return subprocess.run([sys.executable, "-m", "cli.eval_cmd", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def subset(files, n: int, dst):
+    """The first `n` files copied to `dst`: enough to test on, few enough to stay fast."""
+    dst.mkdir(parents=True)
+    for f in sorted(files)[:n]:
+        shutil.copy(f, dst / f.name)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def image_run(image_model, media, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    folder = subset((media / "img").glob("*.png"), 3, tmp / "img")
+    r = run_eval("images", folder, "--json", "--model", image_model, "--plot", tmp / "rd.png", "-q")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout), tmp / "rd.png"
+
+
+@pytest.fixture(scope="module")
+def speech_run(speech_model, media, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    subset((media / "sp").glob("*.wav"), 2, tmp / "sp" / "nested")  # found by recursive search
+    r = run_eval("speech", tmp / "sp", "--json", "--model", speech_model, "--plot",
+                 tmp / "speech.png", "-q")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout), tmp / "speech.png"
+
+
+# -- images -----------------------------------------------------------------------------------
+def test_image_bpp_is_the_real_compressed_size_over_the_pixels(image_run, image_model, media):
+    from vqcodec import api
+
+    result, _ = image_run
+    ours = [r for r in result["rows"] if r["codec"] == "vqcodec"]
+    assert [r["image"] for r in ours] == ["0.png", "1.png", "2.png"]
+    for row in ours:
+        size = len(api.compress(media / "img" / row["image"], image_model))
+        assert row["bytes"] == size
+        assert row["bpp"] == pytest.approx(size * 8 / (160 * 128))
+        assert 5 < row["psnr"] < 100 and 0 < row["ms_ssim"] <= 1
+        assert row["encode_s"] > 0 and row["decode_s"] > 0
+
+
+def test_peers_sit_at_our_rate_or_are_flagged_at_their_lowest_setting(image_run, media):
+    from vqcodec.eval_images import JPEG, WEBP, pil_encode
+    from vqcodec.media import read_image
+
+    result, _ = image_run
+    ours = {r["image"]: r["bytes"] for r in result["rows"] if r["codec"] == "vqcodec"}
+    for peer in (JPEG, WEBP):
+        rows = [r for r in result["rows"] if r["codec"] == peer.name]
+        assert len(rows) == len(ours)
+        for row in rows:
+            rgb = np.array(read_image(str(media / "img" / row["image"]))[0])
+            size = lambda q: len(pil_encode(rgb, peer, q)[0])  # noqa: E731
+            target, q = ours[row["image"]], row["quality"]
+            assert row["bytes"] == size(q)
+            assert row["reached"] == (size(peer.min_quality) <= target)
+            if not row["reached"]:
+                assert q == peer.min_quality and row["bpp"] > ours[row["image"]] * 8 / (160 * 128)
+                continue
+            for other in (q - 1, q + 1):  # no neighbouring setting is closer to our size
+                if peer.min_quality <= other <= 100:
+                    assert abs(row["bytes"] - target) <= abs(size(other) - target)
+
+
+def test_image_averages_cover_every_codec_and_the_plot_is_a_png(image_run):
+    result, plot = image_run
+    avgs = {a["codec"]: a for a in result["averages"]}
+    assert set(avgs) == {"vqcodec", *result["peers"]}
+    ours = [r["bpp"] for r in result["rows"] if r["codec"] == "vqcodec"]
+    assert avgs["vqcodec"]["bpp"] == pytest.approx(sum(ours) / len(ours))
+    assert result["model_load_s"] > 0
+    for name in result["peers"]:
+        assert len(result["curves"][name]) >= 5
+        met = [r for r in result["rows"] if r["codec"] == name and r["reached"]]
+        ours = {r["image"]: r["psnr"] for r in result["rows"] if r["codec"] == "vqcodec"}
+        if met:  # the paired difference counts only the images where the peer met our rate
+            want = sum(r["psnr"] - ours[r["image"]] for r in met) / len(met)
+            assert avgs[name]["d_psnr_at_rate"] == pytest.approx(want)
+        else:
+            assert avgs[name]["d_psnr_at_rate"] is None
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_identical_images_have_infinite_psnr_and_unit_ms_ssim():
+    from vqcodec.evaluate import ms_ssim, psnr
+
+    rgb = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    assert psnr(rgb, rgb) == math.inf
+    assert ms_ssim(rgb, rgb) == pytest.approx(1.0)
+    assert psnr(rgb, 255 - rgb) < 10
+
+
+def test_json_has_no_infinities_even_for_a_lossless_result():
+    from vqcodec.eval_images import ImageEval, ImageRow
+
+    row = ImageRow("a.png", "vqcodec", 8, 8, 10, 1.25, math.inf, 1.0, 0.1, 0.1)
+    data = ImageEval("m", 0.1, 0.1, [], [row]).to_dict()
+    assert data["rows"][0]["psnr"] is None
+    json.dumps(data, allow_nan=False)
+
+
+def test_a_rate_below_jpegs_lowest_setting_is_flagged():
+    from vqcodec.eval_images import JPEG, match_rate
+
+    rgb = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    q, data, _, reached = match_rate(rgb, JPEG, 50)
+    assert (q, reached) == (1, False) and len(data) > 50
+
+
+def test_eval_is_a_subcommand_of_the_main_cli():
+    r = run_cli("eval", "speech", "--help")
+    assert r.returncode == 0, r.stderr
+    assert b"--stages" in r.stdout and b"--plot" in r.stdout and b"--json" in r.stdout
+
+
+def test_missing_folder_is_a_one_line_error():
+    r = run_eval("images", ROOT / "no-such-folder", "--json")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "not a directory" in r.stderr
+
+
+# -- speech -----------------------------------------------------------------------------------
+def test_speech_bitrate_is_the_real_compressed_size_over_the_duration(speech_run, speech_model, media):
+    from vqcodec import api
+
+    result, _ = speech_run
+    assert result["stages"] == [2]  # the tiny model's default and its total are both 2
+    ours = [r for r in result["rows"] if r["codec"] == "vqcodec 2st"]
+    assert [r["clip"] for r in ours] == ["nested/0.wav", "nested/1.wav"]
+    for row in ours:
+        size = len(api.compress(media / "sp" / row["clip"].split("/")[-1], speech_model, stages=2))
+        assert row["bytes"] == size
+        assert row["seconds"] == pytest.approx(3.0)
+        assert row["kbps"] == pytest.approx(size * 8 / 3.0 / 1000)
+        assert row["encode_rtf"] > 0 and row["decode_rtf"] > 0
+
+
+def test_speech_scores_are_in_their_ranges(speech_run):
+    result, plot = speech_run
+    for row in result["rows"]:
+        for key, lo, hi in (("pesq_nb", 1.0, 4.65), ("pesq_wb", 1.0, 4.75), ("stoi", 0.0, 1.0)):
+            assert row[key] is None or lo <= row[key] <= hi, (row["codec"], key, row[key])
+        assert abs(row["delay_ms"]) <= 50
+    assert {a["codec"] for a in result["averages"]} == set(result["codecs"])
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_codec2_rows_have_nominal_rates_no_wideband_pesq_and_their_delay_removed(speech_run):
+    if not shutil.which("c2enc"):
+        pytest.skip("Codec2 (c2enc) is not installed")
+    result, _ = speech_run
+    nominal = {"3200": 3.2, "1600": 1.6, "1300": 1.3, "700C": 0.7}
+    for mode, kbps in nominal.items():
+        rows = [r for r in result["rows"] if r["codec"] == f"Codec2 {mode}"]
+        assert len(rows) == 2
+        for row in rows:
+            assert row["kbps"] == pytest.approx(kbps, rel=0.15)  # raw .bit file, whole frames
+            assert row["pesq_wb"] is None and row["pesq_nb"] is not None
+        assert 2 <= result["delays_ms"][f"Codec2 {mode}"] <= 50  # codec2 has a real delay
+
+
+def test_opus_rows_use_the_opus_file_size(speech_run):
+    if not shutil.which("opusenc"):
+        pytest.skip("Opus tools (opusenc) are not installed")
+    result, _ = speech_run
+    rows = [r for r in result["rows"] if r["codec"] == "Opus 6k"]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["kbps"] >= 6 * 0.8  # Ogg pages and tags only add to the 6 kbit/s payload
+        assert row["stoi"] is not None and abs(result["delays_ms"]["Opus 6k"]) < 5
+
+
+@pytest.mark.parametrize("shift", [37, -80, 0])
+def test_delay_estimate_finds_a_known_shift(shift):
+    from vqcodec.eval_speech import align, estimate_delay
+
+    x = make_speechlike(2.0, 16000, seed=5)
+    y = np.roll(x, shift)
+    d = estimate_delay(x, y, 16000)
+    assert abs(d - shift) <= 2
+    ref, deg = align(x, y, d)
+    assert len(ref) == len(deg) and np.corrcoef(ref[200:-200], deg[200:-200])[0, 1] > 0.95
+
+
+def test_stages_out_of_range_is_a_usage_error(speech_model, media):
+    r = run_eval("speech", media / "sp", "--model", speech_model, "--stages", "7", "--no-peers")
+    assert r.returncode == 1 and "stages" in r.stderr
