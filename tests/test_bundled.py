@@ -1,0 +1,46 @@
+"""The bundled default models: listed with measurements, and used when no model is named."""
+
+import json
+
+import numpy as np
+import soundfile as sf
+from PIL import Image
+
+from conftest import ROOT, run_cli
+
+
+def test_models_lists_both_defaults_with_measured_rate_and_quality():
+    r = run_cli("models", "--json")
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert {"image-default", "speech-default"} <= set(rows)
+    assert rows["image-default"]["kind"] == "image" and rows["speech-default"]["kind"] == "speech"
+    for row in rows.values():
+        assert row["rate"] != "not measured" and row["megabytes"] < 12
+
+
+def test_sample_photo_round_trip_with_the_default_model(tmp_path):
+    src = ROOT / "samples" / "photo.png"
+    r = run_cli("compress", src, "-o", tmp_path / "p.vqc")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "p.vqc").stat().st_size * 8 / (768 * 512) < 0.2  # bits per pixel
+    r = run_cli("decompress", tmp_path / "p.vqc", "-o", tmp_path / "p.png")
+    assert r.returncode == 0, r.stderr
+    a = np.asarray(Image.open(src).convert("RGB"), dtype=np.float64)
+    b = np.asarray(Image.open(tmp_path / "p.png"), dtype=np.float64)
+    psnr = 10 * np.log10(255**2 / np.mean((a - b) ** 2))
+    assert psnr > 24
+
+
+def test_sample_speech_round_trip_with_the_default_model(tmp_path):
+    src = ROOT / "samples" / "speech.wav"
+    r = run_cli("compress", src, "-o", tmp_path / "s.vqc")
+    assert r.returncode == 0, r.stderr
+    x, rate = sf.read(src)
+    assert (tmp_path / "s.vqc").stat().st_size * 8 / (len(x) / rate) < 1200  # bit/s, headers included
+    r = run_cli("decompress", tmp_path / "s.vqc", "-o", tmp_path / "s.wav")
+    assert r.returncode == 0, r.stderr
+    y, rate2 = sf.read(tmp_path / "s.wav")
+    assert rate2 == rate and len(y) == len(x)
+    from pystoi import stoi
+
+    assert stoi(x, y, rate) > 0.8
