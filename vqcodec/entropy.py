@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from .errors import BadStreamError
-from .prior.intops import probability_weights
 
 # perfect=False on both sides: the fast quantisation, and the two settings are incompatible.
 FAMILY = constriction.stream.model.Categorical(perfect=False)
@@ -27,6 +26,7 @@ class Plan(Protocol):
     def steps(self) -> list[torch.Tensor]: ...
     def logits(self, ids: torch.Tensor) -> torch.Tensor: ...
     def commit(self, ids: torch.Tensor, symbols: torch.Tensor) -> None: ...
+    def weights(self, ids: torch.Tensor) -> np.ndarray: ...
     def batch_of(self, ids: torch.Tensor) -> torch.Tensor: ...
 
 
@@ -43,7 +43,7 @@ def one_thread():
 
 
 def _weights(plan: Plan, ids: torch.Tensor) -> np.ndarray:
-    return probability_weights(plan.logits(ids), plan.model.tables).numpy().astype(np.float64)
+    return plan.weights(ids)
 
 
 def _to_bytes(words: np.ndarray) -> bytes:
@@ -124,5 +124,5 @@ def _decode(plan: Plan, streams: list[bytes], total: int,
                 raise BadStreamError(f"corrupt entropy-coded payload ({exc})") from None
         sym_t = torch.from_numpy(np.asarray(sym, dtype=np.int64))
         out[ids] = sym_t
-        plan.commit(ids, sym_t)
+        plan.commit(ids, sym)
     return out

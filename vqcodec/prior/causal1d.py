@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, gate, load_network,
-                     make_tables, network_state, quantize_linear)
+                     make_tables, network_state, np_tables, quantize_linear, weights_np)
 from .pixelcnn2d import float_gate
 from .taps import Grid, TapConv
 
@@ -94,6 +95,8 @@ class IntCausalPrior:
                  layers: dict[str, QLayer], tables: dict[str, torch.Tensor]):
         self.cfg, self.layers, self.tables = cfg, layers, tables
         self.embed_in, self.embed_cur = embed_in.long(), embed_cur.long()  # (S, K, C), (S-1, K, C)
+        self.np_in, self.np_cur = embed_in.numpy().astype(np.int64), embed_cur.numpy().astype(np.int64)
+        self.np_tables = np_tables(tables)
 
     def state(self, prefix: str = "prior.") -> dict[str, torch.Tensor]:
         return network_state(prefix, {"embed_in": self.embed_in, "embed_cur": self.embed_cur},
@@ -112,7 +115,11 @@ class IntCausalPrior:
 
 
 class Plan1d:
-    """Coding state for B sequences of given lengths with `stages` stages each."""
+    """Coding state for B sequences of given lengths with `stages` stages each.
+
+    Symbol ids index the flattened (B, T, S) array. Torch or numpy at the edges, exact numpy
+    integer arithmetic inside.
+    """
 
     def __init__(self, model: IntCausalPrior, lengths: list[int], stages: int):
         self.model, self.lengths, self.stages = model, list(lengths), stages
@@ -124,67 +131,72 @@ class Plan1d:
         self.off = {"first": self.grid.offsets(FIRST_TAPS)}
         for i, d in enumerate(model.cfg.dilations):
             self.off[f"c{i}"] = self.grid.offsets(dilated_taps(d))
-        self.symbols = torch.zeros(len(lengths), self.t_max, stages, dtype=torch.long)
-        self.trunk: torch.Tensor | None = None  # (B', C) trunk output at the frame in progress
+        self.symbols = np.zeros((len(lengths), self.t_max, stages), dtype=np.int64)
+        self.trunk: np.ndarray | None = None  # (B', C) trunk output at the frame in progress
 
     def steps(self) -> list[torch.Tensor]:
-        """Symbol ids (flat into (B, T, S)) of each step: frame-major, then stage."""
-        lengths = torch.tensor(self.lengths)
+        """Symbol ids of each step: frame-major, then stage."""
+        lengths = np.array(self.lengths)
         out = []
         for t in range(self.t_max):
-            b = torch.nonzero(lengths > t).flatten()
+            b = np.nonzero(lengths > t)[0]
             for s in range(self.stages):
-                out.append((b * self.t_max + t) * self.stages + s)
+                out.append(torch.from_numpy((b * self.t_max + t) * self.stages + s))
         return out
 
-    def _split(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _split(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return (ids // (self.stages * self.t_max), (ids // self.stages) % self.t_max,
                 ids % self.stages)
 
-    def commit(self, ids: torch.Tensor, symbols: torch.Tensor) -> None:
+    def commit(self, ids, symbols) -> None:
+        ids, symbols = np.asarray(ids), np.asarray(symbols, dtype=np.int64)
         b, t, s = self._split(ids)
-        symbols = symbols.long()
         self.symbols[b, t, s] = symbols
-        emb = self.model.embed_in[s, symbols]  # (N, C)
-        self.cache["e"].index_add_(0, self.grid.flat(b, t), emb.double())
+        np.add.at(self.cache["e"], self.grid.flat(b, t), self.model.np_in[s, symbols])
 
-    def _trunk(self, rows: torch.Tensor) -> torch.Tensor:
+    def _trunk(self, rows: np.ndarray) -> np.ndarray:
         m, g, c = self.model, self.grid, self.cache
-        h = gate(m.layers["first"](g.gather(c["e"], rows, self.off["first"])), m.tables)
+        tab = m.np_tables
+        h = gate(m.layers["first"](g.gather(c["e"], rows, self.off["first"])), tab)
         for i in range(len(m.cfg.dilations)):
-            c[f"h{i}"][rows] = h.double()
-            g_out = gate(m.layers[f"c{i}"](g.gather(c[f"h{i}"], rows, self.off[f"c{i}"])),
-                         m.tables)
-            h = torch.clamp(h + m.layers[f"r{i}"](g_out.double()), -RESIDUAL_CLAMP,
-                            RESIDUAL_CLAMP)
+            c[f"h{i}"][rows] = h
+            g_out = gate(m.layers[f"c{i}"](g.gather(c[f"h{i}"], rows, self.off[f"c{i}"])), tab)
+            h = np.clip(h + m.layers[f"r{i}"](g_out.astype(np.float64)), -RESIDUAL_CLAMP,
+                        RESIDUAL_CLAMP)
         return h
 
-    def _head(self, trunk: torch.Tensor, b: torch.Tensor, t: torch.Tensor, s: int) -> torch.Tensor:
+    def _head(self, trunk: np.ndarray, b: np.ndarray, t: np.ndarray, s: int) -> np.ndarray:
         m = self.model
         z = trunk
         for j in range(s):
-            z = z + m.embed_cur[j][self.symbols[b, t, j]]
-        o = torch.clamp(m.layers[f"o1_{s}"](z.double()), 0, RESIDUAL_CLAMP)
-        return m.layers[f"o2_{s}"](o.double())
+            z = z + m.np_cur[j][self.symbols[b, t, j]]
+        o = np.clip(m.layers[f"o1_{s}"](z.astype(np.float64)), 0, RESIDUAL_CLAMP)
+        return m.layers[f"o2_{s}"](o.astype(np.float64))
 
-    def logits(self, ids: torch.Tensor) -> torch.Tensor:
-        """Integer logits (N, K) for symbols `ids`: one decoding step, or all symbols at once."""
+    def logits(self, ids) -> torch.Tensor:
+        """Integer logits (N, K): one decoding step, or all symbols at once."""
+        return torch.from_numpy(self._logits(np.asarray(ids)))
+
+    def weights(self, ids) -> np.ndarray:
+        """Probability weights (N, K) as exact float64 integers, for the range coder."""
+        return weights_np(self._logits(np.asarray(ids)), self.model.np_tables)
+
+    def _logits(self, ids: np.ndarray) -> np.ndarray:
         b, t, s = self._split(ids)
         one_step = len(ids) > 0 and bool((s == s[0]).all()) and bool((t == t[0]).all())
         if one_step:
             if int(s[0]) == 0:
                 self.trunk = self._trunk(self.grid.flat(b, t))
             return self._head(self.trunk, b, t, int(s[0]))
-        frame_ids = torch.unique(b * self.t_max + t)  # each frame once (the encoder's pass)
-        fb, ft = frame_ids // self.t_max, frame_ids % self.t_max
-        trunk = self._trunk(self.grid.flat(fb, ft))
-        frame_pos = torch.empty(len(self.lengths) * self.t_max, dtype=torch.long)
-        frame_pos[frame_ids] = torch.arange(len(frame_ids))
-        out = torch.empty(len(ids), self.model.cfg.codebook_size, dtype=torch.int64)
+        frame_ids = np.unique(b * self.t_max + t)  # each frame once (the encoder's pass)
+        trunk = self._trunk(self.grid.flat(frame_ids // self.t_max, frame_ids % self.t_max))
+        frame_pos = np.empty(len(self.lengths) * self.t_max, dtype=np.int64)
+        frame_pos[frame_ids] = np.arange(len(frame_ids))
+        out = np.empty((len(ids), self.model.cfg.codebook_size), dtype=np.int64)
         for j in range(self.stages):
-            sel = torch.nonzero(s == j).flatten()
+            sel = np.nonzero(s == j)[0]
             out[sel] = self._head(trunk[frame_pos[b[sel] * self.t_max + t[sel]]], b[sel], t[sel], j)
         return out
 
-    def batch_of(self, ids: torch.Tensor) -> torch.Tensor:
-        return ids // (self.stages * self.t_max)
+    def batch_of(self, ids) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(ids) // (self.stages * self.t_max))

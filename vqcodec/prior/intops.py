@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 ACT_BITS = 12
@@ -48,22 +49,33 @@ def compact(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def rescale(acc: torch.Tensor, mult: torch.Tensor, shift: int) -> torch.Tensor:
+def rescale(acc: np.ndarray, mult: np.ndarray, shift: int) -> np.ndarray:
     """Round(acc * mult / 2**shift) in exact int64 arithmetic."""
     return (acc * mult + (1 << (shift - 1))) >> shift
 
 
-def gate(pre: torch.Tensor, tables: dict[str, torch.Tensor]) -> torch.Tensor:
+def gate(pre: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
     """tanh(a) * sigmoid(b) for pre = [a, b] on GATE_IN; returns ACT-scaled integers."""
-    a, b = (torch.clamp(t, -GATE_RANGE, GATE_RANGE) + GATE_RANGE for t in pre.chunk(2, dim=-1))
-    prod = tables["tanh"][a] * tables["sigmoid"][b]
+    half = pre.shape[-1] // 2
+    idx = np.clip(pre, -GATE_RANGE, GATE_RANGE) + GATE_RANGE
+    prod = tables["tanh"][idx[..., :half]] * tables["sigmoid"][idx[..., half:]]
     return (prod + (1 << (ACT_BITS - 1))) >> ACT_BITS
 
 
+def weights_np(logits: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
+    """Positive integer weights proportional to softmax(logits) (LOGIT scale), as float64."""
+    rel = logits - logits.max(axis=-1, keepdims=True)
+    return tables["exp"][np.maximum(rel, -LOGIT_RANGE) + LOGIT_RANGE].astype(np.float64)
+
+
 def probability_weights(logits: torch.Tensor, tables: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Positive integer weights proportional to softmax(logits); logits on LOGIT scale."""
+    """Torch form of `weights_np` (integer weights), for evaluation code."""
     rel = logits - logits.max(dim=-1, keepdim=True).values
     return tables["exp"][torch.clamp(rel, -LOGIT_RANGE, 0) + LOGIT_RANGE]
+
+
+def np_tables(tables: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {k: v.numpy().astype(np.int64) for k, v in tables.items()}
 
 
 class QLayer:
@@ -74,28 +86,29 @@ class QLayer:
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, mult: torch.Tensor, shift: int):
-        self.weight = weight.to(torch.float64)  # (taps * C_in, C_out), integer valued
-        self.bias = bias.to(torch.int64)
-        self.mult = mult.to(torch.int64)
+        # numpy: these small per-step products are dominated by call overhead, which is lower
+        self.weight = weight.numpy().astype(np.float64)  # (taps * C_in, C_out), integer valued
+        self.bias = bias.numpy().astype(np.int64)
+        self.mult = mult.numpy().astype(np.int64)
         self.shift = int(shift)
 
-    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+    def __call__(self, feats: np.ndarray) -> np.ndarray:
         """feats: (N, taps * C_in) float64 integer-valued -> (N, C_out) int64."""
-        acc = (feats @ self.weight).to(torch.int64) + self.bias
+        acc = (feats @ self.weight).astype(np.int64) + self.bias
         return rescale(acc, self.mult, self.shift)
 
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
         return {
-            prefix + "weight": self.weight.to(torch.int16),  # |w| <= WEIGHT_MAX
-            prefix + "bias": compact(self.bias),
-            prefix + "mult": self.mult,
+            prefix + "weight": torch.from_numpy(self.weight.astype(np.int16)),  # |w| <= WEIGHT_MAX
+            prefix + "bias": compact(torch.from_numpy(self.bias)),
+            prefix + "mult": torch.from_numpy(self.mult),
             prefix + "shift": torch.tensor([self.shift], dtype=torch.int64),
         }
 
     @classmethod
     def from_state(cls, tensors: dict[str, torch.Tensor], prefix: str) -> "QLayer":
-        return cls(tensors[prefix + "weight"], tensors[prefix + "bias"], tensors[prefix + "mult"],
-                   int(tensors[prefix + "shift"][0]))
+        return cls(tensors[prefix + "weight"].long(), tensors[prefix + "bias"].long(),
+                   tensors[prefix + "mult"].long(), int(tensors[prefix + "shift"][0]))
 
 
 def quantize_linear(weight: torch.Tensor, bias: torch.Tensor, out_scale: float,
@@ -116,7 +129,7 @@ def quantize_linear(weight: torch.Tensor, bias: torch.Tensor, out_scale: float,
     acc_max = float(w_int.abs().sum(dim=0).max()) * in_max + float(b_int.abs().max())
     if acc_max >= 2.0**52 or acc_max * float(mult.max()) >= 2.0**62:
         raise ValueError("integer layer would overflow; lower the clamp or the weight bits")
-    return QLayer(w_int, b_int, mult, shift)
+    return QLayer(w_int.long(), b_int, mult, shift)
 
 
 TABLES = ("tanh", "sigmoid", "exp")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .intops import (ACT_SCALE, GATE_IN_SCALE, LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, gate, load_network,
-                     make_tables, network_state, quantize_linear)
+                     make_tables, network_state, np_tables, quantize_linear, weights_np)
 from .taps import Grid, TapConv
 
 V0_TAPS = [(-2, -1), (-2, 0), (-2, 1), (-1, -1), (-1, 0), (-1, 1)]
@@ -93,6 +94,7 @@ class IntGatedPixelCNN:
     def __init__(self, cfg: PixelCNNConfig, embed: torch.Tensor, layers: dict[str, QLayer],
                  tables: dict[str, torch.Tensor]):
         self.cfg, self.embed, self.layers, self.tables = cfg, embed.long(), layers, tables
+        self.np_embed, self.np_tables = self.embed.numpy().astype(np.float64), np_tables(tables)
 
     # -- serialisation -------------------------------------------------------------------
     def state(self, prefix: str = "prior.") -> dict[str, torch.Tensor]:
@@ -111,7 +113,11 @@ class IntGatedPixelCNN:
 
 
 class Plan2d:
-    """Decoding state for a (B, H, W) map: caches per layer and the wavefront schedule."""
+    """Coding state for a (B, H, W) map: caches per layer and the wavefront schedule.
+
+    Symbol ids index the flattened (B, H, W) map. Methods take and return torch tensors or
+    numpy arrays at the edges; the arithmetic inside is numpy, exact integers throughout.
+    """
 
     def __init__(self, model: IntGatedPixelCNN, shape: tuple[int, int, int]):
         b, h, w = shape
@@ -124,41 +130,46 @@ class Plan2d:
                     (("v0", V0_TAPS), ("v", V_TAPS), ("h0", H0_TAPS), ("h", H_TAPS))}
 
     def steps(self) -> list[torch.Tensor]:
-        """Symbol ids (flat into (B, H, W)) of each wavefront, in coding order."""
+        """Symbol ids of each wavefront, in coding order."""
         b, h, w = self.shape
-        ids = torch.arange(b * h * w)
-        y, x = (ids // w) % h, ids % w
-        t = 2 * y + x
-        order = torch.argsort(t * (b * h * w) + ids)
-        counts = torch.bincount(t, minlength=2 * (h - 1) + w).tolist()
-        return list(torch.split(ids[order], counts))
+        ids = np.arange(b * h * w)
+        t = 2 * ((ids // w) % h) + ids % w
+        order = np.argsort(t * (b * h * w) + ids, kind="stable")
+        bounds = np.cumsum(np.bincount(t, minlength=2 * (h - 1) + w))[:-1]
+        return [torch.from_numpy(s) for s in np.split(ids[order], bounds)]
 
-    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+    def rows(self, ids: np.ndarray) -> np.ndarray:
         _, h, w = self.shape
         return self.grid.flat(ids // (h * w), (ids // w) % h, ids % w)
 
-    def commit(self, ids: torch.Tensor, symbols: torch.Tensor) -> None:
-        self.cache["e"][self.rows(ids)] = self.model.embed[symbols.long()].double()
+    def commit(self, ids, symbols) -> None:
+        self.cache["e"][self.rows(np.asarray(ids))] = self.model.np_embed[np.asarray(symbols)]
 
-    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+    def logits(self, ids) -> torch.Tensor:
         """Integer logits (N, K) at symbols `ids`, whose contexts must be committed."""
-        m, g, c, rows = self.model, self.grid, self.cache, self.rows(ids)
-        q = m.layers
-        v = gate(q["v0"](g.gather(c["e"], rows, self.off["v0"])), m.tables)
-        c["v0"][rows] = v.double()
-        h = gate(q["h0"](torch.cat([g.gather(c["e"], rows, self.off["h0"]), c["v0"][rows]], 1)),
-                 m.tables)
-        c["h0"][rows] = h.double()
-        for i in range(1, m.cfg.layers):
-            v = gate(q[f"v{i}"](g.gather(c[f"v{i - 1}"], rows, self.off["v"])), m.tables)
-            c[f"v{i}"][rows] = v.double()
-            feats = torch.cat([g.gather(c[f"h{i - 1}"], rows, self.off["h"]), v.double()], 1)
-            g_out = gate(q[f"h{i}"](feats), m.tables)
-            h = torch.clamp(h + q[f"r{i}"](g_out.double()), -RESIDUAL_CLAMP, RESIDUAL_CLAMP)
-            c[f"h{i}"][rows] = h.double()
-        o = torch.clamp(q["o1"](h.double()), 0, RESIDUAL_CLAMP)
-        return q["o2"](o.double())
+        return torch.from_numpy(self._logits(np.asarray(ids)))
 
-    def batch_of(self, ids: torch.Tensor) -> torch.Tensor:
+    def weights(self, ids) -> np.ndarray:
+        """Probability weights (N, K) as exact float64 integers, for the range coder."""
+        return weights_np(self._logits(np.asarray(ids)), self.model.np_tables)
+
+    def _logits(self, ids: np.ndarray) -> np.ndarray:
+        m, g, c, rows = self.model, self.grid, self.cache, self.rows(ids)
+        q, tab = m.layers, m.np_tables
+        v = gate(q["v0"](g.gather(c["e"], rows, self.off["v0"])), tab)
+        c["v0"][rows] = v
+        h = gate(q["h0"](np.concatenate([g.gather(c["e"], rows, self.off["h0"]), c["v0"][rows]], 1)), tab)
+        c["h0"][rows] = h
+        for i in range(1, m.cfg.layers):
+            v = gate(q[f"v{i}"](g.gather(c[f"v{i - 1}"], rows, self.off["v"])), tab)
+            c[f"v{i}"][rows] = v
+            feats = np.concatenate([g.gather(c[f"h{i - 1}"], rows, self.off["h"]), v], 1)
+            g_out = gate(q[f"h{i}"](feats), tab)
+            h = np.clip(h + q[f"r{i}"](g_out.astype(np.float64)), -RESIDUAL_CLAMP, RESIDUAL_CLAMP)
+            c[f"h{i}"][rows] = h
+        o = np.clip(q["o1"](h.astype(np.float64)), 0, RESIDUAL_CLAMP)
+        return q["o2"](o.astype(np.float64))
+
+    def batch_of(self, ids) -> torch.Tensor:
         _, h, w = self.shape
-        return ids // (h * w)
+        return torch.as_tensor(np.asarray(ids) // (h * w))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,8 +54,8 @@ class TapConv(nn.Module):
 class Grid:
     """A batch of zero-padded 1-D or 2-D maps laid out flat, one row per position.
 
-    Caches are (positions, channels) float64 tensors; `gather` reads the taps around a set of
-    positions, `flat` turns (batch, *coords) into row numbers.
+    Caches are (positions, channels) float64 arrays holding integers; `gather` reads the taps
+    around a set of positions, `flat` turns (batch, *coords) into row numbers.
     """
 
     def __init__(self, batch: int, shape: tuple[int, ...], pad: int):
@@ -68,24 +69,18 @@ class Grid:
         self.rows = batch * stride
         self.batch_stride = stride
 
-    def cache(self, channels: int) -> torch.Tensor:
-        return torch.zeros(self.rows, channels, dtype=torch.float64)
+    def cache(self, channels: int) -> np.ndarray:
+        return np.zeros((self.rows, channels), dtype=np.float64)
 
-    def flat(self, b: torch.Tensor, *coords: torch.Tensor) -> torch.Tensor:
+    def flat(self, b: np.ndarray, *coords: np.ndarray) -> np.ndarray:
         idx = b * self.batch_stride
         for c, s in zip(coords, self.strides):
             idx = idx + (c + self.pad) * s
         return idx
 
-    def offsets(self, taps: list[Tap]) -> torch.Tensor:
-        return torch.tensor([sum(o * s for o, s in zip(t, self.strides)) for t in taps])
+    def offsets(self, taps: list[Tap]) -> np.ndarray:
+        return np.array([sum(o * s for o, s in zip(t, self.strides)) for t in taps], dtype=np.int64)
 
-    def gather(self, cache: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    def gather(self, cache: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """(N,) rows and (taps,) flat offsets -> (N, taps * C) features."""
         return cache[rows[:, None] + offsets[None, :]].reshape(len(rows), -1)
-
-    def all_rows(self) -> torch.Tensor:
-        """Rows of every real (unpadded) position, batch-major then raster order."""
-        axes = [torch.arange(self.batch)] + [torch.arange(s) for s in self.shape]
-        mesh = torch.meshgrid(*axes, indexing="ij")
-        return self.flat(*[m.reshape(-1) for m in mesh])
