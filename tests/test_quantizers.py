@@ -94,3 +94,25 @@ def test_residual_vq_prefixes_decode_consistently():
     q, idx, _, _ = rvq(z, 2)
     assert idx.shape == (2, 2, 10)
     assert torch.allclose(rvq.decode(idx), q, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["ste", "ema", "nsvq"])
+def test_a_model_trained_with_each_quantizer_round_trips(kind, media, tmp_path):
+    import numpy as np
+
+    from conftest import TINY_IMAGE
+    from vqcodec import api
+    from vqcodec.image_codec import decompress_indices, encode_indices
+    from vqcodec.media import read_image
+    from vqcodec.train import TrainOptions, train
+
+    out = tmp_path / f"{kind}.safetensors"
+    train(TrainOptions("image", str(media / "img"), out, steps=8, prior_steps=4, batch=4, crop=32,
+                       prior_crop=64, prior_examples=8, quantizer=kind, model=TINY_IMAGE))
+    model = api.load_any_model(str(out))
+    assert model.config.quantizer == kind
+    src = media / "img" / "0.png"
+    rgb, _ = read_image(str(src))
+    want = decompress_indices(model, encode_indices(model, rgb), rgb.shape[1], rgb.shape[0])
+    got = api.decompress(api.compress(str(src), model=str(out)), model=str(out))
+    assert np.array_equal(got, want)
