@@ -72,13 +72,16 @@ def test_interrupt_leaves_no_partial_output(speech_model, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--raw", "--rate", "16000",
                              "--model", str(speech_model), "-", "-o", str(tmp_path / "x.vqc")],
                             cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdin.write(np.zeros(16000, dtype="<i2").tobytes())
-    proc.stdin.flush()
-    deadline = time.time() + 120
-    while not list(tmp_path.glob("*.part")) and time.time() < deadline:
-        time.sleep(0.1)  # wait until it is working on its temporary output
-    assert list(tmp_path.glob("*.part")), "the temporary output never appeared"
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(30) == 130
-    assert list(tmp_path.iterdir()) == []
+    try:
+        proc.stdin.write(np.zeros(16000, dtype="<i2").tobytes())
+        proc.stdin.flush()
+        deadline = time.time() + 120
+        while not list(tmp_path.glob("*.part")) and time.time() < deadline:
+            time.sleep(0.1)  # wait until it is working on its temporary output
+        assert list(tmp_path.glob("*.part")), "the temporary output never appeared"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        proc.kill()
