@@ -9,8 +9,8 @@ held-out learning curves as a PNG. The numbers in docs/QUANTIZERS.md came from:
 
 Data (defaults below) is built by the recipes in this folder (see samples/README.md):
 
-    python samples/recipes/make_image_corpus.py --out /work/data/images --seed 0
-    python samples/recipes/make_speech_corpus.py --out /work/data/speech --minutes 60 --seed 0
+    python samples/recipes/make_image_corpus.py --out data/images --seed 0
+    python samples/recipes/make_speech_corpus.py --out data/speech --minutes 60 --seed 0
 
 Training uses the `train/` folders; the fixed held-out batches come from `images/test/`
 (photographs never trained on) and `speech/val_synth/` (held-out voices and sentences).
@@ -30,11 +30,11 @@ from vqcodec.bench_quantizers import markdown_table, plot_curves, run_benchmark,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--image-data", default="/work/data/images/train")
-    ap.add_argument("--speech-data", default="/work/data/speech/train")
-    ap.add_argument("--image-val", default="/work/data/images/test",
+    ap.add_argument("--image-data", default="data/images/train")
+    ap.add_argument("--speech-data", default="data/speech/train")
+    ap.add_argument("--image-val", default="data/images/test",
                     help="held-out images ('' = a differently seeded batch of the training data)")
-    ap.add_argument("--speech-val", default="/work/data/speech/val_synth")
+    ap.add_argument("--speech-val", default="data/speech/val_synth")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=900, help="autoencoder steps per run")
     ap.add_argument("--speech-steps", type=int, default=None,
