@@ -71,7 +71,9 @@ def test_a_pickle_is_not_a_model(tmp_path):
 def test_interrupt_leaves_no_partial_output(speech_model, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--raw", "--rate", "16000",
                              "--model", str(speech_model), "-", "-o", str(tmp_path / "x.vqc")],
-                            cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # a shell's background jobs inherit SIGINT ignored; undo that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         proc.stdin.write(np.zeros(16000, dtype="<i2").tobytes())
         proc.stdin.flush()
