@@ -1,6 +1,5 @@
 """The integer priors: causality, agreement with the float model, exact coding round trips."""
 
-import numpy as np
 import pytest
 import torch
 

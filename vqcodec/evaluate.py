@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .prior.intops import LOGIT_SCALE, probability_weights
+from .prior.intops import probability_weights
 
 
 def health_from_indices(idx: torch.Tensor, size: int) -> dict[str, float]:

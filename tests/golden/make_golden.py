@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 HERE = Path(__file__).parent
