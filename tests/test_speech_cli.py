@@ -185,3 +185,14 @@ def test_decoding_stops_at_the_duration_limit(speech_model, tmp_path):
                 "-o", tmp_path / "l.wav")
     assert r.returncode == 2 and b"longer than the limit" in r.stderr
     assert not (tmp_path / "l.wav").exists()
+
+
+def test_a_wav_on_stdin_is_streamed_and_its_trailing_chunks_ignored(speech_model, tmp_path):
+    x = make_speechlike(1.5, 16000, seed=11)
+    buf = io.BytesIO()
+    sf.write(buf, x, 16000, format="WAV", subtype="PCM_16")
+    wav = buf.getvalue() + b"LIST\x04\x00\x00\x00abcd"  # metadata after the samples
+    enc = run_cli("compress", "--stream", "--model", speech_model, "-", input=wav)
+    assert enc.returncode == 0, enc.stderr
+    dec = run_cli("decompress", "--raw", "--model", speech_model, "-", input=enc.stdout)
+    assert dec.returncode == 0 and len(dec.stdout) == 2 * len(x)

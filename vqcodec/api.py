@@ -17,7 +17,7 @@ import numpy as np
 from . import container
 from .errors import BadInputError, ModelError, OutputError, UsageError
 from .media import (DEFAULT_MAX_PIXELS, AudioInfo, check_raw_params, open_audio, raw_blocks,
-                    read_image, to_pcm16, wav_stream_header, write_image)
+                    read_image, to_pcm16, wav_stream, wav_stream_header, write_image)
 from .modelfile import BUNDLED, CodecModel, find_by_fingerprint, load_model
 
 DEFAULT_MAX_SECONDS = 24 * 3600.0
@@ -149,7 +149,10 @@ def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None
             open(src, "rb") if isinstance(src, (str, Path)) else src)
         return AudioInfo(rate, channels, None), raw_blocks(stream, channels)
     if not isinstance(src, (str, Path, bytes)):
-        src = src.read()
+        streamed = wav_stream(src)  # PCM WAV on a pipe streams; other formats are read whole
+        if not isinstance(streamed, bytes):
+            return streamed
+        src = streamed + src.read()
     return open_audio(src if isinstance(src, bytes) else str(src), max_seconds)
 
 

@@ -131,15 +131,19 @@ def _sf_reason(exc: Exception) -> str:
     return str(exc).splitlines()[0][:120]
 
 
-def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14) -> Iterator[np.ndarray]:
-    """Headerless s16le PCM from a (possibly slow) stream -> (n, ch) float32 blocks as they come."""
+def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14,
+               limit: int | None = None) -> Iterator[np.ndarray]:
+    """Headerless s16le PCM from a (possibly slow) stream -> (n, ch) float32 blocks as they come;
+    at most `limit` bytes when given."""
     frame = 2 * channels
     pending = b""
     read = getattr(stream, "read1", stream.read)
-    while True:
-        data = read(block_bytes)
+    left = limit if limit is not None else -1
+    while left != 0:
+        data = read(block_bytes if left < 0 else min(block_bytes, left))
         if not data:
             break
+        left = left - len(data) if left > 0 else left
         pending += data
         usable = len(pending) - len(pending) % frame
         if usable:
@@ -148,6 +152,39 @@ def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14) -> I
             yield pcm.astype(np.float32) / 32768.0
     if pending:
         raise BadInputError(f"raw input ends with a partial sample frame ({len(pending)} bytes)")
+
+
+def wav_stream(stream: BinaryIO) -> tuple[AudioInfo, Iterator[np.ndarray]] | bytes:
+    """A 16-bit PCM WAV arriving on a pipe: parse the header and stream the samples as they
+    come (sox and arecord write such streams with unknown sizes). For anything else, return the
+    bytes read so far, for the caller to decode whole."""
+    head = stream.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return head
+    seen = head
+    fmt = None
+    while True:
+        ch = stream.read(8)
+        seen += ch
+        if len(ch) < 8:
+            return seen
+        cid, size = ch[:4], struct.unpack("<I", ch[4:])[0]
+        if cid == b"data":
+            break
+        if size > 1 << 20:
+            return seen
+        body = stream.read(size + (size & 1))
+        seen += body
+        if cid == b"fmt ":
+            fmt = body
+    if fmt is None or len(fmt) < 16:
+        return seen
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+    pcm = tag == 1 or (tag == 0xFFFE and len(fmt) >= 26 and fmt[24:26] == b"\x01\x00")
+    if not pcm or bits != 16 or not 1 <= channels <= MAX_CHANNELS or not 1000 <= rate <= MAX_RATE:
+        return seen
+    limit = None if size in (0, 0xFFFFFFFF) else size  # sizes of a pipe's WAV are unknown
+    return AudioInfo(rate, channels, None), raw_blocks(stream, channels, limit=limit)
 
 
 # -- streaming resampler ------------------------------------------------------------------
