@@ -195,7 +195,7 @@ def test_opus_rows_use_the_opus_file_size(speech_run):
 
 @pytest.mark.parametrize("shift", [37, -80, 0])
 def test_delay_estimate_finds_a_known_shift(shift):
-    from vqcodec.eval_speech import align, estimate_delay
+    from vqcodec.speech_metrics import align, estimate_delay
 
     x = make_speechlike(2.0, 16000, seed=5)
     y = np.roll(x, shift)
