@@ -85,6 +85,9 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide outputs from other users
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
