@@ -59,6 +59,31 @@ def _fingerprint(kind: str, config: str, tensors: dict[str, torch.Tensor]) -> by
     return h.digest()
 
 
+INT8_MIN_SIZE = 4096  # weight tensors this large are stored as int8 with a scale per output
+INT8_PARTS: tuple[str, ...] = ("encoder.", "decoder.")  # which networks may be stored in int8
+
+
+def _to_int8(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-output-channel symmetric int8 storage: (int8 tensor, float32 scales)."""
+    scale = t.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / 127
+    q = torch.round(t / scale.view(-1, *[1] * (t.dim() - 1))).to(torch.int8)
+    return q, scale.float()
+
+
+def _net_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Float weights for the networks, undoing int8 / float16 storage."""
+    state = {}
+    for k, v in tensors.items():
+        if not k.startswith("net."):
+            continue
+        scale = tensors.get("scale." + k)
+        if scale is not None:
+            state[k[4:]] = v.float() * scale.view(-1, *[1] * (v.dim() - 1))
+        else:
+            state[k[4:]] = v.float() if v.is_floating_point() else v
+    return state
+
+
 def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: dict,
                histogram: torch.Tensor | None = None) -> bytes:
     """Write a model file; returns its fingerprint."""
@@ -66,7 +91,12 @@ def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: d
     for name, t in net.state_dict().items():
         if name.rsplit(".", 1)[-1] in TRAINING_BUFFERS:
             continue
-        tensors["net." + name] = t.detach().cpu().half() if t.is_floating_point() else t.cpu()
+        t = t.detach().cpu()
+        if (t.is_floating_point() and t.dim() >= 2 and t.numel() >= INT8_MIN_SIZE
+                and not name.endswith("codebook") and name.startswith(INT8_PARTS)):
+            tensors["net." + name], tensors["scale.net." + name] = _to_int8(t)
+        else:
+            tensors["net." + name] = t.half() if t.is_floating_point() else t
     tensors.update(prior.state("prior."))
     if histogram is not None:
         tensors["stats.histogram"] = histogram.to(torch.int64)
@@ -120,8 +150,7 @@ def load_model(path: str | Path) -> CodecModel:
         prior = IntCausalPrior.from_state(cfg.prior, tensors)
     else:
         raise ModelError(f"{path}: unknown model kind {kind!r}")
-    state = {k[4:]: v.float() if v.is_floating_point() else v
-             for k, v in tensors.items() if k.startswith("net.")}
+    state = _net_state(tensors)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):
         raise ModelError(f"{path}: model file does not match its configuration")
