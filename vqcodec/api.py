@@ -30,7 +30,6 @@ class Report:
     """What a call did: sizes, rates and, for compression, the ideal code length."""
 
     kind: str
-    input_bytes: int = 0
     output_bytes: int = 0
     ideal_bits: float = 0.0
     payload_bytes: int = 0

@@ -45,13 +45,15 @@ class ImageCrops:
         if small:
             raise BadInputError(f"{len(small)} training images are smaller than {size}x{size}")
 
-    def batch(self, n: int) -> torch.Tensor:
-        out = np.empty((n, self.size, self.size, 3), dtype=np.uint8)
+    def batch(self, n: int, size: int | None = None) -> torch.Tensor:
+        """(n, 3, size, size) crops; `size` defaults to the training crop size."""
+        size = size or self.size
+        out = np.empty((n, size, size, 3), dtype=np.uint8)
         for i in range(n):
             im = self.images[self.rng.integers(len(self.images))]
-            y = self.rng.integers(im.shape[0] - self.size + 1)
-            x = self.rng.integers(im.shape[1] - self.size + 1)
-            crop = im[y: y + self.size, x: x + self.size]
+            y = self.rng.integers(im.shape[0] - size + 1)
+            x = self.rng.integers(im.shape[1] - size + 1)
+            crop = im[y: y + size, x: x + size]
             out[i] = crop[:, ::-1] if self.rng.random() < 0.5 else crop
         return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
@@ -76,13 +78,15 @@ class SpeechSegments:
         if not self.clips:
             raise BadInputError(f"no usable audio clips in {source}")
 
-    def batch(self, n: int) -> torch.Tensor:
-        out = np.zeros((n, self.length), dtype=np.float32)
+    def batch(self, n: int, length: int | None = None) -> torch.Tensor:
+        """(n, length) segments; `length` defaults to the training segment length."""
+        length = length or self.length
+        out = np.zeros((n, length), dtype=np.float32)
         for i in range(n):
             clip = self.clips[self.rng.integers(len(self.clips))]
-            if len(clip) > self.length:
-                a = self.rng.integers(len(clip) - self.length + 1)
-                out[i] = clip[a: a + self.length]
+            if len(clip) > length:
+                a = self.rng.integers(len(clip) - length + 1)
+                out[i] = clip[a: a + length]
             else:
                 out[i, : len(clip)] = clip
             out[i] *= 10 ** (self.rng.uniform(-12, 3) / 20)  # level augmentation

@@ -42,10 +42,6 @@ def one_thread():
         torch.set_num_threads(before)
 
 
-def _weights(plan: Plan, ids: torch.Tensor) -> np.ndarray:
-    return plan.weights(ids)
-
-
 def _to_bytes(words: np.ndarray) -> bytes:
     # Trailing zero bytes of the last words carry no information: the decoder pads them back.
     return words.astype("<u4").tobytes().rstrip(b"\0")
@@ -79,7 +75,7 @@ def encode(plan: Plan, symbols: torch.Tensor, batch: int) -> tuple[list[bytes], 
     syms, weights = [], []
     for ids in _groups(steps, ENCODE_GROUP):  # consecutive wavefronts: contexts are complete
         syms.append(symbols[ids].numpy().astype(np.int32))
-        weights.append(_weights(plan, ids))
+        weights.append(plan.weights(ids))
     sym, w = np.concatenate(syms), np.concatenate(weights)
     p = w[np.arange(len(sym)), sym] / w.sum(axis=1)
     ideal = float(-np.log2(p).sum())
@@ -110,7 +106,7 @@ def _decode(plan: Plan, streams: list[bytes], total: int,
     decoders = [constriction.stream.queue.RangeDecoder(_to_words(s)) for s in streams]
     out = torch.zeros(total, dtype=torch.long)
     for ids in plan.steps():
-        w = _weights(plan, ids)
+        w = plan.weights(ids)
         owner = plan.batch_of(ids).numpy()
         if choose is not None:
             sym = choose(w, owner)

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .prior.intops import probability_weights
 
 
 def health_from_indices(idx: torch.Tensor, size: int) -> dict[str, float]:
@@ -31,7 +30,7 @@ def int_prior_bits(kind: str, int_prior, data: torch.Tensor) -> float:
     flat = data.flatten()
     ids = torch.cat(plan.steps())
     plan.commit(ids, flat[ids])
-    w = probability_weights(plan.logits(ids), int_prior.tables).double()
+    w = torch.from_numpy(plan.weights(ids))
     p = w[torch.arange(len(ids)), flat[ids]] / w.sum(dim=1)
     return float(-torch.log2(p).sum())
 

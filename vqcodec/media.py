@@ -200,8 +200,6 @@ class Resampler:
         self.orig, self.new, self.up, self.down = orig, new, new // g, orig // g
         self.margin = margin or max(1, math.ceil(64 / self.down))  # periods of context
         self.buf = np.zeros((0, 1), dtype=np.float32)
-        self.started = False
-        self.consumed = 0  # input samples already turned into output (excluding history)
         self.history = 0
 
     def _run(self, x: np.ndarray) -> np.ndarray:

@@ -187,18 +187,15 @@ class Trainer:
         out = []
         if self.opts.kind == "image":
             size = min(self.opts.prior_crop, min(min(im.shape[:2]) for im in self.data.images))
-            crops = ImageCrops.__new__(ImageCrops)
-            crops.size, crops.rng, crops.images = size // FACTOR * FACTOR, self.data.rng, self.data.images
+            size = size // FACTOR * FACTOR
             for _ in range(math.ceil(self.opts.prior_examples / 32)):
                 with torch.no_grad():
-                    out.append(self.net.encode(crops.batch(32).to(self.device))[:, 0].cpu())
+                    out.append(self.net.encode(self.data.batch(32, size).to(self.device))[:, 0].cpu())
         else:
-            segs = SpeechSegments.__new__(SpeechSegments)
-            segs.rate, segs.clips, segs.rng = self.data.rate, self.data.clips, self.data.rng
-            segs.length = int(self.opts.prior_seconds * self.data.rate) // self.cfg.frame * self.cfg.frame
+            length = int(self.opts.prior_seconds * self.data.rate) // self.cfg.frame * self.cfg.frame
             for _ in range(math.ceil(self.opts.prior_examples / 16)):
                 with torch.no_grad():
-                    idx = self.net.encode(segs.batch(16).to(self.device), self.cfg.stages)
+                    idx = self.net.encode(self.data.batch(16, length).to(self.device), self.cfg.stages)
                 out.append(idx.transpose(1, 2).cpu())  # (B, T, S)
         return torch.cat(out)[: self.opts.prior_examples]
 

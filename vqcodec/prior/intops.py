@@ -68,12 +68,6 @@ def weights_np(logits: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
     return tables["exp"][np.maximum(rel, -LOGIT_RANGE) + LOGIT_RANGE].astype(np.float64)
 
 
-def probability_weights(logits: torch.Tensor, tables: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Torch form of `weights_np` (integer weights), for evaluation code."""
-    rel = logits - logits.max(dim=-1, keepdim=True).values
-    return tables["exp"][torch.clamp(rel, -LOGIT_RANGE, 0) + LOGIT_RANGE]
-
-
 def np_tables(tables: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {k: v.numpy().astype(np.int64) for k, v in tables.items()}
 
