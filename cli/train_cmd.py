@@ -37,6 +37,9 @@ def train(
     prior_examples: int = typer.Option(2000, "--prior-examples", help="Examples encoded for the prior."),
     ae_minutes: float = typer.Option(0.0, "--ae-minutes", help="Wall-clock budget for the autoencoder (fewer steps if needed)."),
     prior_minutes: float = typer.Option(0.0, "--prior-minutes", help="Wall-clock budget for the prior."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start the autoencoder from this model's weights (a file or a bundled name): fine-tuning."),
+    adversarial: bool = typer.Option(False, "--adversarial", help="Speech: add multi-period and multi-resolution STFT discriminators with feature matching."),
+    gan_config: Optional[str] = typer.Option(None, "--gan-config", help='Discriminator/loss overrides as JSON, e.g. \'{"fm_weight": 2.0}\'.'),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
     """Train a VQ-VAE and its prior.
@@ -57,6 +60,13 @@ def train(
         overrides = json.loads(config) if config else {}
     except json.JSONDecodeError as exc:
         fail(f"--config is not valid JSON ({exc.msg})", 1)
+    if (adversarial or gan_config) and kind != "speech":
+        fail("--adversarial is for speech models", 1)
+    try:
+        gan_overrides = json.loads(gan_config) if gan_config else {}
+    except json.JSONDecodeError as exc:
+        fail(f"--gan-config is not valid JSON ({exc.msg})", 1)
+    from vqcodec.discriminators import GanConfig
     from vqcodec.train import TrainOptions
     from vqcodec.train import train as run_training
 
@@ -66,7 +76,8 @@ def train(
                         lr=lr, quantizer=quantizer, seed=seed, device=device, precision=precision,
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
-                        ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after)
+                        ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after,
+                        init=init, gan=GanConfig(**gan_overrides) if adversarial or gan_overrides else None)
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)
     if quiet or not summary:

@@ -22,8 +22,10 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .data import ImageCrops, SpeechSegments
+from .discriminators import Discriminators, GanConfig, discriminator_loss, generator_losses
 from .image_model import FACTOR, ImageModelConfig, ImageVQVAE
 from .losses import MultiResolutionSTFTLoss
+from .errors import BadInputError
 from .modelfile import save_model
 from .prior import CausalPrior, GatedPixelCNN
 from .speech_model import SpeechModelConfig, SpeechVQVAE
@@ -57,6 +59,8 @@ class TrainOptions:
     ae_minutes: float = 0.0  # wall-clock budgets: 0 = run all steps; else fewer steps to fit
     prior_minutes: float = 0.0
     model: dict = field(default_factory=dict)  # config overrides, e.g. {"codebook_size": 256}
+    init: str | None = None  # start the autoencoder from this model file's weights (fine-tuning)
+    gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
 
 
 def pick_device(name: str) -> torch.device:
@@ -109,11 +113,18 @@ class Trainer:
             self.loss_fn = MultiResolutionSTFTLoss(rate).to(self.device)
         self.prior = (GatedPixelCNN(self.cfg.prior) if opts.kind == "image"
                       else CausalPrior(self.cfg.prior)).to(self.device)
-        self.train_net, self.train_prior = self.net, self.prior
+        if opts.init:
+            self._init_from(opts.init)
+        self.disc = Discriminators(opts.gan).to(self.device) if opts.gan else None
+        self.train_net, self.train_prior, self.train_disc = self.net, self.prior, self.disc
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_net = DDP(self.net, device_ids=ids, find_unused_parameters=True)
             self.train_prior = DDP(self.prior, device_ids=ids)
+            if self.disc is not None:
+                self.train_disc = DDP(self.disc, device_ids=ids)
+        self.disc_opt = (torch.optim.Adam(self.disc.parameters(), lr=opts.gan.lr, betas=(0.8, 0.99))
+                         if self.disc is not None else None)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=opts.lr)
         # float16 needs loss scaling; bf16 and float32 do not
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "16-mixed")
@@ -132,6 +143,8 @@ class Trainer:
                  "prior": self.prior.state_dict(), "opt": self.opt.state_dict(),
                  "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                  "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state)}
+        if self.disc is not None:
+            state["disc"], state["disc_opt"] = self.disc.state_dict(), self.disc_opt.state_dict()
         if self.prior_data is not None:  # the prior's examples, so a resumed run sees the same
             state["prior_data"] = self.prior_data.to(torch.int16)
         tmp = self.ckpt.with_name(self.ckpt.name + ".tmp")
@@ -144,6 +157,9 @@ class Trainer:
         self.prior.load_state_dict(state["prior"])
         self.opt.load_state_dict(state["opt"])
         self.prior_opt.load_state_dict(state["prior_opt"])
+        if self.disc is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self.disc_opt.load_state_dict(state["disc_opt"])
         torch.set_rng_state(state["torch_rng"].cpu())
         random.setstate(_tuples(state["py_rng"]))
         self.data.rng.bit_generator.state = json.loads(state["data_rng"])
@@ -151,6 +167,18 @@ class Trainer:
         self.opts.steps, self.opts.prior_steps = (int(v) for v in state["planned"])
         if "prior_data" in state:
             self.prior_data = state["prior_data"].long().cpu()
+
+    def _init_from(self, path: str) -> None:
+        """Warm start: the autoencoder's weights (not the prior) from an existing model file."""
+        from .modelfile import load_model
+
+        src = load_model(path)
+        if src.kind != self.opts.kind or src.config != self.cfg:
+            raise BadInputError(f"--init {path}: a {src.kind} model with another configuration")
+        self.net.load_state_dict(src.net.state_dict(), strict=False)
+        for q in self.net.quantizer.stages:  # keep the trained codebooks (no k-means seeding)
+            q.initialised.fill_(True)
+            q.after_init()
 
     def log(self, record: dict) -> None:
         if self.rank != 0:
@@ -172,6 +200,18 @@ class Trainer:
         y = y.float()
         rec = F.mse_loss(y, x) if self.opts.kind == "image" else self.loss_fn(y, x)
         loss = rec + vq_loss.float()
+        out = {}
+        if self.disc is not None:
+            gan = self.opts.gan
+            xc, yc = self._gan_crop(x, y)
+            out["disc"] = self.disc_step(xc, yc.detach())
+            with self.autocast():
+                with torch.no_grad():
+                    real = self.train_disc(xc)  # targets for feature matching only
+                fake = self.train_disc(yc)
+            adv, fm = generator_losses(real, fake)
+            loss = loss + gan.adv_weight * adv.float() + gan.fm_weight * fm.float()
+            out.update(adv=float(adv.detach()), fm=float(fm.detach()))
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)
@@ -179,7 +219,26 @@ class Trainer:
         _set_lr(self.opt, self.opts.lr, self.step, self.opts.steps)
         self.scaler.step(self.opt)
         self.scaler.update()
-        return {"loss": float(loss.detach()), "rec": float(rec.detach()), "qerr": float(err)}
+        return {"loss": float(loss.detach()), "rec": float(rec.detach()), "qerr": float(err), **out}
+
+    def _gan_crop(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same random crop of the first `gan.batch` real and generated examples."""
+        n = min(x.shape[-1], int(self.opts.gan.seconds * self.cfg.sample_rate))
+        a = int(self.data.rng.integers(x.shape[-1] - n + 1))
+        b = self.opts.gan.batch
+        return x[:b, a: a + n], y[:b, a: a + n]
+
+    def disc_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One discriminator update on real `x` and generated `y` (detached)."""
+        self.disc.train()
+        with self.autocast():
+            d_loss = discriminator_loss(self.train_disc(x), self.train_disc(y)).float()
+        self.disc_opt.zero_grad(set_to_none=True)
+        self.scaler.scale(d_loss).backward()
+        self.scaler.unscale_(self.disc_opt)
+        torch.nn.utils.clip_grad_norm_(self.disc.parameters(), 10.0)
+        self.scaler.step(self.disc_opt)
+        return float(d_loss.detach())
 
     def indices_for_prior(self) -> torch.Tensor:
         """Encode a fixed set of larger training examples once, for the prior to learn from."""
