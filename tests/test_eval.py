@@ -172,7 +172,7 @@ def test_codec2_rows_have_nominal_rates_no_wideband_pesq_and_their_delay_removed
     if not shutil.which("c2enc"):
         pytest.skip("Codec2 (c2enc) is not installed")
     result, _ = speech_run
-    nominal = {"3200": 3.2, "1600": 1.6, "1300": 1.3, "700C": 0.7}
+    nominal = {"3200": 3.2, "1600": 1.6, "1300": 1.3, "1200": 1.2, "700C": 0.7}
     for mode, kbps in nominal.items():
         rows = [r for r in result["rows"] if r["codec"] == f"Codec2 {mode}"]
         assert len(rows) == 2

@@ -32,6 +32,7 @@ class GanConfig:
     lr: float = 2e-4
     batch: int = 8  # the discriminators see this many examples of each training batch ...
     seconds: float = 0.5  # ... cropped to this length, which keeps their cost on a CPU low
+    every: int = 1  # adversarial steps (discriminator update + generator GAN terms) every N steps
 
 
 class PeriodDiscriminator(nn.Module):

@@ -25,7 +25,7 @@ from .errors import BadInputError, UsageError
 from .speech_metrics import align, estimate_delay, pesq_score, stoi_score
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
-CODEC2_MODES = ("3200", "1600", "1300", "700C")
+CODEC2_MODES = ("3200", "1600", "1300", "1200", "700C")
 OPUS_KBPS = 6
 
 
@@ -244,7 +244,7 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
     t = time.perf_counter()
     m = api.get_model(path, "speech")
     load_s = time.perf_counter() - t
-    stage_list = sorted(set(stages or [m.config.default_stages, m.config.stages]))
+    stage_list = sorted(set(stages or range(1, m.config.stages + 1)))
     bad = [s for s in stage_list if not 1 <= s <= m.config.stages]
     if bad:
         raise UsageError(f"--stages {bad[0]}: model {m.name} has 1..{m.config.stages} stages")

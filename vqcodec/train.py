@@ -201,7 +201,7 @@ class Trainer:
         rec = F.mse_loss(y, x) if self.opts.kind == "image" else self.loss_fn(y, x)
         loss = rec + vq_loss.float()
         out = {}
-        if self.disc is not None:
+        if self.disc is not None and (self.step + 1) % self.opts.gan.every == 0:
             gan = self.opts.gan
             xc, yc = self._gan_crop(x, y)
             out["disc"] = self.disc_step(xc, yc.detach())
