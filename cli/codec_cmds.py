@@ -117,9 +117,9 @@ def compress(
 def _compress_one(src: str, dst: Optional[str], o: dict) -> str:
     from vqcodec import api
 
-    data_src = sys.stdin.buffer if _is_stdin(src) else src
+    data_src = _stdin() if _is_stdin(src) else src
     with _output(dst, o["force"]) as out:
-        if o["raw"] or _looks_like_audio(src):
+        if o["raw"] or _looks_like_audio(src, data_src):
             info, blocks = api.audio_source(data_src, o["raw"], o["rate"], o["channels"], o["max_seconds"])
             rep = api.compress_audio_to(blocks, info, out, o["model"], o["stages"], o["chunk_frames"],
                                         flush=o["stream"])
@@ -136,12 +136,18 @@ def _compress_one(src: str, dst: Optional[str], o: dict) -> str:
     return f"{src} -> {dst or 'stdout'}: {detail} (payload {overhead:+.2f}% vs the prior's ideal)"
 
 
-def _looks_like_audio(src: str) -> bool:
+def _stdin():
+    import io
+
+    stdin = sys.stdin.buffer
+    return stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)
+
+
+def _looks_like_audio(src: str, stream) -> bool:
     from vqcodec.api import AUDIO_SUFFIXES
 
     if _is_stdin(src):
-        head = sys.stdin.buffer.peek(4)[:4] if hasattr(sys.stdin.buffer, "peek") else b""
-        return head in MAGIC_AUDIO
+        return stream.peek(4)[:4] in MAGIC_AUDIO
     if Path(src).suffix.lower() in AUDIO_SUFFIXES:
         return True
     with open(src, "rb") as f:
@@ -191,7 +197,8 @@ def decompress(
 
 
 def _decompress_one(src: str, _dst: None, o: dict) -> str:
-    from vqcodec import api, container
+    from vqcodec import api
+    from vqcodec.codec import container
 
     with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:
         header = container.read_header(f)

@@ -66,9 +66,9 @@ def train(
         gan_overrides = json.loads(gan_config) if gan_config else {}
     except json.JSONDecodeError as exc:
         fail(f"--gan-config is not valid JSON ({exc.msg})", 1)
-    from vqcodec.discriminators import GanConfig
-    from vqcodec.train import TrainOptions
-    from vqcodec.train import train as run_training
+    from vqcodec.networks.discriminators import GanConfig
+    from vqcodec.train.trainer import TrainOptions
+    from vqcodec.train.trainer import train as run_training
 
     from .progress import TrainingProgress
 

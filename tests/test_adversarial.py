@@ -14,7 +14,7 @@ import torch
 
 from conftest import ROOT, TINY_SPEECH, make_speechlike
 
-from vqcodec.discriminators import (Discriminators, GanConfig, discriminator_loss,
+from vqcodec.networks.discriminators import (Discriminators, GanConfig, discriminator_loss,
                                     generator_losses)
 
 SMALL_GAN = GanConfig(periods=(2, 3), resolutions=((256, 64),), period_channels=(4, 8),
@@ -45,6 +45,7 @@ def test_feature_matching_is_zero_for_identical_audio():
     assert float(fm) == 0.0
 
 
+@pytest.mark.slow
 def test_adversarial_training_fine_tunes_and_round_trips(media, speech_model, tmp_path):
     from typer.testing import CliRunner
 

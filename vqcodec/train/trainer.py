@@ -22,13 +22,13 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .data import ImageCrops, SpeechSegments
-from .discriminators import Discriminators, GanConfig, discriminator_loss, generator_losses
-from .image_model import FACTOR, ImageModelConfig, ImageVQVAE
+from ..errors import BadInputError
+from ..networks.image_model import FACTOR, ImageModelConfig, ImageVQVAE
 from .losses import MultiResolutionSTFTLoss
-from .errors import BadInputError
-from .modelfile import save_model
-from .prior import CausalPrior, GatedPixelCNN
-from .speech_model import SpeechModelConfig, SpeechVQVAE
+from ..models.modelfile import save_model
+from ..prior import CausalPrior, GatedPixelCNN
+from ..networks.speech_model import SpeechModelConfig, SpeechVQVAE
+from ..networks.discriminators import Discriminators, GanConfig, discriminator_loss, generator_losses
 
 Progress = Callable[[str, int, int, dict], None]
 
@@ -170,7 +170,7 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         """Warm start: the autoencoder's weights (not the prior) from an existing model file."""
-        from .modelfile import load_model
+        from ..models.modelfile import load_model
 
         src = load_model(path)
         if src.kind != self.opts.kind or src.config != self.cfg:
@@ -362,7 +362,7 @@ class Trainer:
     # -- summary and export ------------------------------------------------------------
     @torch.no_grad()
     def finish(self) -> dict:
-        from .evaluate import health_from_indices, prior_bits
+        from ..eval.metrics import health_from_indices, prior_bits
 
         self.net.eval().cpu()
         self.prior.eval().cpu()

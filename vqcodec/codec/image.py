@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from . import container, entropy
-from .errors import BadStreamError, LimitError
-from .image_model import FACTOR
-from .media import DEFAULT_MAX_PIXELS
-from .modelfile import CodecModel
+from ..errors import BadStreamError, LimitError
+from ..networks.image_model import FACTOR
+from ..media import DEFAULT_MAX_PIXELS
+from ..models.modelfile import CodecModel
 
 
 @dataclass

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .nets import ImageDecoder, ImageEncoder
-from .prior import PixelCNNConfig
-from .quantizers import ResidualVQ
+from .layers import ImageDecoder, ImageEncoder
+from ..prior import PixelCNNConfig
+from ..quantizers import ResidualVQ
 
 FACTOR = 8  # pixels per index along each axis
 

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from .nets import SpeechDecoder, SpeechEncoder
-from .prior import CausalPriorConfig
-from .quantizers import ResidualVQ
+from .layers import SpeechDecoder, SpeechEncoder
+from ..prior import CausalPriorConfig
+from ..quantizers import ResidualVQ
 
 
 @dataclass

@@ -15,7 +15,7 @@ import constriction
 import numpy as np
 import torch
 
-from .errors import BadStreamError
+from ..errors import BadStreamError
 
 # perfect=False on both sides: the fast quantisation, and the two settings are incompatible.
 FAMILY = constriction.stream.model.Categorical(perfect=False)

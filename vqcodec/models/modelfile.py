@@ -19,12 +19,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import ModelError
-from .image_model import ImageModelConfig, ImageVQVAE
-from .prior import IntCausalPrior, IntGatedPixelCNN
-from .speech_model import SpeechModelConfig, SpeechVQVAE
+from ..errors import ModelError
+from ..networks.image_model import ImageModelConfig, ImageVQVAE
+from ..prior import IntCausalPrior, IntGatedPixelCNN
+from ..networks.speech_model import SpeechModelConfig, SpeechVQVAE
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent  # the bundled .safetensors files sit beside this module
 BUNDLED = {"image": "image-default", "speech": "speech-default"}
 FORMAT = "vqcodec-model/1"
 TRAINING_BUFFERS = ("counts", "idle", "ema_count", "ema_sum", "window", "steps", "initialised")
