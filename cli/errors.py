@@ -8,7 +8,7 @@ import sys
 from typing import Callable, NoReturn
 
 import typer
-from typer._click.exceptions import ClickException
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
 
@@ -57,6 +57,9 @@ class OneLineErrors(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:  # `vqcodec` or `vqcodec eval` alone: the help
+            print(exc.format_message())
+            rv = 0
         except ClickException as exc:
             where = getattr(getattr(exc, "ctx", None), "command_path", None)
             hint = f" (see {where} --help)" if where else ""

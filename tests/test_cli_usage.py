@@ -174,3 +174,8 @@ def test_a_wav_on_a_slow_pipe_is_still_audio(speech_model, tmp_path, monkeypatch
     result = files.compress_file("-", str(tmp_path / "t.vqc"), files.Options(model=str(speech_model)))
     assert result["bit_per_second"] > 0
     assert np.isfinite(result["seconds"])
+
+
+def test_no_command_prints_the_help():
+    r = run_cli()
+    assert r.returncode == 0 and b"Usage:" in r.stdout and r.stderr == b""
