@@ -8,6 +8,8 @@ import sys
 from typing import Callable, NoReturn
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -46,3 +48,39 @@ def guarded(fn: Callable) -> Callable:
             fail(f"internal error: {type(exc).__name__}: {exc} (set VQCODEC_DEBUG=1 for a traceback)", 70)
 
     return wrapper
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors Typer finds (unknown option, missing argument, bad value) follow the same
+    contract as ours: one line on stderr, exit status 1."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:  # `vqcodec` or `vqcodec eval` alone: the help
+            print(exc.format_message())
+            rv = 0
+        except ClickException as exc:
+            where = getattr(getattr(exc, "ctx", None), "command_path", None)
+            hint = f" (see {where} --help)" if where else ""
+            print(f"vqcodec: error: {exc.format_message()}{hint}", file=sys.stderr)
+            rv = 1
+        except typer.Abort:
+            print("vqcodec: interrupted", file=sys.stderr)
+            rv = 130
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class PlainMetavars(TyperCommand):
+    """Arguments shown by their metavar alone: `INPUT...`, not `{INPUT}...` and `<list[str]>`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for p in self.params:
+            if isinstance(p, TyperArgument):
+                dots = "..." if p.nargs != 1 else ""
+                p.display_type_rich = lambda ctx: None
+                p._usage_display_name = lambda p=p, dots=dots: p.display_name_raw + dots
+                p._rich_display_name = lambda p=p, dots=dots: p.display_name_raw + dots

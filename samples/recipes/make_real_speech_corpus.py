@@ -2,7 +2,7 @@
 """Collect real human speech from Debian packages into 16 kHz mono clips with speaker-disjoint splits.
 
 Only the sources listed in the project's DATA.md are read (festvox-ru, the Asterisk prompt sets,
-hedgewars voice packs, gcin-voice syllables, the nexuiz tutorial voice). Each package is
+hedgewars voice packs, gcin-voice syllables, the nexuiz tutorial voice, alsa-utils' test words). Each package is
 downloaded with `apt-get download` and unpacked with `dpkg -x` (no install), unless `--root`
 points at a tree that already holds the unpacked files.
 
@@ -39,12 +39,12 @@ import soundfile as sf
 
 SR = 16000
 PACKAGES = ["festvox-ru", "asterisk-prompt-it-menardi-wav", "asterisk-prompt-fr-armelle",
-            "asterisk-prompt-es-co", "hedgewars-data", "gcin-voice", "nexuiz-data"]
+            "asterisk-prompt-es-co", "hedgewars-data", "gcin-voice", "nexuiz-data", "alsa-utils"]
 HEDGEWARS_SKIP = {"Robot"}  # an effect pack, not a voice
 # Whole speakers held out. val: for tuning; test: for the reported numbers only.
 HELD_OUT = {"hedgewars:British": "val", "hedgewars:Russian_pl": "val", "gcin:5": "val",
             "asterisk-es-co": "test", "hedgewars:Default_es": "test", "hedgewars:Pirate": "test",
-            "nexuiz:tutorial": "test"}
+            "nexuiz:tutorial": "test", "alsa-utils": "test"}
 SILENCE_RMS = 1e-3  # clips quieter than this (about -60 dBFS) are skipped as silent
 
 
@@ -117,6 +117,8 @@ def discover(root: Path) -> list[dict]:
     for spk in ("3", "5"):  # two speakers; isolated syllables, joined into clips below
         add("gcin-voice", glob.glob(str(root / f"usr/share/gcin-voice/ogg/*/{spk}.ogg")),
             f"gcin:{spk}", "zh", group=f"gcin:{spk}")
+    alsa = [f for f in glob.glob(str(root / "usr/share/sounds/alsa/*.wav")) if not f.endswith("Noise.wav")]
+    add("alsa-utils", alsa, "alsa-utils", "en")
     pk3 = root / "usr/share/games/nexuiz/data/data.pk3"
     if pk3.exists():
         with zipfile.ZipFile(pk3) as z:

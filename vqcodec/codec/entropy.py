@@ -24,7 +24,6 @@ ENCODE_GROUP = 1 << 16  # positions per full-pass group: bounds the encoder's lo
 
 class Plan(Protocol):
     def steps(self) -> list[torch.Tensor]: ...
-    def logits(self, ids: torch.Tensor) -> torch.Tensor: ...
     def commit(self, ids: torch.Tensor, symbols: torch.Tensor) -> None: ...
     def weights(self, ids: torch.Tensor) -> np.ndarray: ...
     def batch_of(self, ids: torch.Tensor) -> torch.Tensor: ...
@@ -64,6 +63,19 @@ def _groups(steps: list[torch.Tensor], size: int) -> list[torch.Tensor]:
     return groups
 
 
+def code_length(weights: np.ndarray, symbols: np.ndarray) -> float:
+    """The ideal code length in bits, sum of -log2 p, of `symbols` under integer `weights` (N, K)."""
+    p = weights[np.arange(len(symbols)), symbols] / weights.sum(axis=1)
+    return float(-np.log2(p).sum())
+
+
+def plan_bits(plan: Plan, symbols: torch.Tensor) -> float:
+    """The ideal code length of flat `symbols` (laid out as the plan's shape) under `plan`."""
+    ids = torch.cat(plan.steps())
+    plan.commit(ids, symbols[ids])
+    return code_length(plan.weights(ids), symbols[ids].numpy())
+
+
 def encode(plan: Plan, symbols: torch.Tensor, batch: int) -> tuple[list[bytes], float]:
     """Code flat `symbols` (laid out as the plan's shape) into one stream per batch element.
 
@@ -77,8 +89,7 @@ def encode(plan: Plan, symbols: torch.Tensor, batch: int) -> tuple[list[bytes], 
         syms.append(symbols[ids].numpy().astype(np.int32))
         weights.append(plan.weights(ids))
     sym, w = np.concatenate(syms), np.concatenate(weights)
-    p = w[np.arange(len(sym)), sym] / w.sum(axis=1)
-    ideal = float(-np.log2(p).sum())
+    ideal = code_length(w, sym)
     owner = plan.batch_of(order).numpy()
     streams = []
     for b in range(batch):

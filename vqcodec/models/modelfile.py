@@ -19,10 +19,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .. import kinds
 from ..errors import ModelError
-from ..networks.image_model import ImageModelConfig, ImageVQVAE
-from ..prior import IntCausalPrior, IntGatedPixelCNN
-from ..networks.speech_model import SpeechModelConfig, SpeechVQVAE
 
 MODELS_DIR = Path(__file__).parent  # the bundled .safetensors files sit beside this module
 BUNDLED = {"image": "image-default", "speech": "speech-default"}
@@ -109,9 +107,24 @@ def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: d
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    tmp.chmod(0o644)
     tmp.replace(path)
     return fp
+
+
+def write_info(path: str | Path, key: str, value: dict) -> None:
+    """Set `info[key]` in a model file, tensors untouched. The fingerprint does not cover
+    `info`, so streams made with the model stay valid."""
+    path = resolve(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a vqcodec model file")
+    info = json.loads(meta.get("info", "{}"))
+    info[key] = value
+    meta["info"] = json.dumps(info, sort_keys=True)
+    tensors = load_file(str(path))
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -139,17 +152,10 @@ def load_model(path: str | Path) -> CodecModel:
     if fp.hex() != meta.get("fingerprint"):
         raise ModelError(f"{path}: model file is corrupt or was tampered with "
                          "(fingerprint mismatch)")
-    cfg_dict = json.loads(config)
-    if kind == "image":
-        cfg = ImageModelConfig(**cfg_dict)
-        net = ImageVQVAE(cfg)
-        prior = IntGatedPixelCNN.from_state(cfg.prior, tensors)
-    elif kind == "speech":
-        cfg = SpeechModelConfig(**cfg_dict)
-        net = SpeechVQVAE(cfg)
-        prior = IntCausalPrior.from_state(cfg.prior, tensors)
-    else:
-        raise ModelError(f"{path}: unknown model kind {kind!r}")
+    modality = kinds.get(kind)
+    cfg = modality.config(json.loads(config))
+    net = modality.network(cfg)
+    prior = modality.int_prior(cfg, tensors)
     state = _net_state(tensors)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):

@@ -22,13 +22,13 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .data import ImageCrops, SpeechSegments
-from ..errors import BadInputError
-from ..networks.image_model import FACTOR, ImageModelConfig, ImageVQVAE
-from .losses import MultiResolutionSTFTLoss
+from .. import kinds
+from ..errors import BadInputError, UsageError
 from ..models.modelfile import save_model
-from ..prior import CausalPrior, GatedPixelCNN
-from ..networks.speech_model import SpeechModelConfig, SpeechVQVAE
-from ..networks.discriminators import Discriminators, GanConfig, discriminator_loss, generator_losses
+from ..networks.image_model import FACTOR
+from .losses import MultiResolutionSTFTLoss
+from ..networks.discriminators import GanConfig
+from .adversarial import Adversary
 
 Progress = Callable[[str, int, int, dict], None]
 
@@ -83,12 +83,9 @@ def init_distributed(device: str) -> tuple[int, int]:
 
 
 def build(opts: TrainOptions):
-    overrides = dict(opts.model, quantizer=opts.quantizer)
-    if opts.kind == "image":
-        cfg = ImageModelConfig(**overrides)
-        return cfg, ImageVQVAE(cfg)
-    cfg = SpeechModelConfig(**overrides)
-    return cfg, SpeechVQVAE(cfg)
+    kind = kinds.get(opts.kind)
+    cfg = kind.config(dict(opts.model, quantizer=opts.quantizer))
+    return cfg, kind.network(cfg)
 
 
 class Trainer:
@@ -111,25 +108,23 @@ class Trainer:
             self.data = SpeechSegments(opts.data, rate, opts.seconds, data_seed)
             self.val = SpeechSegments(opts.val_data or opts.data, rate, opts.seconds, opts.seed + 1)
             self.loss_fn = MultiResolutionSTFTLoss(rate).to(self.device)
-        self.prior = (GatedPixelCNN(self.cfg.prior) if opts.kind == "image"
-                      else CausalPrior(self.cfg.prior)).to(self.device)
+        self.kind = kinds.get(opts.kind)
+        self.prior = self.kind.float_prior(self.cfg).to(self.device)
         if opts.init:
             self._init_from(opts.init)
-        self.disc = Discriminators(opts.gan).to(self.device) if opts.gan else None
-        self.train_net, self.train_prior, self.train_disc = self.net, self.prior, self.disc
+        self.adversary = (Adversary(opts.gan, self.cfg.sample_rate, self.device, self.world > 1)
+                          if opts.gan else None)
+        self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_net = DDP(self.net, device_ids=ids, find_unused_parameters=True)
             self.train_prior = DDP(self.prior, device_ids=ids)
-            if self.disc is not None:
-                self.train_disc = DDP(self.disc, device_ids=ids)
-        self.disc_opt = (torch.optim.Adam(self.disc.parameters(), lr=opts.gan.lr, betas=(0.8, 0.99))
-                         if self.disc is not None else None)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=opts.lr)
         # float16 needs loss scaling; bf16 and float32 do not
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "16-mixed")
         self.prior_opt = torch.optim.Adam(self.prior.parameters(), lr=opts.prior_lr)
         self.stage, self.step = "autoencoder", 0
+        self.requested = (opts.steps, opts.prior_steps)
         self.ckpt = Path(str(opts.out) + ".ckpt")
         self.log_path = Path(str(opts.out) + ".log.jsonl")
         self.prior_data: torch.Tensor | None = None
@@ -139,12 +134,13 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.rank != 0:
             return
-        state = {"stage": self.stage, "step": self.step, "planned": [self.opts.steps, self.opts.prior_steps], "net": self.net.state_dict(),
+        state = {"stage": self.stage, "step": self.step, "planned": [self.opts.steps, self.opts.prior_steps],
+                 "requested": list(self.requested), "net": self.net.state_dict(),
                  "prior": self.prior.state_dict(), "opt": self.opt.state_dict(),
                  "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                  "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state)}
-        if self.disc is not None:
-            state["disc"], state["disc_opt"] = self.disc.state_dict(), self.disc_opt.state_dict()
+        if self.adversary is not None:
+            state.update(self.adversary.state_dict())
         if self.prior_data is not None:  # the prior's examples, so a resumed run sees the same
             state["prior_data"] = self.prior_data.to(torch.int16)
         tmp = self.ckpt.with_name(self.ckpt.name + ".tmp")
@@ -157,16 +153,26 @@ class Trainer:
         self.prior.load_state_dict(state["prior"])
         self.opt.load_state_dict(state["opt"])
         self.prior_opt.load_state_dict(state["prior_opt"])
-        if self.disc is not None and "disc" in state:
-            self.disc.load_state_dict(state["disc"])
-            self.disc_opt.load_state_dict(state["disc_opt"])
+        if self.adversary is not None and "disc" in state:
+            self.adversary.load_state_dict(state)
         torch.set_rng_state(state["torch_rng"].cpu())
         random.setstate(_tuples(state["py_rng"]))
         self.data.rng.bit_generator.state = json.loads(state["data_rng"])
         self.stage, self.step = state["stage"], state["step"]
-        self.opts.steps, self.opts.prior_steps = (int(v) for v in state["planned"])
+        self._resume_plan([int(v) for v in state["planned"]],
+                          [int(v) for v in state.get("requested", state["planned"])])
         if "prior_data" in state:
             self.prior_data = state["prior_data"].long().cpu()
+
+    def _resume_plan(self, planned: list[int], requested: list[int]) -> None:
+        """The same request continues the saved plan (a time budget may have shortened it); a
+        new --steps / --prior-steps is the new plan, unless the stage it names is over."""
+        if list(self.requested) == requested:
+            self.opts.steps, self.opts.prior_steps = planned
+            return
+        if self.stage == "prior" and self.opts.steps != planned[0]:
+            raise UsageError(f"the checkpoint finished the autoencoder after {planned[0]} steps; "
+                             f"--steps {self.opts.steps} cannot change that (use --steps {planned[0]})")
 
     def _init_from(self, path: str) -> None:
         """Warm start: the autoencoder's weights (not the prior) from an existing model file."""
@@ -201,17 +207,9 @@ class Trainer:
         rec = F.mse_loss(y, x) if self.opts.kind == "image" else self.loss_fn(y, x)
         loss = rec + vq_loss.float()
         out = {}
-        if self.disc is not None and (self.step + 1) % self.opts.gan.every == 0:
-            gan = self.opts.gan
-            xc, yc = self._gan_crop(x, y)
-            out["disc"] = self.disc_step(xc, yc.detach())
-            with self.autocast():
-                with torch.no_grad():
-                    real = self.train_disc(xc)  # targets for feature matching only
-                fake = self.train_disc(yc)
-            adv, fm = generator_losses(real, fake)
-            loss = loss + gan.adv_weight * adv.float() + gan.fm_weight * fm.float()
-            out.update(adv=float(adv.detach()), fm=float(fm.detach()))
+        if self.adversary is not None and self.adversary.active(self.step):
+            term, out = self.adversary.step(x, y, self.data.rng, self.autocast, self.scaler)
+            loss = loss + term
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)
@@ -221,24 +219,6 @@ class Trainer:
         self.scaler.update()
         return {"loss": float(loss.detach()), "rec": float(rec.detach()), "qerr": float(err), **out}
 
-    def _gan_crop(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same random crop of the first `gan.batch` real and generated examples."""
-        n = min(x.shape[-1], int(self.opts.gan.seconds * self.cfg.sample_rate))
-        a = int(self.data.rng.integers(x.shape[-1] - n + 1))
-        b = self.opts.gan.batch
-        return x[:b, a: a + n], y[:b, a: a + n]
-
-    def disc_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """One discriminator update on real `x` and generated `y` (detached)."""
-        self.disc.train()
-        with self.autocast():
-            d_loss = discriminator_loss(self.train_disc(x), self.train_disc(y)).float()
-        self.disc_opt.zero_grad(set_to_none=True)
-        self.scaler.scale(d_loss).backward()
-        self.scaler.unscale_(self.disc_opt)
-        torch.nn.utils.clip_grad_norm_(self.disc.parameters(), 10.0)
-        self.scaler.step(self.disc_opt)
-        return float(d_loss.detach())
 
     def indices_for_prior(self) -> torch.Tensor:
         """Encode a fixed set of larger training examples once, for the prior to learn from."""
@@ -267,12 +247,7 @@ class Trainer:
             x = x[..., : random.randint(1, x.shape[-1])]
         with self.autocast():
             logits = self.train_prior(x)
-        logits = logits.float()
-        if self.opts.kind == "image":
-            loss = F.cross_entropy(logits, x)
-        else:
-            loss = F.cross_entropy(logits.permute(0, 1, 3, 2).reshape(-1, logits.shape[2]),
-                                   x.permute(0, 2, 1).reshape(-1))
+        loss = self.kind.prior_loss(logits.float(), x)
         self.prior_opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.prior_opt)
@@ -382,41 +357,16 @@ class Trainer:
         held = self.prior_data[-min(64, max(4, len(self.prior_data) // 10)):]
         summary.update(prior_bits(self.opts.kind, self.prior, int_prior, held,
                                   self.cfg.codebook_size))
-        hist = torch.stack([torch.bincount(self.prior_data[..., s].flatten() if self.opts.kind == "speech"
-                                           else self.prior_data.flatten(),
+        hist = torch.stack([torch.bincount(self.kind.stage_indices(self.prior_data, s).flatten(),
                                            minlength=self.cfg.codebook_size)
-                            for s in range(self.cfg.stages if self.opts.kind == "speech" else 1)])
-        summary["fingerprint"] = save_model(self.opts.out, "image" if self.opts.kind == "image"
-                                            else "speech", self.net, int_prior, {"training": summary},
-                                            hist).hex()[:8]
+                            for s in range(self.kind.stages_of(self.cfg))])
+        summary["fingerprint"] = save_model(self.opts.out, self.kind.name, self.net, int_prior,
+                                            {"training": summary}, hist).hex()[:8]
         self.log({"stage": "summary", **summary})
+        from .curves import plot_curves
+
         plot_curves(self.log_path, Path(str(self.opts.out) + ".curves.png"))
         return summary
-
-
-def plot_curves(log_path: Path, png: Path) -> bool:
-    """Learning curves from a training log (JSON lines) to a PNG; False if matplotlib is absent."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    recs = [json.loads(line) for line in log_path.read_text().splitlines()]
-    panels = [("autoencoder", "rec"), ("autoencoder", "qerr"), ("prior", "bits_per_index")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.2))
-    for ax, (stage, key) in zip(axes, panels):
-        pts = [(r["step"], r[key]) for r in recs if r.get("stage") == stage and key in r]
-        if pts:
-            ax.plot(*zip(*pts))
-        ax.set_title(f"{stage}: {key}")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
-    return True
 
 
 def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:

@@ -1,0 +1,72 @@
+"""Images: 2-D VQ-VAE, gated PixelCNN prior, one record per stream."""
+
+from __future__ import annotations
+
+from ..codec.params import ImageParams
+from .base import Kind
+
+
+class ImageKind(Kind):
+    name, code, params, article = "image", 0, ImageParams, "an"
+
+    def config(self, overrides: dict):
+        from ..networks.image_model import ImageModelConfig
+
+        return ImageModelConfig(**overrides)
+
+    def network(self, cfg):
+        from ..networks.image_model import ImageVQVAE
+
+        return ImageVQVAE(cfg)
+
+    def float_prior(self, cfg):
+        from ..prior import GatedPixelCNN
+
+        return GatedPixelCNN(cfg.prior)
+
+    def int_prior(self, cfg, tensors: dict):
+        from ..prior import IntGatedPixelCNN
+
+        return IntGatedPixelCNN.from_state(cfg.prior, tensors)
+
+    def prior_loss(self, logits, x, reduction: str = "mean"):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(logits, x, reduction=reduction)  # logits (B, K, h, w), x (B, h, w)
+
+    def plan(self, int_prior, shape):
+        return int_prior.plan(tuple(shape))  # (N, h, w)
+
+    def grid_shape(self, cfg, n: int, size: int):
+        from ..networks.image_model import FACTOR
+
+        return (n, size // FACTOR, size // FACTOR)
+
+    def data(self, source, size: float, seed: int, cfg=None):
+        from ..train.data import ImageCrops
+
+        return ImageCrops(source, int(size), seed)  # batches (n, 3, size, size)
+
+    def latents(self, net, x):
+        return net.encoder(x)
+
+    def synthesize(self, net, q, x):
+        return net.decoder(q)
+
+    def reconstruction_loss(self, y, x, stft=None):
+        import torch.nn.functional as F
+
+        return F.mse_loss(y, x)  # on [-1, 1] pixels
+
+    def quality(self, y, x, rec: float) -> float:
+        import torch
+        import torch.nn.functional as F
+
+        mse = F.mse_loss((y.clamp(-1, 1) + 1) * 127.5, (x + 1) * 127.5)
+        return float(10 * torch.log10(255.0**2 / mse))
+
+    def stage_indices(self, idx, stage: int):
+        return idx  # (B, h, w): one stage
+
+
+IMAGE = ImageKind()
