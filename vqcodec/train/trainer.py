@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from ..networks.image_model import FACTOR
 from .losses import MultiResolutionSTFTLoss
 from ..networks.discriminators import GanConfig
 from .adversarial import Adversary
+from .distributed import init_distributed, pick_device, ranks_identical
 
 Progress = Callable[[str, int, int, dict], None]
 
@@ -63,23 +63,6 @@ class TrainOptions:
     gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and dist.is_initialized():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device(name)
-
-
-def init_distributed(device: str) -> tuple[int, int]:
-    """Join the process group torchrun describes (gloo on CPU, NCCL on GPUs); (rank, world)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
 def build(opts: TrainOptions):
@@ -274,7 +257,7 @@ class Trainer:
         if not self._stage(self.prior_step, "prior_steps", self.opts.prior_minutes):
             return {"stopped_at": self.step, "stage": self.stage}
         self.save_checkpoint()
-        identical = self.ranks_identical()
+        identical = ranks_identical((self.net, self.prior), self.device, self.world)
         if self.rank != 0:
             dist.barrier()
             return {}
@@ -285,19 +268,6 @@ class Trainer:
             self.log({"stage": "distributed", "ranks": self.world, "ranks_identical": identical})
             dist.barrier()
         return summary
-
-    @torch.no_grad()
-    def ranks_identical(self) -> bool:
-        """Whether every rank ends with the same weights, codebooks and prior (checksums)."""
-        if self.world == 1:
-            return True
-        total = sum(float(t.double().sum()) + float((t.double() ** 2).sum())
-                    for m in (self.net, self.prior) for t in m.state_dict().values()
-                    if t.is_floating_point())
-        mine = torch.tensor([total], dtype=torch.float64, device=self.device)
-        all_ = [torch.zeros_like(mine) for _ in range(self.world)]
-        dist.all_gather(all_, mine)
-        return all(bool(torch.equal(a, all_[0])) for a in all_)
 
     def _stage(self, step_fn, steps_field: str, minutes: float) -> bool:
         """Run one stage's steps; False if --stop-after ended it early (after a checkpoint)."""
