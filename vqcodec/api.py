@@ -14,7 +14,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from . import container
+from . import container, threads
 from .errors import BadInputError, ModelError, OutputError, UsageError
 from .media import (DEFAULT_MAX_PIXELS, AudioInfo, check_raw_params, open_audio, raw_blocks,
                     read_image, to_pcm16, wav_stream, wav_stream_header, write_image)
@@ -41,19 +41,17 @@ _cache: dict[str, CodecModel] = {}
 
 def get_model(name: str | Path | None, kind: str) -> CodecModel:
     """Load (once per process) a model by path or bundled name; the bundled default if None."""
-    key = str(name or BUNDLED[kind])
-    if key not in _cache:
-        _cache[key] = load_model(key)
-    model = _cache[key]
+    model = load_any_model(name or BUNDLED[kind])
     if model.kind != kind:
         raise ModelError(f"model {model.name} is a {model.kind} model, but the input is {kind}")
     return model
 
 
 def load_any_model(name: str | Path) -> CodecModel:
-    """Load (once per process) a model of either kind."""
+    """Load (once per process) a model of either kind; settles the thread pools on first use."""
     key = str(name)
     if key not in _cache:
+        threads.count()
         _cache[key] = load_model(key)
     return _cache[key]
 
@@ -257,7 +255,7 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header,
 
     m = model_for_stream(header, model)
     if header.modality == container.IMAGE:
-        return decode_indices(m, header, read_image_stream(stream, header)).numpy()
+        return decode_indices(m, header, read_image_stream(stream, header))
     rate, _, stages, chunk = header.params
     out = []
     while True:
@@ -268,7 +266,7 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header,
             length = total - sum(len(o) for o in out)
         if rec.intact:
             plan = m.prior.plan([length], stages)
-            out.append(entropy.decode(plan, [rec.payload], length * stages).view(length, stages).numpy())
+            out.append(entropy.decode(plan, [rec.payload], length * stages).reshape(length, stages))
         else:
             out.append(np.full((length, stages), -1, dtype=np.int64))
         if rec.last:

@@ -1,7 +1,8 @@
 """Model files: safetensors holding the autoencoder, the frozen integer prior and a config.
 
 Loading never unpickles: tensors come from safetensors and the configuration from JSON in its
-metadata. The fingerprint is a SHA-256 over the kind, the configuration and every tensor; its
+metadata. Loading needs no torch: the codec runs the networks through `vqcodec.runtime`, and
+the torch modules (`CodecModel.net`, for training and checks) are built on first use. The fingerprint is a SHA-256 over the kind, the configuration and every tensor; its
 first 4 bytes go into each stream, and a file whose recorded fingerprint does not match its
 contents is refused as tampered.
 """
@@ -13,16 +14,18 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
+from .configs import ImageModelConfig, SpeechModelConfig
 from .errors import ModelError
-from .image_model import ImageModelConfig, ImageVQVAE
 from .prior import IntCausalPrior, IntGatedPixelCNN
-from .speech_model import SpeechModelConfig, SpeechVQVAE
+
+if TYPE_CHECKING:
+    import torch
 
 MODELS_DIR = Path(__file__).parent / "models"
 BUNDLED = {"image": "image-default", "speech": "speech-default"}
@@ -34,12 +37,42 @@ TRAINING_BUFFERS = ("counts", "idle", "ema_count", "ema_sum", "window", "steps",
 class CodecModel:
     kind: str  # "image" or "speech"
     config: Any  # ImageModelConfig | SpeechModelConfig
-    net: Any  # ImageVQVAE | SpeechVQVAE, in eval mode
     prior: Any  # IntGatedPixelCNN | IntCausalPrior
     fingerprint: bytes
     info: dict
     path: Path
-    histogram: torch.Tensor | None = None  # (S, K) code counts over the training set
+    tensors: dict[str, np.ndarray]  # everything in the file, as stored
+    _runtime: Any = None
+    _net: Any = None
+
+    @property
+    def runtime(self):
+        """The numpy networks (vqcodec.runtime.ImageNet | SpeechNet) the codec runs."""
+        if self._runtime is None:
+            from .runtime.image import ImageNet
+            from .runtime.speech import SpeechNet
+            from .runtime.weights import net_params
+
+            self._runtime = (ImageNet if self.kind == "image" else SpeechNet)(
+                self.config, net_params(self.tensors))
+        return self._runtime
+
+    @property
+    def net(self):
+        """The torch module (ImageVQVAE | SpeechVQVAE) in eval mode; imports torch."""
+        if self._net is None:
+            self._net = _torch_net(self.kind, self.config, self.tensors, self.path)
+        return self._net
+
+    @property
+    def histogram(self) -> "torch.Tensor | None":
+        """(S, K) code counts over the training set, if the file has them."""
+        h = self.tensors.get("stats.histogram")
+        if h is None:
+            return None
+        import torch
+
+        return torch.from_numpy(np.array(h))
 
     @property
     def name(self) -> str:
@@ -50,43 +83,59 @@ class CodecModel:
         return self.fingerprint[:4].hex()
 
 
-def _fingerprint(kind: str, config: str, tensors: dict[str, torch.Tensor]) -> bytes:
+def _fingerprint(kind: str, config: str, tensors: dict[str, np.ndarray]) -> bytes:
+    """SHA-256 over kind, config and every tensor (name, torch's dtype name, shape, bytes)."""
     h = hashlib.sha256(f"{kind}\n{config}\n".encode())
     for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        a = np.ascontiguousarray(tensors[name])
+        h.update(f"{name}:torch.{TORCH_DTYPE_NAMES.get(a.dtype.name, a.dtype.name)}:{a.shape}\n".encode())
+        h.update(a.tobytes())
     return h.digest()
+
+
+# numpy dtype -> the name torch gives it (the fingerprint was first defined on torch tensors)
+TORCH_DTYPE_NAMES = {"bool": "bool", "uint8": "uint8", "int8": "int8", "int16": "int16",
+                     "int32": "int32", "int64": "int64", "float16": "float16",
+                     "float32": "float32", "float64": "float64"}
 
 
 INT8_MIN_SIZE = 4096  # weight tensors this large are stored as int8 with a scale per output
 INT8_PARTS: tuple[str, ...] = ("encoder.", "decoder.")  # which networks may be stored in int8
 
 
-def _to_int8(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_int8(t: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
     """Per-output-channel symmetric int8 storage: (int8 tensor, float32 scales)."""
+    import torch
+
     scale = t.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / 127
     q = torch.round(t / scale.view(-1, *[1] * (t.dim() - 1))).to(torch.int8)
     return q, scale.float()
 
 
-def _net_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Float weights for the networks, undoing int8 / float16 storage."""
-    state = {}
-    for k, v in tensors.items():
-        if not k.startswith("net."):
-            continue
-        scale = tensors.get("scale." + k)
-        if scale is not None:
-            state[k[4:]] = v.float() * scale.view(-1, *[1] * (v.dim() - 1))
-        else:
-            state[k[4:]] = v.float() if v.is_floating_point() else v
-    return state
+def _torch_net(kind: str, cfg, tensors: dict[str, np.ndarray], path: Path):
+    """The torch module of a model, weights restored exactly as the runtime restores them."""
+    import torch
+
+    from .runtime.weights import net_params
+
+    if kind == "image":
+        from .image_model import ImageVQVAE as Net
+    else:
+        from .speech_model import SpeechVQVAE as Net
+    net = Net(cfg)
+    state = {k: torch.from_numpy(v) for k, v in net_params(tensors).items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):
+        raise ModelError(f"{path}: model file does not match its configuration")
+    return net.eval()
 
 
-def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: dict,
-               histogram: torch.Tensor | None = None) -> bytes:
+def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info: dict,
+               histogram: "torch.Tensor | None" = None) -> bytes:
     """Write a model file; returns its fingerprint."""
+    import torch
+    from safetensors.torch import save_file
+
     tensors = {}
     for name, t in net.state_dict().items():
         if name.rsplit(".", 1)[-1] in TRAINING_BUFFERS:
@@ -102,7 +151,7 @@ def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: d
         tensors["stats.histogram"] = histogram.to(torch.int64)
     tensors = {k: v.contiguous() for k, v in tensors.items()}
     config = json.dumps(dataclasses.asdict(net.cfg), sort_keys=True)
-    fp = _fingerprint(kind, config, tensors)
+    fp = _fingerprint(kind, config, {k: v.numpy() for k, v in tensors.items()})
     meta = {"format": FORMAT, "kind": kind, "config": config, "fingerprint": fp.hex(),
             "info": json.dumps(info, sort_keys=True)}
     path = Path(path)
@@ -118,7 +167,7 @@ def read_metadata(path: Path) -> dict[str, str]:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "np") as f:
             return f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path}: not a vqcodec model file ({exc})") from None
@@ -140,23 +189,23 @@ def load_model(path: str | Path) -> CodecModel:
         raise ModelError(f"{path}: model file is corrupt or was tampered with "
                          "(fingerprint mismatch)")
     cfg_dict = json.loads(config)
-    if kind == "image":
-        cfg = ImageModelConfig(**cfg_dict)
-        net = ImageVQVAE(cfg)
-        prior = IntGatedPixelCNN.from_state(cfg.prior, tensors)
-    elif kind == "speech":
-        cfg = SpeechModelConfig(**cfg_dict)
-        net = SpeechVQVAE(cfg)
-        prior = IntCausalPrior.from_state(cfg.prior, tensors)
-    else:
-        raise ModelError(f"{path}: unknown model kind {kind!r}")
-    state = _net_state(tensors)
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):
-        raise ModelError(f"{path}: model file does not match its configuration")
-    net.eval()
-    return CodecModel(kind, cfg, net, prior, fp, json.loads(meta.get("info", "{}")), path,
-                      tensors.get("stats.histogram"))
+    try:
+        if kind == "image":
+            cfg = ImageModelConfig(**cfg_dict)
+            prior = IntGatedPixelCNN.from_state(cfg.prior, tensors)
+        elif kind == "speech":
+            cfg = SpeechModelConfig(**cfg_dict)
+            prior = IntCausalPrior.from_state(cfg.prior, tensors)
+        else:
+            raise ModelError(f"{path}: unknown model kind {kind!r}")
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
+    model = CodecModel(kind, cfg, prior, fp, json.loads(meta.get("info", "{}")), path, tensors)
+    try:
+        model.runtime  # every weight the configuration names is present and well shaped
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
+    return model
 
 
 def resolve(name: str | Path) -> Path:

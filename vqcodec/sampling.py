@@ -77,7 +77,7 @@ def _ancestral(model: CodecModel, shape: tuple, temperature: float,
     else:
         plan = model.prior.plan([shape[1]] * shape[0], shape[2])
     flat = entropy.decode(plan, [], int(np.prod(shape)), choose=choose)
-    return flat.view(shape)
+    return torch.from_numpy(flat).view(shape)
 
 
 def render_images(model: CodecModel, idx: torch.Tensor, columns: int = 4) -> np.ndarray:

@@ -11,12 +11,13 @@ it, ENC_RIGHT frames of encoder lookahead (40 ms), SYN_RIGHT frames held back by
 Decoder: records -> indices -> latents; the waveform is synthesised over a sliding window with
 context frames on both sides and a short crossfade between calls, so chunk boundaries leave no
 click, and a damaged chunk is replaced by silence without touching its neighbours.
+
+The networks run in numpy (`model.runtime`); no torch is imported.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from . import container, entropy
 from .errors import BadInputError, BadStreamError, LimitError, ModelError
@@ -104,16 +105,15 @@ class SpeechEncoderStream:
             b = min(b, model_len)
         if b > a:
             seg[a - lo: b - lo] = self.audio[a - self.offset: b - self.offset]
-        with torch.inference_mode():
-            idx = self.model.net.encode(torch.from_numpy(seg)[None], self.stages)[0]  # (S, T)
-        idx = idx[:, ENC_LEFT: ENC_LEFT + n].t()  # (n, S)
-        symbols = torch.zeros(len(lengths), max(lengths), self.stages, dtype=torch.long)
+        idx = self.model.runtime.encode(seg, self.stages)  # (S, T)
+        idx = idx[:, ENC_LEFT: ENC_LEFT + n].T  # (n, S)
+        symbols = np.zeros((len(lengths), max(lengths), self.stages), dtype=np.int64)
         pos = 0
         for i, length in enumerate(lengths):
             symbols[i, :length] = idx[pos: pos + length]
             pos += length
         plan = self.model.prior.plan(lengths, self.stages)
-        streams, ideal = entropy.encode(plan, symbols.flatten(), len(lengths))
+        streams, ideal = entropy.encode(plan, symbols.reshape(-1), len(lengths))
         self.ideal_bits += ideal
         out = b""
         for i, s in enumerate(streams):
@@ -141,8 +141,8 @@ class SpeechDecoderStream:
         self.out_channels = channels or in_channels
         self.frame = cfg.frame
         self.resampler = Resampler(cfg.sample_rate, self.out_rate)
-        self.latents = torch.zeros(cfg.latent_dim, 0)  # frames from `base` on
-        self.alive = torch.zeros(0)  # 1 per intact frame, 0 where a chunk was lost
+        self.latents = np.zeros((cfg.latent_dim, 0), dtype=np.float32)  # frames from `base` on
+        self.alive = np.zeros(0, dtype=np.float32)  # 1 per intact frame, 0 where a chunk was lost
         self.base = 0
         self.received = 0
         self.emitted = 0
@@ -188,22 +188,20 @@ class SpeechDecoderStream:
     def _decode_chunks(self, lengths: list[int], payloads: list[bytes], intact: list[bool]) -> None:
         good = [i for i, ok in enumerate(intact) if ok]
         s_n, dim = self.stages, self.model.config.latent_dim
-        z = torch.zeros(dim, sum(lengths))
-        alive = torch.zeros(sum(lengths))
+        z = np.zeros((dim, sum(lengths)), dtype=np.float32)
+        alive = np.zeros(sum(lengths), dtype=np.float32)
         if good:
             glen = [lengths[i] for i in good]
             plan = self.model.prior.plan(glen, s_n)
             flat = entropy.decode(plan, [payloads[i] for i in good], len(glen) * max(glen) * s_n)
-            idx = flat.view(len(glen), max(glen), s_n)
+            idx = flat.reshape(len(glen), max(glen), s_n)
             starts = np.cumsum([0] + lengths[:-1])
-            with torch.inference_mode():
-                for j, i in enumerate(good):
-                    q = self.model.net.quantizer.decode(idx[j, : lengths[i]].t()[None])[0]
-                    z[:, starts[i]: starts[i] + lengths[i]] = q
-                    alive[starts[i]: starts[i] + lengths[i]] = 1
+            for j, i in enumerate(good):
+                z[:, starts[i]: starts[i] + lengths[i]] = self.model.runtime.lookup(idx[j, : lengths[i]].T)
+                alive[starts[i]: starts[i] + lengths[i]] = 1
         self.damaged += len(intact) - len(good)
-        self.latents = torch.cat([self.latents, z], dim=1)
-        self.alive = torch.cat([self.alive, alive])
+        self.latents = np.concatenate([self.latents, z], axis=1)
+        self.alive = np.concatenate([self.alive, alive])
         self.received += sum(lengths)
 
     def _synthesize(self, final: bool) -> np.ndarray:
@@ -213,9 +211,8 @@ class SpeechDecoderStream:
             return self._finish_block(np.zeros(0, dtype=np.float32), final)
         w0 = max(self.base, self.emitted - SYN_LEFT)
         z = self.latents[:, w0 - self.base:]
-        with torch.inference_mode():
-            wave = self.model.net.synthesize(z[None], z.shape[1] * f)[0].numpy()
-        gain = np.repeat(self.alive[w0 - self.base:].numpy(), f)
+        wave = self.model.runtime.synthesize(z, z.shape[1] * f)
+        gain = np.repeat(self.alive[w0 - self.base:], f)
         wave = wave * _smooth(gain)
         a, b = (self.emitted - w0) * f, (end - w0) * f
         seg = wave[a:b].copy()

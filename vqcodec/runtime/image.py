@@ -20,22 +20,24 @@ class ImageNet:
         self.codebooks = [params["quantizer.stages.0.codebook"]]
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """(3, H, W) in [-1, 1], H and W multiples of 8 -> (h, w) indices."""
-        return vq.encode(sequential(self.enc, self.p, "encoder.net", x), self.codebooks, 1)[0]
+        """(H, W, 3) in [-1, 1], H and W multiples of 8 -> (h, w) indices."""
+        z = sequential(self.enc, self.p, "encoder.net", x)  # (h, w, D)
+        return vq.encode(np.moveaxis(z, -1, 0), self.codebooks, 1)[0]
 
     def decode(self, idx: np.ndarray) -> np.ndarray:
-        """(h, w) indices -> (3, 8h, 8w) in roughly [-1, 1]."""
-        return sequential(self.dec, self.p, "decoder.net", vq.decode(idx[None], self.codebooks))
+        """(h, w) indices -> (8h, 8w, 3) in roughly [-1, 1]."""
+        z = np.moveaxis(vq.decode(idx[None], self.codebooks), 0, -1)  # (h, w, D)
+        return sequential(self.dec, self.p, "decoder.net", np.ascontiguousarray(z))
 
 
 def to_input(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (3, H', W') in [-1, 1], edge-padded to multiples of FACTOR."""
+    """(H, W, 3) uint8 -> (H', W', 3) in [-1, 1], edge-padded to multiples of FACTOR."""
     h, w, _ = rgb.shape
-    x = rgb.transpose(2, 0, 1).astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-    return np.pad(x, ((0, 0), (0, -h % FACTOR), (0, -w % FACTOR)), mode="edge")
+    x = rgb.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    return np.pad(x, ((0, -h % FACTOR), (0, -w % FACTOR), (0, 0)), mode="edge")
 
 
 def to_pixels(x: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(3, H', W') -> (height, width, 3) uint8."""
-    x = np.clip(x[:, :height, :width], -1, 1)
-    return np.round((x + np.float32(1.0)) * np.float32(127.5)).astype(np.uint8).transpose(1, 2, 0)
+    """(H', W', 3) -> (height, width, 3) uint8."""
+    x = np.clip(x[:height, :width], -1, 1)
+    return np.round((x + np.float32(1.0)) * np.float32(127.5)).astype(np.uint8)

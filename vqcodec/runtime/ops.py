@@ -1,13 +1,13 @@
 """Numpy kernels for inference: convolutions as matrix products, norms and activations.
 
-Tensors are one item, channels first: (C, T) or (C, H, W), float32. Large 2-D convolutions
-run in bands of output rows so the unfolded input (im2col) stays within `BAND_BYTES`.
+Tensors are one item, float32: (C, T) channels first in 1-D (short sequences), (H, W, C)
+channels last in 2-D, where a k x k convolution becomes k*k matrix products over contiguous
+row slices. Large images run in bands of output rows, bounding temporaries by `BAND_BYTES`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 BAND_BYTES = 32 << 20
 
@@ -45,46 +45,100 @@ def conv_transpose1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride:
     return out + b[:, None] if b is not None else np.ascontiguousarray(out)
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1,
-           padding: int = 0) -> np.ndarray:
-    """(C_in, H, W) with weight (C_out, C_in, k, k) -> (C_out, H_out, W_out), as torch's conv2d."""
-    c_out, c_in, kh, kw = w.shape
-    wm = w.reshape(c_out, -1)
-    if kh == kw == 1 and stride == 1 and padding == 0:
-        out = (wm @ x.reshape(c_in, -1)).reshape(c_out, *x.shape[1:])
-        return out + b[:, None, None] if b is not None else out
-    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding))) if padding else x
-    h_out = (xp.shape[1] - kh) // stride + 1
-    w_out = (xp.shape[2] - kw) // stride + 1
-    out = np.empty((c_out, h_out, w_out), dtype=np.float32)
-    rows = max(1, BAND_BYTES // (4 * c_in * kh * kw * w_out))
+# -- 2-D, channels last: (H, W, C) -----------------------------------------------------------
+def _conv_s1(xp: np.ndarray, w: np.ndarray, kh: int, kw: int) -> np.ndarray:
+    """Stride-1 'valid' convolution of padded (Hp, Wp, C_in) with taps w (kh * kw, C_in, C_out).
+
+    Rows are addressed flat over the padded width, so the input seen by one tap is a contiguous
+    slice (no copy); the k - 1 wrapped columns per row are computed and dropped. Of the three
+    ways to combine taps, the one moving the least memory is chosen: unfold the inputs (few
+    input channels), shift the outputs of one product (few output channels), or accumulate
+    one product per tap.
+    """
+    hp, wp, c_in = xp.shape
+    taps, _, c_out = w.shape
+    h_out, w_out = hp - kh + 1, wp - kw + 1
+    flat = np.concatenate([xp.reshape(-1, c_in), np.zeros((kw, c_in), np.float32)])
+    offs = [i * wp + j for i in range(kh) for j in range(kw)]
+    out = np.empty((h_out, w_out, c_out), dtype=np.float32)
+    shift_out = taps * c_out <= c_in
+    unfold = not shift_out and taps * c_in <= 4096
+    per_row = 4 * wp * (taps * c_out if shift_out else (taps * c_in if unfold else 0) + 2 * c_out)
+    rows = max(1, BAND_BYTES // per_row)
     for r0 in range(0, h_out, rows):
         r1 = min(h_out, r0 + rows)
-        band = xp[:, r0 * stride: (r1 - 1) * stride + kh]
-        win = sliding_window_view(band, (kh, kw), axis=(1, 2))[:, ::stride, ::stride][:, :, :w_out]
-        cols = win.transpose(0, 3, 4, 1, 2).reshape(c_in * kh * kw, -1)  # (C_in*k*k, rows*W_out)
-        out[:, r0:r1] = (wm @ cols).reshape(c_out, r1 - r0, w_out)
-    return out + b[:, None, None] if b is not None else out
+        base, n = r0 * wp, (r1 - r0) * wp
+        if shift_out:
+            y = flat[base: base + n + offs[-1]] @ w.transpose(1, 0, 2).reshape(c_in, -1)
+            acc = y[offs[0]: offs[0] + n, :c_out].copy()
+            for t in range(1, taps):
+                acc += y[offs[t]: offs[t] + n, t * c_out: (t + 1) * c_out]
+        elif unfold:
+            cols = np.concatenate([flat[base + o: base + o + n] for o in offs], axis=1)
+            acc = cols @ w.reshape(-1, c_out)
+        else:
+            acc = flat[base + offs[0]: base + offs[0] + n] @ w[0]
+            for t in range(1, taps):
+                acc += flat[base + offs[t]: base + offs[t] + n] @ w[t]
+        out[r0:r1] = acc.reshape(r1 - r0, wp, c_out)[:, :w_out]
+    return out
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1,
+           padding: int = 0) -> np.ndarray:
+    """(H, W, C_in) with torch weight (C_out, C_in, k, k) -> (H_out, W_out, C_out).
+
+    A stride-s convolution runs as a stride-1 one over the space-to-depth input."""
+    c_out, c_in, kh, kw = w.shape
+    h_out = (x.shape[0] + 2 * padding - kh) // stride + 1
+    w_out = (x.shape[1] + 2 * padding - kw) // stride + 1
+    if kh == kw == 1 and stride == 1 and padding == 0:
+        out = (x.reshape(-1, c_in) @ w.reshape(c_out, c_in).T).reshape(*x.shape[:2], c_out)
+        return out + b if b is not None else out
+    s = stride
+    kh2, kw2 = -(-kh // s), -(-kw // s)
+    hp = max(x.shape[0] + 2 * padding, (h_out - 1 + kh2) * s)
+    wp = max(x.shape[1] + 2 * padding, (w_out - 1 + kw2) * s)
+    hp, wp = -(-hp // s) * s, -(-wp // s) * s
+    xp = np.zeros((hp, wp, c_in), dtype=np.float32)
+    xp[padding: padding + x.shape[0], padding: padding + x.shape[1]] = x
+    if s > 1:  # (hp, wp, C) -> (hp/s, wp/s, s*s*C), channel order (dy, dx, c)
+        xp = xp.reshape(hp // s, s, wp // s, s, c_in).transpose(0, 2, 1, 3, 4).reshape(
+            hp // s, wp // s, s * s * c_in)
+    wk = np.zeros((kh2, kw2, s, s, c_in, c_out), dtype=np.float32)  # tap (ty, tx), sub (dy, dx)
+    wt = w.transpose(2, 3, 1, 0)  # (k, k, C_in, C_out)
+    for ky in range(kh):
+        for kx in range(kw):
+            wk[ky // s, kx // s, ky % s, kx % s] = wt[ky, kx]
+    out = _conv_s1(xp, wk.reshape(kh2 * kw2, s * s * c_in, c_out), kh2, kw2)[:h_out, :w_out]
+    return out + b if b is not None else out
 
 
 def conv_transpose2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1,
                      padding: int = 0) -> np.ndarray:
-    """(C_in, H, W) with weight (C_in, C_out, k, k) -> (C_out, (H-1)*s - 2p + k, ...)."""
-    c_in, c_out, kh, kw = w.shape
-    _, h, wd = x.shape
-    wt = np.ascontiguousarray(w.reshape(c_in, -1).T)  # (C_out*k*k, C_in)
-    full = np.zeros((c_out, (h - 1) * stride + kh, (wd - 1) * stride + kw), dtype=np.float32)
-    rows = max(1, BAND_BYTES // (4 * c_out * kh * kw * wd))
-    for r0 in range(0, h, rows):  # scatter-add is additive, so input bands simply accumulate
-        r1 = min(h, r0 + rows)
-        cols = (wt @ x[:, r0:r1].reshape(c_in, -1)).reshape(c_out, kh, kw, r1 - r0, wd)
-        for i in range(kh):
-            y0 = r0 * stride + i
-            for j in range(kw):
-                full[:, y0: y0 + (r1 - r0 - 1) * stride + 1: stride,
-                     j: j + (wd - 1) * stride + 1: stride] += cols[:, i, j]
-    out = full[:, padding: full.shape[1] - padding, padding: full.shape[2] - padding]
-    return out + b[:, None, None] if b is not None else np.ascontiguousarray(out)
+    """(H, W, C_in) with torch weight (C_in, C_out, k, k) -> ((H-1)*s - 2p + k, ..., C_out).
+
+    Sub-pixel form: each of the s*s output phases is a stride-1 convolution with k/s taps per
+    axis; all phases come out of one convolution with s*s*C_out channels, then depth-to-space.
+    """
+    c_in, c_out, k, _ = w.shape
+    s = stride
+    if k % s:
+        raise NotImplementedError("transposed convolution with kernel not a multiple of stride")
+    kt = k // s
+    h, wd, _ = x.shape
+    xp = np.pad(x, ((kt - 1, kt - 1), (kt - 1, kt - 1), (0, 0)))
+    wk = np.empty((kt, kt, c_in, s, s, c_out), dtype=np.float32)
+    for ty in range(kt):
+        for tx in range(kt):
+            for qy in range(s):
+                for qx in range(s):
+                    wk[ty, tx, :, qy, qx] = w[:, :, qy + (kt - 1 - ty) * s, qx + (kt - 1 - tx) * s]
+    ph = _conv_s1(xp, wk.reshape(kt * kt, c_in, s * s * c_out), kt, kt)  # (H+kt-1, W+kt-1, s*s*C)
+    mh, mw = ph.shape[:2]
+    full = ph.reshape(mh, mw, s, s, c_out).transpose(0, 2, 1, 3, 4).reshape(mh * s, mw * s, c_out)
+    out = full[padding: mh * s - padding, padding: mw * s - padding]
+    return out + b if b is not None else np.ascontiguousarray(out)
 
 
 def relu(x: np.ndarray) -> np.ndarray:
