@@ -31,7 +31,7 @@ def speed(
         return
     console = Console()
     rows = result["images"]
-    t = Table(*rows[0].keys(), title=f"images (torch threads: {result['torch_threads']})")
+    t = Table(*rows[0].keys(), title=f"images (threads: {result['threads']})")
     for r in rows:
         t.add_row(*[str(v) for v in r.values()])
     console.print(t)

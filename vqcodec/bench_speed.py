@@ -52,7 +52,7 @@ def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int 
         float_s = _naive_float_decode_seconds(m.config.prior, idx.shape)
         rows.append({"size": f"{w}x{h}", "compress_s": round(enc_s, 3), "decompress_s": round(dec_s, 3),
                      "prior_decode_s": round(prior_s, 3), "decoder_net_s": round(net_s, 3),
-                     "prior_positions_per_s": round(idx.numel() / prior_s),
+                     "prior_positions_per_s": round(idx.size / prior_s),
                      "naive_float_prior_decode_s": round(float_s, 3),
                      "bytes": len(blob), "bpp": round(len(blob) * 8 / (h * w), 4)})
     return rows
@@ -108,5 +108,9 @@ def bench_speech(model_name=None, seconds: float = 10.0, stages: int | None = No
 
 
 def run(model_image=None, model_speech=None) -> dict:
-    return {"torch_threads": torch.get_num_threads(), "images": bench_images(model_image),
+    from . import threads
+
+    threads.use_torch()
+    return {"threads": threads.count(), "torch_threads": torch.get_num_threads(),
+            "images": bench_images(model_image),
             "speech": bench_speech(model_speech)}
