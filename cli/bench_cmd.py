@@ -6,8 +6,6 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from .errors import guarded
 
@@ -29,6 +27,9 @@ def speed(
     if as_json:
         print(json.dumps(result, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     rows = result["images"]
     t = Table(*rows[0].keys(), title=f"images (threads: {result['threads']})")

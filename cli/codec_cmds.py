@@ -8,15 +8,20 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 import typer
-from rich.console import Console
 
 from vqcodec.errors import UsageError
 
 from .errors import fail, guarded
 
-err = Console(stderr=True)
 VQC = ".vqc"
 MAGIC_AUDIO = (b"RIFF", b"fLaC", b"OggS", b"FORM")
+
+
+def _err():
+    """A rich console on stderr, made on first use (rich costs start-up time)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _is_stdin(p: str) -> bool:
@@ -25,7 +30,7 @@ def _is_stdin(p: str) -> bool:
 
 def _say(quiet: bool, msg: str) -> None:
     if not quiet and msg:
-        err.print(msg, highlight=False)
+        _err().print(msg, highlight=False)
 
 
 class _Stdout:

@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from .errors import fail, guarded
 
 eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                        help="Benchmark the codec against JPEG/WebP/AVIF (images) or Codec2/Opus "
                             "(speech): rate, quality and speed, per file and on average.")
-err = Console(stderr=True)
 
 
 def _check_plot(plot: Optional[str]) -> None:
@@ -34,13 +31,20 @@ def _check_plot(plot: Optional[str]) -> None:
         fail(f"--plot {plot}: directory {parent} does not exist", 4)
 
 
-def _stdout() -> Console:
+def _stdout():
     """Rich output to stdout; wide when piped, so a saved table keeps one line per row."""
+    from rich.console import Console
+
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _progress(quiet: bool):
-    return None if quiet else (lambda msg: err.print(msg, highlight=False))
+    if quiet:
+        return None
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    return lambda msg: err.print(msg, highlight=False)
 
 
 def _f(v, fmt: str) -> str:
@@ -68,6 +72,8 @@ def images(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
+    from rich.table import Table
+
     out = _stdout()
     rows = Table("image", "codec", "q", "bytes", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s",
                  title=f"model {result.model} (load {result.model_load_s:.2f} s)")
@@ -122,6 +128,8 @@ def speech(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
+    from rich.table import Table
+
     out = _stdout()
     rows = Table("clip", "codec", "s", "bytes", "kbit/s", "PESQ-nb", "PESQ-wb", "STOI",
                  "delay ms", "enc RTF", "dec RTF",

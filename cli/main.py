@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import List
 
 import typer
-from rich.console import Console
 
 from .errors import fail, guarded
 
@@ -79,6 +78,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     table = Table("name", "kind", "model id", "size", "rate", "quality")
     for r in rows:
         table.add_row(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB", r["rate"], r["quality"])
+    from rich.console import Console
+
     Console().print(table)
 
 

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from .errors import fail, guarded
 
-err = Console(stderr=True)
+def _err():
+    """A rich console on stderr, made on first use (rich costs start-up time)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @guarded
@@ -67,6 +70,7 @@ def train(
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
                         ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after)
+    err = _err()
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)
     if quiet or not summary:

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from . import container
 from .errors import BadStreamError
-from .modelfile import MODELS_DIR, bundled_names, read_metadata
+from .registry import MODELS_DIR, bundled_names, read_metadata
 
 
 def describe(f: BinaryIO) -> dict:

@@ -23,12 +23,14 @@ from safetensors.numpy import load_file
 from .configs import ImageModelConfig, SpeechModelConfig
 from .errors import ModelError
 from .prior import IntCausalPrior, IntGatedPixelCNN
+from .registry import BUNDLED, MODELS_DIR, bundled_names, find_by_fingerprint, read_metadata, resolve
+
+__all__ = ["BUNDLED", "MODELS_DIR", "CodecModel", "bundled_names", "find_by_fingerprint",
+           "load_model", "read_metadata", "resolve", "save_model"]
 
 if TYPE_CHECKING:
     import torch
 
-MODELS_DIR = Path(__file__).parent / "models"
-BUNDLED = {"image": "image-default", "speech": "speech-default"}
 FORMAT = "vqcodec-model/1"
 TRAINING_BUFFERS = ("counts", "idle", "ema_count", "ema_sum", "window", "steps", "initialised")
 
@@ -163,16 +165,6 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
     return fp
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "np") as f:
-            return f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a vqcodec model file ({exc})") from None
-
-
 def load_model(path: str | Path) -> CodecModel:
     """Load and verify a model file (a path, or the name of a bundled model)."""
     path = resolve(path)
@@ -206,27 +198,3 @@ def load_model(path: str | Path) -> CodecModel:
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
     return model
-
-
-def resolve(name: str | Path) -> Path:
-    """A model path, or a bundled model's name ('image-default', 'speech-default')."""
-    p = Path(name)
-    if p.is_file():
-        return p
-    bundled = MODELS_DIR / f"{name}.safetensors"
-    if bundled.is_file():
-        return bundled
-    raise ModelError(f"model not found: {name} (bundled: {', '.join(bundled_names()) or 'none'})")
-
-
-def bundled_names() -> list[str]:
-    return sorted(p.name.removesuffix(".safetensors") for p in MODELS_DIR.glob("*.safetensors"))
-
-
-def find_by_fingerprint(prefix: bytes) -> Path | None:
-    """The bundled model whose fingerprint starts with `prefix`, if any (metadata only)."""
-    for name in bundled_names():
-        path = MODELS_DIR / f"{name}.safetensors"
-        if read_metadata(path).get("fingerprint", "").startswith(prefix.hex()):
-            return path
-    return None
