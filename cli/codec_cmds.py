@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -98,6 +99,7 @@ def compress(
     max_pixels: int = typer.Option(16_000_000, "--max-pixels", help="Refuse larger images."),
     max_seconds: float = typer.Option(86400.0, "--max-seconds", help="Refuse longer audio files."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files to work on in parallel."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report sizes and rates."),
 ) -> None:
@@ -115,19 +117,24 @@ def compress(
         tasks.append((src, None if to_stdout else _compressed_name(src, output, len(inputs) > 1)))
     opts = dict(model=model, force=force, raw=raw, rate=rate, channels=channels, stages=stages,
                 stream=stream, chunk_frames=max(1, round(chunk / 20)), max_pixels=max_pixels,
-                max_seconds=max_seconds, quiet=quiet, verbose=verbose)
+                max_seconds=max_seconds, quiet=quiet, verbose=verbose, threads=threads, jobs=jobs)
     _run_all(_compress_one, tasks, opts, jobs)
 
 
 def _compress_one(src: str, dst: Optional[str], o: dict) -> str:
     from vqcodec import api
 
+    from .interrupt import GracefulStop
+
+    _threads(o)
     data_src = sys.stdin.buffer if _is_stdin(src) else src
+    stop = GracefulStop()
     with _output(dst, o["force"]) as out:
         if o["raw"] or _looks_like_audio(src):
             info, blocks = api.audio_source(data_src, o["raw"], o["rate"], o["channels"], o["max_seconds"])
-            rep = api.compress_audio_to(blocks, info, out, o["model"], o["stages"], o["chunk_frames"],
-                                        flush=o["stream"])
+            with (stop if o["stream"] else contextlib.nullcontext()):  # Ctrl-C closes a live stream
+                rep = api.compress_audio_to(stop.blocks(blocks), info, out, o["model"], o["stages"],
+                                            o["chunk_frames"], flush=o["stream"])
             secs = rep.extra["samples"] / info.rate
             detail = f"{rep.output_bytes} bytes, {rep.output_bytes * 8 / max(secs, 1e-9):.0f} bit/s"
         else:
@@ -135,10 +142,23 @@ def _compress_one(src: str, dst: Optional[str], o: dict) -> str:
             rep = api.compress_image_to(data, out, o["model"], o["max_pixels"])
             px = rep.extra["width"] * rep.extra["height"]
             detail = f"{rep.output_bytes} bytes, {rep.output_bytes * 8 / px:.4f} bpp"
+    if stop.exit_code is not None:
+        secs = rep.extra["samples"] / info.rate
+        print(f"vqcodec: interrupted; the stream was closed after {secs:.2f} s and decodes completely",
+              file=sys.stderr)
+        raise typer.Exit(stop.exit_code)
     if not o["verbose"]:
         return ""
     overhead = rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100
     return f"{src} -> {dst or 'stdout'}: {detail} (payload {overhead:+.2f}% vs the prior's ideal)"
+
+
+def _threads(o: dict) -> None:
+    """Settle the thread pools once: --threads, else the idle cores shared among --jobs."""
+    from vqcodec import threads
+
+    n = o.get("threads") or (max(1, threads.default_threads() // o["jobs"]) if o.get("jobs", 1) > 1 else None)
+    threads.configure(n)
 
 
 def _looks_like_audio(src: str) -> bool:
@@ -179,6 +199,7 @@ def decompress(
     max_seconds: float = typer.Option(86400.0, "--max-seconds", help="Refuse audio streams longer than this."),
     indices: Optional[str] = typer.Option(None, "--indices", help="Write the decoded codebook indices to this .npy instead of media."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files to work on in parallel."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was written."),
 ) -> None:
@@ -191,13 +212,14 @@ def decompress(
     to_stdout = stdout or output == "-"
     opts = dict(model=model, force=force, raw=raw, rate=rate, channels=channels,
                 max_pixels=max_pixels, max_seconds=max_seconds, indices=indices, quiet=quiet, verbose=verbose,
-                output=output, many=len(inputs) > 1, stdout=to_stdout)
+                output=output, many=len(inputs) > 1, stdout=to_stdout, threads=threads, jobs=jobs)
     _run_all(_decompress_one, [(src, None) for src in inputs], opts, jobs)
 
 
 def _decompress_one(src: str, _dst: None, o: dict) -> str:
     from vqcodec import api, container
 
+    _threads(o)
     with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:
         header = container.read_header(f)
         if o["indices"]:

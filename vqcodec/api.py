@@ -126,14 +126,16 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
                 out.flush()
 
     first = True
+    if flush:  # a live stream: the reader can load its model while the first chunk fills
+        put(enc.header)
+        first = False
     for block in blocks:
         if first:
             put(enc.header)
             first = False
         put(enc.push(block))
-    if first:
-        if enc.total_in == 0:
-            raise BadInputError("empty input: no audio samples to compress")
+    if enc.total_in == 0:
+        raise BadInputError("empty input: no audio samples to compress")
     put(enc.finish())
     return Report("speech", output_bytes=written, ideal_bits=enc.ideal_bits,
                   payload_bytes=enc.payload_bytes,
