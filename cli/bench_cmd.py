@@ -21,7 +21,7 @@ def speed(
 ) -> None:
     """Encode/decode times per image size and real-time factors for speech, with the plain
     float autoregressive decode beside the exact cached one (same run, same machine)."""
-    from vqcodec import bench_speed
+    from vqcodec.tools import bench_speed
 
     result = bench_speed.run(image_model, speech_model)
     if as_json:
@@ -59,7 +59,7 @@ def quantizers(
     of reconstruction quality, quantisation error, perplexity and convergence (docs/QUANTIZERS.md)."""
     import sys
 
-    from vqcodec import bench_quantizers as bq
+    from vqcodec.tools import bench_quantizers as bq
 
     result = bq.run_benchmark(image_data, speech_data, seeds=tuple(range(seeds)),
                               steps={"image": image_steps, "speech": speech_steps},

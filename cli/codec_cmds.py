@@ -127,10 +127,10 @@ def _compress_one(src: str, dst: Optional[str], o: dict) -> str:
     from .interrupt import GracefulStop
 
     _threads(o)
-    data_src = sys.stdin.buffer if _is_stdin(src) else src
+    data_src = _stdin() if _is_stdin(src) else src
     stop = GracefulStop()
     with _output(dst, o["force"]) as out:
-        if o["raw"] or _looks_like_audio(src):
+        if o["raw"] or _looks_like_audio(src, data_src):
             info, blocks = api.audio_source(data_src, o["raw"], o["rate"], o["channels"], o["max_seconds"])
             with (stop if o["stream"] else contextlib.nullcontext()):  # Ctrl-C closes a live stream
                 rep = api.compress_audio_to(stop.blocks(blocks), info, out, o["model"], o["stages"],
@@ -161,12 +161,18 @@ def _threads(o: dict) -> None:
     threads.configure(n)
 
 
-def _looks_like_audio(src: str) -> bool:
+def _stdin():
+    import io
+
+    stdin = sys.stdin.buffer
+    return stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)
+
+
+def _looks_like_audio(src: str, stream) -> bool:
     from vqcodec.api import AUDIO_SUFFIXES
 
     if _is_stdin(src):
-        head = sys.stdin.buffer.peek(4)[:4] if hasattr(sys.stdin.buffer, "peek") else b""
-        return head in MAGIC_AUDIO
+        return stream.peek(4)[:4] in MAGIC_AUDIO
     if Path(src).suffix.lower() in AUDIO_SUFFIXES:
         return True
     with open(src, "rb") as f:
@@ -217,7 +223,8 @@ def decompress(
 
 
 def _decompress_one(src: str, _dst: None, o: dict) -> str:
-    from vqcodec import api, container
+    from vqcodec import api
+    from vqcodec.codec import container
 
     _threads(o)
     with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:

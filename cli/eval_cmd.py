@@ -63,7 +63,7 @@ def images(
 ) -> None:
     """Bits per pixel, PSNR, MS-SSIM and speed against JPEG/WebP/AVIF at the same bpp."""
     _check_plot(plot)
-    from vqcodec.eval_images import evaluate_images, plot_rd
+    from vqcodec.eval.images import evaluate_images, plot_rd
 
     result = evaluate_images(directory, model, peers=peers, curves=plot is not None,
                              progress=_progress(quiet))
@@ -120,7 +120,7 @@ def speech(
     """Bitrate, PESQ (nb and wb), STOI and real-time factors against Codec2 and Opus."""
     _check_plot(plot)
     stage_list = _stage_list(stages)
-    from vqcodec.eval_speech import evaluate_speech, plot_quality
+    from vqcodec.eval.speech import evaluate_speech, plot_quality
 
     result = evaluate_speech(directory, model, stage_list, peers=peers, progress=_progress(quiet))
     if plot:

@@ -46,7 +46,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Describe .vqc streams (header, sizes, bitrate) without loading a model."""
-    from vqcodec.inspect import describe
+    from vqcodec.codec.describe import describe
 
     results = []
     for src in files:
@@ -67,7 +67,7 @@ def info(
 @guarded
 def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the bundled models with their rate and measured quality."""
-    from vqcodec.inspect import bundled_models
+    from vqcodec.codec.describe import bundled_models
 
     rows = bundled_models()
     if as_json:

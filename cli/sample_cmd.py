@@ -32,7 +32,8 @@ def sample(
     force: bool = typer.Option(False, "-f", "--force"),
 ) -> None:
     """Generate from the latent space: uniform indices, the code histogram, or the PixelCNN prior."""
-    from vqcodec import api, sampling
+    from vqcodec import api
+    from vqcodec.tools import sampling
 
     m = api.get_model(model, "image") if model is None else api.load_any_model(model)
     size = size or (128 if m.kind == "image" else 150)

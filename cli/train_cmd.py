@@ -60,8 +60,8 @@ def train(
         overrides = json.loads(config) if config else {}
     except json.JSONDecodeError as exc:
         fail(f"--config is not valid JSON ({exc.msg})", 1)
-    from vqcodec.train import TrainOptions
-    from vqcodec.train import train as run_training
+    from vqcodec.train.trainer import TrainOptions
+    from vqcodec.train.trainer import train as run_training
 
     from .progress import TrainingProgress
 

@@ -63,7 +63,7 @@ def media(tmp_path_factory) -> Path:
 
 
 def _train(kind: str, data: Path, out: Path, overrides: dict, **kw):
-    from vqcodec.train import TrainOptions, train
+    from vqcodec.train.trainer import TrainOptions, train
 
     opts = TrainOptions(kind, str(data), out, model=overrides, **kw)
     return train(opts)
@@ -85,9 +85,32 @@ def speech_model(media, tmp_path_factory) -> Path:
     return out
 
 
+class CliResult:
+    """What a CLI run left behind, shaped like subprocess.CompletedProcess."""
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
 def run_cli(*args: str, input: bytes | None = None, env: dict | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-    """The real entry point in a subprocess."""
+            timeout: float = 120) -> CliResult:
+    """The CLI in this process (Typer's CliRunner): fast, and what most tests need. With `env`
+    the run needs a process of its own (the imitated CPU is read at start-up): see run_process."""
+    if env is not None:
+        return run_process(*args, input=input, env=env, timeout=timeout)
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], input=input)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliResult(result.exit_code, result.stdout_bytes, result.stderr_bytes or b"")
+
+
+def run_process(*args: str, input: bytes | None = None, env: dict | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real entry point in a subprocess: for pipes, signals, --jobs and other CPUs."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], input=input,
                           capture_output=True, env=full_env, timeout=timeout, cwd=ROOT)

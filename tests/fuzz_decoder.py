@@ -57,7 +57,7 @@ def mutations(data: bytes, boundaries: list[int], rng: random.Random) -> bytes:
 
 
 def record_boundaries(data: bytes) -> list[int]:
-    from vqcodec import container
+    from vqcodec.codec import container
 
     f = io.BytesIO(data)
     h = container.read_header(f)

@@ -1,6 +1,6 @@
 """The speed benchmark runs end to end and reports consistent numbers."""
 
-from vqcodec import bench_speed
+from vqcodec.tools import bench_speed
 
 
 def test_bench_images_reports_sizes_and_speeds(image_model):

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from vqcodec.bench_quantizers import QUANTIZERS, TASKS, markdown_table, plot_curves, run_benchmark
+from vqcodec.tools.bench_quantizers import QUANTIZERS, TASKS, markdown_table, plot_curves, run_benchmark
 
 
 def test_benchmark_measures_every_quantizer_on_both_tasks(media, tmp_path):

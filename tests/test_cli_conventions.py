@@ -7,17 +7,17 @@ import time
 
 import numpy as np
 
-from conftest import ROOT, make_image, run_cli
+from conftest import ROOT, make_image, run_cli, run_process
 
 
 def test_several_inputs_with_jobs_and_an_output_folder(image_model, tmp_path):
     srcs = [make_image(tmp_path / f"m{i}.png", 64, 48, seed=i) for i in range(3)]
     out = tmp_path / "out"
     out.mkdir()
-    r = run_cli("compress", *srcs, "--model", image_model, "-o", out, "--jobs", "2")
+    r = run_process("compress", *srcs, "--model", image_model, "-o", out, "--jobs", "2")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == [f"m{i}.png.vqc" for i in range(3)]
-    r = run_cli("decompress", *sorted(out.iterdir()), "--model", image_model, "-o", out, "-j", "2")
+    r = run_process("decompress", *sorted(out.iterdir()), "--model", image_model, "-o", out, "-j", "2")
     assert r.returncode == 0, r.stderr
     assert len(list(out.glob("*.png"))) == 3
 

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from vqcodec import container
+from vqcodec.codec import container
 from vqcodec.errors import BadStreamError, LimitError
 
 

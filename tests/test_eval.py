@@ -63,7 +63,7 @@ def test_image_bpp_is_the_real_compressed_size_over_the_pixels(image_run, image_
 
 
 def test_peers_sit_at_our_rate_or_are_flagged_at_their_lowest_setting(image_run, media):
-    from vqcodec.eval_images import JPEG, WEBP, pil_encode
+    from vqcodec.eval.images import JPEG, WEBP, pil_encode
     from vqcodec.media import read_image
 
     result, _ = image_run
@@ -105,7 +105,7 @@ def test_image_averages_cover_every_codec_and_the_plot_is_a_png(image_run):
 
 
 def test_identical_images_have_infinite_psnr_and_unit_ms_ssim():
-    from vqcodec.evaluate import ms_ssim, psnr
+    from vqcodec.eval.metrics import ms_ssim, psnr
 
     rgb = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     assert psnr(rgb, rgb) == math.inf
@@ -114,7 +114,7 @@ def test_identical_images_have_infinite_psnr_and_unit_ms_ssim():
 
 
 def test_json_has_no_infinities_even_for_a_lossless_result():
-    from vqcodec.eval_images import ImageEval, ImageRow
+    from vqcodec.eval.images import ImageEval, ImageRow
 
     row = ImageRow("a.png", "vqcodec", 8, 8, 10, 1.25, math.inf, 1.0, 0.1, 0.1)
     data = ImageEval("m", 0.1, 0.1, [], [row]).to_dict()
@@ -123,7 +123,7 @@ def test_json_has_no_infinities_even_for_a_lossless_result():
 
 
 def test_a_rate_below_jpegs_lowest_setting_is_flagged():
-    from vqcodec.eval_images import JPEG, match_rate
+    from vqcodec.eval.images import JPEG, match_rate
 
     rgb = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     q, data, _, reached = match_rate(rgb, JPEG, 50)
@@ -195,7 +195,7 @@ def test_opus_rows_use_the_opus_file_size(speech_run):
 
 @pytest.mark.parametrize("shift", [37, -80, 0])
 def test_delay_estimate_finds_a_known_shift(shift):
-    from vqcodec.speech_metrics import align, estimate_delay
+    from vqcodec.eval.speech_metrics import align, estimate_delay
 
     x = make_speechlike(2.0, 16000, seed=5)
     y = np.roll(x, shift)

@@ -21,7 +21,7 @@ def test_compress_decompress_round_trip(image_model, tmp_path):
 
 def test_decoded_image_equals_decoding_the_encoders_own_indices(image_model, tmp_path):
     from vqcodec import api
-    from vqcodec.image_codec import decompress_indices, encode_indices
+    from vqcodec.codec.image import decompress_indices, encode_indices
     from vqcodec.media import read_image
 
     src = make_image(tmp_path / "b.png", 96, 64, seed=3)
@@ -87,7 +87,7 @@ def test_truncated_image_is_rejected(image_model, tmp_path):
 
 
 def test_bad_streams_are_rejected_without_output(image_model, tmp_path):
-    from vqcodec import container
+    from vqcodec.codec import container
 
     src = make_image(tmp_path / "f.png", 64, 64, seed=6)
     assert run_cli("compress", src, "--model", image_model).returncode == 0

@@ -3,8 +3,8 @@
 import torch
 
 from conftest import TINY_IMAGE
-from vqcodec import modelfile
-from vqcodec.image_model import ImageModelConfig, ImageVQVAE
+from vqcodec.models import modelfile
+from vqcodec.networks.image_model import ImageModelConfig, ImageVQVAE
 from vqcodec.prior import GatedPixelCNN
 
 

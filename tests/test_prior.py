@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vqcodec import entropy
+from vqcodec.codec import entropy
 from vqcodec.prior import CausalPrior, CausalPriorConfig, GatedPixelCNN, PixelCNNConfig
 from vqcodec.prior.intops import LOGIT_SCALE
 
@@ -90,7 +90,7 @@ def test_causal_prior_incremental_equals_full_pass(causal):
 
 
 def test_integer_prior_costs_under_two_percent_more_bits(causal):
-    from vqcodec.evaluate import prior_bits
+    from vqcodec.eval.metrics import prior_bits
 
     x = torch.randint(0, 64, (4, 16, 3))
     with torch.no_grad():

@@ -102,9 +102,9 @@ def test_a_model_trained_with_each_quantizer_round_trips(kind, media, tmp_path):
 
     from conftest import TINY_IMAGE
     from vqcodec import api
-    from vqcodec.image_codec import decompress_indices, encode_indices
+    from vqcodec.codec.image import decompress_indices, encode_indices
     from vqcodec.media import read_image
-    from vqcodec.train import TrainOptions, train
+    from vqcodec.train.trainer import TrainOptions, train
 
     out = tmp_path / f"{kind}.safetensors"
     train(TrainOptions("image", str(media / "img"), out, steps=8, prior_steps=4, batch=4, crop=32,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vqcodec.modelfile import load_model
+from vqcodec.models.modelfile import load_model
 from vqcodec.runtime.image import to_input
 from vqcodec.runtime.resample import resample
 

@@ -28,7 +28,8 @@ def test_speech_samples_are_one_wav_each(speech_model, tmp_path):
 
 
 def test_histogram_sampling_draws_only_codes_seen_in_training(image_model):
-    from vqcodec import api, sampling
+    from vqcodec import api
+    from vqcodec.tools import sampling
 
     m = api.load_any_model(str(image_model))
     seen = set(torch.nonzero(m.histogram[0]).flatten().tolist())
@@ -37,7 +38,8 @@ def test_histogram_sampling_draws_only_codes_seen_in_training(image_model):
 
 
 def test_prior_sampling_near_zero_temperature_follows_the_most_probable_index(speech_model):
-    from vqcodec import api, sampling
+    from vqcodec import api
+    from vqcodec.tools import sampling
 
     m = api.load_any_model(str(speech_model))
     s = sampling.sample_indices(m, "prior", 2, 12, temperature=1e-4, seed=3)

@@ -56,7 +56,7 @@ def test_chunk_indices_round_trip_and_decode_on_an_imitated_other_cpu(speech_mod
     assert run_cli("compress", tmp_path / "c.wav", "--model", speech_model, "-o", vqc,
                    "--chunk-ms", "500").returncode == 0
     from vqcodec import api
-    from vqcodec.speech_codec import ENC_LEFT
+    from vqcodec.codec.speech import ENC_LEFT
 
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
     assert run_cli("decompress", vqc, "--model", speech_model, "--indices", a).returncode == 0
@@ -78,7 +78,7 @@ def test_chunk_indices_round_trip_and_decode_on_an_imitated_other_cpu(speech_mod
 
 
 def test_a_damaged_chunk_loses_only_itself(speech_model, tmp_path):
-    from vqcodec import container
+    from vqcodec.codec import container
 
     x = make_speechlike(3.0, 16000, seed=5)
     sf.write(tmp_path / "d.wav", x, 16000)

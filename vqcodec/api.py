@@ -14,11 +14,12 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from . import container, threads
+from . import threads
+from .codec import container
 from .errors import BadInputError, ModelError, OutputError, UsageError
 from .media import (DEFAULT_MAX_PIXELS, AudioInfo, check_raw_params, open_audio, raw_blocks,
                     read_image, to_pcm16, wav_stream, wav_stream_header, write_image)
-from .modelfile import BUNDLED, CodecModel, find_by_fingerprint, load_model
+from .models.modelfile import BUNDLED, CodecModel, find_by_fingerprint, load_model
 
 DEFAULT_MAX_SECONDS = 24 * 3600.0
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
@@ -95,7 +96,7 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
 # -- compression ----------------------------------------------------------------------------
 def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> Report:
-    from .image_codec import compress_image
+    from .codec.image import compress_image
 
     m = get_model(model, "image")
     rgb, channels = read_image(data if isinstance(data, bytes) else str(data), max_pixels)
@@ -110,7 +111,7 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
                       model: str | Path | None = None, stages: int | None = None,
                       chunk_frames: int = 50, flush: bool = False) -> Report:
     """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written."""
-    from .speech_codec import SpeechEncoderStream
+    from .codec.speech import SpeechEncoderStream
 
     m = get_model(model, "speech")
     enc = SpeechEncoderStream(m, info.rate, info.channels, stages, chunk_frames,
@@ -176,7 +177,7 @@ def model_for_stream(header: container.Header, model: str | Path | None) -> Code
 
 def decompress_image_from(stream: BinaryIO, header: container.Header, model: str | Path | None,
                           max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int]:
-    from .image_codec import decode_indices, decompress_indices, read_image_stream
+    from .codec.image import decode_indices, decompress_indices, read_image_stream
 
     payload = read_image_stream(stream, header, max_pixels)
     if stream.read(1):
@@ -193,7 +194,7 @@ def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str |
                         on_damage: Callable[[int], None] | None = None,
                         max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[int, int, Iterator[np.ndarray]]:
     """Returns (output rate, channels, iterator of (n, ch) float32 blocks)."""
-    from .speech_codec import SpeechDecoderStream
+    from .codec.speech import SpeechDecoderStream
 
     m = model_for_stream(header, model)
     if rate is not None and not 1000 <= rate <= 768000:
@@ -251,9 +252,9 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header,
                           model: str | Path | None) -> np.ndarray:
     """Entropy-decode a stream to its codebook indices only: (h, w) for images, (frames,
     stages) for audio, damaged chunks as -1. For research and for cross-machine checks."""
-    from . import entropy
-    from .image_codec import decode_indices, read_image_stream
-    from .speech_codec import frames_for
+    from .codec import entropy
+    from .codec.image import decode_indices, read_image_stream
+    from .codec.speech import frames_for
 
     m = model_for_stream(header, model)
     if header.modality == container.IMAGE:

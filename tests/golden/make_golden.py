@@ -20,8 +20,9 @@ from conftest import TINY_IMAGE, TINY_SPEECH, make_image, make_speechlike  # noq
 
 
 def main() -> None:
-    from vqcodec import api, container
-    from vqcodec.train import TrainOptions, train
+    from vqcodec import api
+    from vqcodec.codec import container
+    from vqcodec.train.trainer import TrainOptions, train
 
     work = HERE / "_work"
     (work / "img").mkdir(parents=True, exist_ok=True)

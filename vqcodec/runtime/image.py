@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arch, vq
+from . import vq
+from ..networks import arch
 from .nets import Params, sequential
 
 FACTOR = 8  # pixels per index along each axis

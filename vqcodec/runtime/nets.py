@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .arch import Act, Conv, ConvNeXt, Layer, Res
+from ..networks.arch import Act, Conv, ConvNeXt, Layer, Res
 
 Params = dict[str, np.ndarray]  # state-dict name -> float32 array
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arch, ops, vq
+from . import ops, vq
+from ..networks import arch
 from .nets import Params, conv, linear, sequential
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import container, entropy
-from .configs import FACTOR
-from .errors import BadStreamError, LimitError
-from .media import DEFAULT_MAX_PIXELS
-from .modelfile import CodecModel
-from .runtime.image import to_input, to_pixels
+from ..errors import BadStreamError, LimitError
+from ..media import DEFAULT_MAX_PIXELS
+from ..models.modelfile import CodecModel
+from ..networks.config import FACTOR
+from ..runtime.image import to_input, to_pixels
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .prior import CausalPriorConfig, PixelCNNConfig
+from ..prior import CausalPriorConfig, PixelCNNConfig
 
 FACTOR = 8  # image pixels per index along each axis
 

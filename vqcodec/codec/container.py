@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .errors import BadStreamError, LimitError
+from ..errors import BadStreamError, LimitError
 
 MAGIC = b"VQ"
 VERSION = 1

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm",
                   ".pgm", ".avif"}
@@ -179,7 +179,8 @@ def match_rate(rgb: np.ndarray, peer: Peer, target_bytes: int) -> tuple[int, byt
 
 def _ours(path: Path, model: Path) -> tuple[bytes, float, np.ndarray, float]:
     """Compress and decompress one image file with our codec: (stream, enc s, pixels, dec s)."""
-    from . import api, container
+    from .. import api
+    from ..codec import container
 
     out = io.BytesIO()
     t = time.perf_counter()
@@ -197,10 +198,10 @@ def evaluate_images(directory: str | Path, model: str | Path | None = None, peer
                     curves: bool = False,
                     progress: Callable[[str], None] | None = None) -> ImageEval:
     """Run our codec and the peers over every image in `directory`."""
-    from . import api
-    from .evaluate import ms_ssim, psnr
-    from .media import read_image
-    from .modelfile import BUNDLED, resolve
+    from .. import api
+    from .metrics import ms_ssim, psnr
+    from ..media import read_image
+    from ..models.modelfile import BUNDLED, resolve
 
     files = list_images(directory)
     path = resolve(model or BUNDLED["image"])
@@ -233,8 +234,8 @@ def evaluate_images(directory: str | Path, model: str | Path | None = None, peer
 
 def _warm_up(model: Path) -> float:
     """One small round trip so one-time framework costs don't land on the first image."""
-    from . import api
-    from .media import write_image
+    from .. import api
+    from ..media import write_image
 
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
@@ -246,8 +247,8 @@ def _warm_up(model: Path) -> float:
 
 def rd_curves(files: list[Path], peers: list[Peer]) -> dict[str, list[dict]]:
     """Per peer and quality setting: bpp and PSNR averaged over the images."""
-    from .evaluate import psnr
-    from .media import read_image
+    from .metrics import psnr
+    from ..media import read_image
 
     refs = [np.array(read_image(str(f))[0]) for f in files]
     curves: dict[str, list[dict]] = {}

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from .configs import SpeechModelConfig
-from .nets import SpeechDecoder, SpeechEncoder
-from .quantizers import ResidualVQ
+from ..quantizers import ResidualVQ
+from .config import SpeechModelConfig
+from .layers import SpeechDecoder, SpeechEncoder
 
 __all__ = ["SpeechModelConfig", "SpeechVQVAE"]
 

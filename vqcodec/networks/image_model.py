@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .configs import FACTOR, ImageModelConfig
-from .nets import ImageDecoder, ImageEncoder
-from .quantizers import ResidualVQ
+from ..quantizers import ResidualVQ
+from .config import FACTOR, ImageModelConfig
+from .layers import ImageDecoder, ImageEncoder
 
 __all__ = ["FACTOR", "ImageModelConfig", "ImageVQVAE"]
 

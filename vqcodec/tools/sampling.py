@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import entropy
-from .errors import UsageError
-from .evaluate import int_prior_bits
-from .modelfile import CodecModel
+from ..codec import entropy
+from ..errors import UsageError
+from ..eval.metrics import int_prior_bits
+from ..models.modelfile import CodecModel
 
 SCHEMES = ("uniform", "histogram", "prior")
 
@@ -139,9 +139,9 @@ def spectral_distance(a: list[np.ndarray], b: list[np.ndarray], rate: int) -> fl
 
 def collect_histogram(model: CodecModel, data: str, limit: int = 200) -> torch.Tensor:
     """Code counts (S, K) over up to `limit` files of a folder, encoded with the model."""
-    from .data import AUDIO_EXT, IMAGE_EXT, find_files, load_mono
-    from .image_codec import encode_indices
-    from .media import read_image
+    from ..train.data import AUDIO_EXT, IMAGE_EXT, find_files, load_mono
+    from ..codec.image import encode_indices
+    from ..media import read_image
 
     k = model.config.codebook_size
     if model.kind == "image":
@@ -165,8 +165,8 @@ def compare(model: CodecModel, data: str, n: int, size: int, seed: int = 0) -> t
     """For each scheme: prior bits per index of its samples and a distance of the decoded
     outputs to real data (images: RGB-histogram TV distance; speech: mean log-mel L1 in dB).
     Returns (table, rendered outputs per scheme)."""
-    from .data import AUDIO_EXT, IMAGE_EXT, find_files, load_mono
-    from .media import read_image
+    from ..train.data import AUDIO_EXT, IMAGE_EXT, find_files, load_mono
+    from ..media import read_image
 
     table, outputs = {}, {}
     if model.kind == "image":

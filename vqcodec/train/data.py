@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm"}
 AUDIO_EXT = {".wav", ".flac", ".ogg"}
@@ -33,7 +33,7 @@ class ImageCrops:
     """Random `size` x `size` RGB crops in [-1, 1] with flips, from a folder or a packed .npy."""
 
     def __init__(self, source: str | Path, size: int = 64, seed: int = 0):
-        from .media import read_image
+        from ..media import read_image
 
         self.size, self.rng = size, np.random.default_rng(seed)
         src = Path(source)

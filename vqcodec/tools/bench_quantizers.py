@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import ImageCrops, SpeechSegments
-from .evaluate import health_from_indices
-from .losses import MultiResolutionSTFTLoss
-from .train import Trainer, TrainOptions
+from ..train.data import ImageCrops, SpeechSegments
+from ..eval.metrics import health_from_indices
+from ..train.losses import MultiResolutionSTFTLoss
+from ..train.trainer import Trainer, TrainOptions
 
 QUANTIZERS = ("ste", "ema", "nsvq")
 TASKS = ("image", "speech")

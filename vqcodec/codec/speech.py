@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import container, entropy
-from .errors import BadInputError, BadStreamError, LimitError, ModelError
-from .media import Resampler, resampled_length
-from .modelfile import CodecModel
+from ..errors import BadInputError, BadStreamError, LimitError, ModelError
+from ..media import Resampler, resampled_length
+from ..models.modelfile import CodecModel
 
 ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
 SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; SYN_RIGHT frames are held back (latency)

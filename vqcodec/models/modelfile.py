@@ -20,9 +20,9 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from .configs import ImageModelConfig, SpeechModelConfig
-from .errors import ModelError
-from .prior import IntCausalPrior, IntGatedPixelCNN
+from ..errors import ModelError
+from ..networks.config import ImageModelConfig, SpeechModelConfig
+from ..prior import IntCausalPrior, IntGatedPixelCNN
 from .registry import BUNDLED, MODELS_DIR, bundled_names, find_by_fingerprint, read_metadata, resolve
 
 __all__ = ["BUNDLED", "MODELS_DIR", "CodecModel", "bundled_names", "find_by_fingerprint",
@@ -51,9 +51,9 @@ class CodecModel:
     def runtime(self):
         """The numpy networks (vqcodec.runtime.ImageNet | SpeechNet) the codec runs."""
         if self._runtime is None:
-            from .runtime.image import ImageNet
-            from .runtime.speech import SpeechNet
-            from .runtime.weights import net_params
+            from ..runtime.image import ImageNet
+            from ..runtime.speech import SpeechNet
+            from ..runtime.weights import net_params
 
             self._runtime = (ImageNet if self.kind == "image" else SpeechNet)(
                 self.config, net_params(self.tensors))
@@ -118,12 +118,12 @@ def _torch_net(kind: str, cfg, tensors: dict[str, np.ndarray], path: Path):
     """The torch module of a model, weights restored exactly as the runtime restores them."""
     import torch
 
-    from .runtime.weights import net_params
+    from ..runtime.weights import net_params
 
     if kind == "image":
-        from .image_model import ImageVQVAE as Net
+        from ..networks.image_model import ImageVQVAE as Net
     else:
-        from .speech_model import SpeechVQVAE as Net
+        from ..networks.speech_model import SpeechVQVAE as Net
     net = Net(cfg)
     state = {k: torch.from_numpy(v) for k, v in net_params(tensors).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)

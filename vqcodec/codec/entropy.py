@@ -14,8 +14,8 @@ from typing import Callable, Protocol
 import constriction
 import numpy as np
 
-from .errors import BadStreamError
-from .threads import single
+from ..errors import BadStreamError
+from ..threads import single
 
 # perfect=False on both sides: the fast quantisation, and the two settings are incompatible.
 FAMILY = constriction.stream.model.Categorical(perfect=False)

@@ -6,8 +6,8 @@ import json
 from typing import BinaryIO
 
 from . import container
-from .errors import BadStreamError
-from .registry import MODELS_DIR, bundled_names, read_metadata
+from ..errors import BadStreamError
+from ..models.registry import MODELS_DIR, bundled_names, read_metadata
 
 
 def describe(f: BinaryIO) -> dict:

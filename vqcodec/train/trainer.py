@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .data import ImageCrops, SpeechSegments
-from .image_model import FACTOR, ImageModelConfig, ImageVQVAE
+from ..networks.image_model import FACTOR, ImageModelConfig, ImageVQVAE
 from .losses import MultiResolutionSTFTLoss
-from .modelfile import save_model
-from .prior import CausalPrior, GatedPixelCNN
-from .speech_model import SpeechModelConfig, SpeechVQVAE
+from ..models.modelfile import save_model
+from ..prior import CausalPrior, GatedPixelCNN
+from ..networks.speech_model import SpeechModelConfig, SpeechVQVAE
 
 Progress = Callable[[str, int, int, dict], None]
 
@@ -303,7 +303,7 @@ class Trainer:
     # -- summary and export ------------------------------------------------------------
     @torch.no_grad()
     def finish(self) -> dict:
-        from .evaluate import health_from_indices, prior_bits
+        from ..eval.metrics import health_from_indices, prior_bits
 
         self.net.eval().cpu()
         self.prior.eval().cpu()

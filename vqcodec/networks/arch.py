@@ -1,8 +1,8 @@
 """The layer order of every network, as plain data, shared by training and inference.
 
-`vqcodec.nets` builds torch modules from these lists (so state-dict names are the list
-positions) and `vqcodec.runtime.nets` runs the same lists in numpy. Changing a network
-means changing its list here, once.
+`networks.layers` builds torch modules from these lists (state-dict names are the list
+positions) and `vqcodec.runtime` runs the same lists in numpy, without torch. Changing a
+network means changing its list here, once; tests/test_runtime.py checks both agree.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import BadInputError, UsageError
+from ..errors import BadInputError, UsageError
 from .speech_metrics import align, estimate_delay, pesq_score, stoi_score
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
@@ -136,8 +136,8 @@ def _pcm16(x: np.ndarray) -> bytes:
 # -- codecs -----------------------------------------------------------------------------------
 def run_ours(x: np.ndarray, rate: int, model: Path, stages: int) -> Decoded:
     """Our codec in-process through the library API."""
-    from . import api
-    from .media import AudioInfo
+    from .. import api
+    from ..media import AudioInfo
 
     out = io.BytesIO()
     t = time.perf_counter()
@@ -236,8 +236,8 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
                     stages: list[int] | None = None, peers: bool = True,
                     progress: Callable[[str], None] | None = None) -> SpeechEval:
     """Run our codec (per number of stages) and the peers over every clip under `directory`."""
-    from . import api
-    from .modelfile import BUNDLED, resolve
+    from .. import api
+    from ..models.modelfile import BUNDLED, resolve
 
     files = list_clips(directory)
     path = resolve(model or BUNDLED["speech"])

@@ -11,9 +11,10 @@ import time
 import numpy as np
 import torch
 
-from . import api, container
-from .image_codec import decode_indices, decompress_indices, encode_indices
-from .prior import GatedPixelCNN
+from .. import api
+from ..codec import container
+from ..codec.image import decode_indices, decompress_indices, encode_indices
+from ..prior import GatedPixelCNN
 
 
 def _timed(fn, repeat: int = 3) -> tuple[float, object]:
@@ -84,7 +85,7 @@ def _naive_float_decode_seconds(cfg, shape: tuple[int, int], sample_steps: int =
 
 
 def bench_speech(model_name=None, seconds: float = 10.0, stages: int | None = None) -> dict:
-    from .media import AudioInfo
+    from ..media import AudioInfo
 
     m = api.get_model(model_name, "speech")
     rng = np.random.default_rng(0)

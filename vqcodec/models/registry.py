@@ -7,9 +7,9 @@ import json
 import struct
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent  # the bundled .safetensors files sit beside this module
 BUNDLED = {"image": "image-default", "speech": "speech-default"}
 MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 

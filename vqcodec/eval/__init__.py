@@ -1,0 +1,1 @@
+"""Evaluation: metrics, and the image and speech comparisons against classic codecs."""

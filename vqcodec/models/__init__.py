@@ -1,0 +1,1 @@
+"""Model files: save/load with fingerprints (`modelfile`), and the bundled models beside it."""
