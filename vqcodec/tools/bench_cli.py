@@ -86,10 +86,9 @@ def run(repeat: int = 5, photo: Path | None = None, speech: Path | None = None) 
         med = statistics.median(ts)
         row = {"command": name, "median_s": round(med, 3), "worst_s": round(max(ts), 3),
                "x_numpy": round(med / base, 2)}
-        if name in TARGETS:
-            ratio, secs = TARGETS[name]
-            row["target"] = f"<= {ratio}x" + (f", <= {secs} s idle" if secs else "")
-            row["ratio_ok"] = med / base <= ratio
+        ratio, secs = TARGETS.get(name, (None, None))
+        row["target"] = (f"<= {ratio}x" + (f", <= {secs} s idle" if secs else "")) if ratio else ""
+        row["ratio_ok"] = (med / base <= ratio) if ratio else ""
         rows.append(row)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"repeat": repeat, "numpy_import_s": round(base, 3), "load_average": load,
