@@ -40,6 +40,11 @@ def guarded(fn: Callable) -> Callable:
             fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 2)
         except MemoryError:
             fail("out of memory", 2)
+        except ImportError as exc:
+            if exc.name not in ("torch", "torchaudio"):
+                raise
+            fail("this command needs torch: pip install 'vqcodec[train]' (compress, decompress, "
+                 "info and models do not)", 1)
         except Exception as exc:  # a bug: keep the promise of one line, but say so
             if os.environ.get("VQCODEC_DEBUG"):
                 raise

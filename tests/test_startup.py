@@ -14,7 +14,8 @@ def no_torch(tmp_path_factory) -> dict:
     shim = tmp_path_factory.mktemp("no_torch")
     for name in ("torch", "torchaudio"):
         (shim / name).mkdir()
-        (shim / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')\n")
+        (shim / name / "__init__.py").write_text(
+            f"raise ModuleNotFoundError('No module named {name}', name='{name}')\n")
     return {"PYTHONPATH": str(shim)}
 
 
@@ -57,3 +58,9 @@ def test_bundled_models_code_without_torch(no_torch, tmp_path):
     assert run_cli("compress", src, env=no_torch).returncode == 0
     r = run_cli("decompress", tmp_path / "c.png.vqc", "-o", tmp_path / "d.png", env=no_torch)
     assert r.returncode == 0, r.stderr
+
+
+def test_training_without_torch_says_what_to_install(no_torch, tmp_path):
+    r = run_cli("train", "image", "--data", tmp_path, "--out", tmp_path / "m.safetensors", env=no_torch)
+    assert r.returncode == 1
+    assert b"vqcodec[train]" in r.stderr and len(r.stderr.strip().splitlines()) == 1
