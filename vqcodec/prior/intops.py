@@ -72,7 +72,9 @@ def gate(pre: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
 def weights_np(logits: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
     """Positive integer weights proportional to softmax(logits) (LOGIT scale), as float64."""
     rel = logits - logits.max(axis=-1, keepdims=True)
-    return tables["exp"][np.maximum(rel, -LOGIT_RANGE) + LOGIT_RANGE].astype(np.float64)
+    np.maximum(rel, -LOGIT_RANGE, out=rel)  # in place: the encoder's full pass is (N, K) large
+    rel += LOGIT_RANGE
+    return tables["exp"].astype(np.float64)[rel]
 
 
 def np_tables(tables: dict) -> dict[str, np.ndarray]:
@@ -95,8 +97,12 @@ class QLayer:
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
         """feats: (N, taps * C_in) float64 integer-valued -> (N, C_out) int64."""
-        acc = (feats @ self.weight).astype(np.int64) + self.bias
-        return rescale(acc, self.mult, self.shift)
+        acc = (feats @ self.weight).astype(np.int64)
+        acc += self.bias  # rescale(acc + bias) in place: the same integers, fewer passes
+        acc *= self.mult
+        acc += 1 << (self.shift - 1)
+        acc >>= self.shift
+        return acc
 
     def state(self, prefix: str) -> dict[str, "torch.Tensor"]:
         import torch

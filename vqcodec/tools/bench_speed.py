@@ -109,7 +109,7 @@ def bench_speech(model_name=None, seconds: float = 10.0, stages: int | None = No
 
 
 def run(model_image=None, model_speech=None) -> dict:
-    from . import threads
+    from .. import threads
 
     threads.use_torch()
     return {"threads": threads.count(), "torch_threads": torch.get_num_threads(),
