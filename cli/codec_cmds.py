@@ -18,20 +18,14 @@ VQC = ".vqc"
 MAGIC_AUDIO = (b"RIFF", b"fLaC", b"OggS", b"FORM")
 
 
-def _err():
-    """A rich console on stderr, made on first use (rich costs start-up time)."""
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
 def _is_stdin(p: str) -> bool:
     return p == "-"
 
 
 def _say(quiet: bool, msg: str) -> None:
+    """One plain line on stderr: never wrapped or restyled, whether a terminal or a pipe."""
     if not quiet and msg:
-        _err().print(msg, highlight=False)
+        print(msg, file=sys.stderr, flush=True)
 
 
 class _Stdout:
