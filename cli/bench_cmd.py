@@ -30,6 +30,7 @@ def speed(
     image_model: Optional[str] = typer.Option(None, "--image-model"),
     speech_model: Optional[str] = typer.Option(None, "--speech-model"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads (default: the idle cores)."),
+    quick: bool = typer.Option(False, "--quick", help="The 768x512 photo and speech only, no float baseline."),
 ) -> None:
     """Encode/decode times per image size and real-time factors for speech, with the plain
     float autoregressive decode beside the exact cached one (same run, same machine)."""
@@ -37,7 +38,7 @@ def speed(
     from vqcodec.tools import bench_speed
 
     pools.configure(threads)
-    result = bench_speed.run(image_model, speech_model)
+    result = bench_speed.run(image_model, speech_model, quick)
     if as_json:
         print(json.dumps(result, indent=2))
         return
