@@ -99,9 +99,12 @@ def _decode(plan: Plan, streams: list[bytes], total: int,
         else:
             sym = np.empty(len(ids), dtype=np.int64)
             try:
-                for b in np.unique(owner):
-                    sel = owner == b
-                    sym[sel] = decoders[b].decode(FAMILY, w[sel])
+                if len(decoders) == 1:  # one stream (an image, a chunk): no selection needed
+                    sym[:] = decoders[0].decode(FAMILY, w)
+                else:
+                    for b in np.flatnonzero(np.bincount(owner)):  # np.unique imports numpy.ma
+                        sel = owner == b
+                        sym[sel] = decoders[b].decode(FAMILY, w[sel])
             except (ValueError, RuntimeError, AssertionError) as exc:
                 raise BadStreamError(f"corrupt entropy-coded payload ({exc})") from None
         sym = np.asarray(sym, dtype=np.int64)

@@ -143,7 +143,7 @@ class Plan1d:
             if int(s[0]) == 0:
                 self.trunk = self._trunk(self.grid.flat(b, t))
             return self._head(self.trunk, b, t, int(s[0]))
-        frame_ids = np.unique(b * self.t_max + t)  # each frame once (the encoder's pass)
+        frame_ids = np.flatnonzero(np.bincount(b * self.t_max + t))  # each frame once, sorted
         trunk = self._trunk(self.grid.flat(frame_ids // self.t_max, frame_ids % self.t_max))
         frame_pos = np.empty(len(self.lengths) * self.t_max, dtype=np.int64)
         frame_pos[frame_ids] = np.arange(len(frame_ids))
