@@ -1,8 +1,13 @@
-"""`vqcodec compress` and `vqcodec decompress`: paths, stdin/stdout, several files, --jobs."""
+"""`vqcodec compress` and `vqcodec decompress`: options, several files, --jobs, messages.
+
+The work for one file is vqcodec.api.compress_file / decompress_file; this module only parses,
+checks what can be checked before any work, and reports.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -10,12 +15,11 @@ from typing import Callable, List, Optional
 
 import typer
 
-from vqcodec.errors import UsageError
+from vqcodec.codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
 
 from .errors import fail, guarded
+from .interrupt import GracefulStop
 
-VQC = ".vqc"
-MAGIC_AUDIO = (b"RIFF", b"fLaC", b"OggS", b"FORM")
 
 
 def _is_stdin(p: str) -> bool:
@@ -28,260 +32,188 @@ def _say(quiet: bool, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-class _Stdout:
-    """Standard output as a context manager that flushes on success."""
-
-    def __enter__(self):
-        return sys.stdout.buffer
-
-    def __exit__(self, *exc):
-        if exc[0] is None:
-            sys.stdout.buffer.flush()
-        return False
+def _check_inputs(inputs: List[str]) -> None:
+    for src in inputs:
+        if _is_stdin(src):
+            continue
+        if Path(src).is_dir():
+            fail(f"{src}: is a directory (name the files in it)", 1)
+        if not Path(src).is_file():
+            fail(f"{src}: no such file", 2)
 
 
-def _output(dst: Optional[str], force: bool):
-    from vqcodec import api
-
-    return api.atomic_output(dst, force) if dst else _Stdout()
-
-
-def _run_all(fn: Callable, tasks: list[tuple], opts: dict, jobs: int) -> None:
-    """Run fn(src, dst, opts) for every task; with several tasks, report each failure on one
-    line, carry on, and exit with the highest error code."""
+def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jobs: int) -> None:
+    """Run fn(*task) for every task; with several tasks, report each failure on one line,
+    carry on, and exit with the highest error code."""
     from vqcodec.errors import VQCodecError
 
     if len(tasks) == 1:
-        _say(opts["quiet"], fn(*tasks[0], opts))
+        report(fn(*tasks[0]))
         return
     codes = []
 
-    def report(src: str, call: Callable) -> None:
+    def one(src: str, call: Callable) -> None:
         try:
-            _say(opts["quiet"], call())
+            report(call())
         except VQCodecError as exc:
             print(f"vqcodec: error: {src}: {exc}", file=sys.stderr)
             codes.append(exc.exit_code)
 
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(fn, *t, opts): t[0] for t in tasks}
+            futures = {pool.submit(fn, *t): t[0] for t in tasks}
             for fut in as_completed(futures):
-                report(futures[fut], fut.result)
+                one(futures[fut], fut.result)
     else:
         for t in tasks:
-            report(t[0], lambda t=t: fn(*t, opts))
+            one(t[0], lambda t=t: fn(*t))
     if codes:
         raise typer.Exit(max(codes))
+
+
+def _threads(n: Optional[int], jobs: int) -> None:
+    """Settle the thread pools once: --threads, else the idle cores shared among --jobs."""
+    from vqcodec import threads
+
+    if n is not None and n < 1:
+        fail("--threads must be at least 1", 1)
+    threads.configure(n or (max(1, threads.default_threads() // jobs) if jobs > 1 else None))
+
+
+def _reporter(as_json: bool, verbose: bool, quiet: bool, line: Callable[[dict], str]):
+    def report(result: dict) -> None:
+        if as_json:
+            print(json.dumps(result), flush=True)
+        elif verbose:
+            _say(quiet, line(result))
+
+    return report
 
 
 # -- compress -------------------------------------------------------------------------------
 @guarded
 def compress(
-    inputs: List[str] = typer.Argument(..., help="Image or audio files; '-' reads stdin."),
-    output: Optional[str] = typer.Option(None, "-o", "--output",
+    inputs: List[str] = typer.Argument(..., metavar="INPUT", help="Image or audio files; '-' reads stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH",
                                          help="Output file, '-' for stdout, or a directory for several inputs."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model file or bundled name."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="MODEL", help="Model file or bundled name."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     stdout: bool = typer.Option(False, "-c", "--stdout", help="Write to standard output."),
     raw: bool = typer.Option(False, "--raw", help="Input is headerless s16le PCM."),
-    rate: Optional[int] = typer.Option(None, "--rate", "-r", help="Sample rate of --raw input."),
-    channels: int = typer.Option(1, "--channels", help="Channels of --raw input."),
-    stages: Optional[int] = typer.Option(None, "--stages", help="Speech: residual VQ stages to code (rate control)."),
+    rate: Optional[int] = typer.Option(None, "--rate", "-r", metavar="HZ", help="Sample rate of --raw input."),
+    channels: int = typer.Option(1, "--channels", metavar="N", help="Channels of --raw input."),
+    stages: Optional[int] = typer.Option(None, "--stages", metavar="N", show_default="the model's default",
+                                         help="Speech: residual VQ stages to code (rate control)."),
     stream: bool = typer.Option(False, "--stream", help="Speech: code and flush chunk by chunk as input arrives."),
-    chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", help="Speech: chunk length (default 1000, 200 with --stream)."),
-    max_pixels: int = typer.Option(16_000_000, "--max-pixels", help="Refuse larger images."),
-    max_seconds: float = typer.Option(86400.0, "--max-seconds", help="Refuse longer audio files."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Files to work on in parallel."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
+    chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length (default 1000, 200 with --stream)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse larger images."),
+    max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse longer audio files."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file on stdout."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report sizes and rates."),
 ) -> None:
-    """Compress images (PNG, JPEG, ...) or speech (wav, flac, ogg, raw PCM) to .vqc streams."""
-    if len(inputs) > 1 and (stdout or output == "-"):
+    """Compress images (PNG, JPEG, ...) or speech (wav, flac, ogg, mp3, raw PCM) to .vqc streams."""
+    from vqcodec import api
+
+    to_stdout = stdout or output == "-"
+    if len(inputs) > 1 and to_stdout:
         fail("several inputs cannot all go to stdout", 1)
+    if as_json and (to_stdout or (_is_stdin(inputs[0]) and output is None)):
+        fail("--json prints on stdout, so the stream needs -o", 1)
     chunk = chunk_ms or (200 if stream else 1000)
     if not 20 <= chunk <= 60000:
         fail("--chunk-ms must be between 20 and 60000", 1)
-    tasks = []
-    for src in inputs:
-        if not _is_stdin(src) and not Path(src).is_file():
-            fail(f"{src}: no such file", 2)
-        to_stdout = stdout or output == "-" or (_is_stdin(src) and output is None)
-        tasks.append((src, None if to_stdout else _compressed_name(src, output, len(inputs) > 1)))
-    opts = dict(model=model, force=force, raw=raw, rate=rate, channels=channels, stages=stages,
-                stream=stream, chunk_frames=max(1, round(chunk / 20)), max_pixels=max_pixels,
-                max_seconds=max_seconds, quiet=quiet, verbose=verbose, threads=threads, jobs=jobs)
-    _run_all(_compress_one, tasks, opts, jobs)
+    if stages is not None and stages < 1:
+        fail("--stages must be at least 1", 1)
+    _check_inputs(inputs)
+    _threads(threads, jobs)
+    tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
+             for src in inputs]
+    stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
+    opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
+                       stages=stages, stream=stream, chunk_frames=max(1, round(chunk / 20)),
+                       max_pixels=max_pixels, max_seconds=max_seconds,
+                       audio_blocks=stop.blocks if stream else None)
+    for _, dst in tasks:
+        if dst is not None:
+            api.files.check_output(dst, force)
+    report = _reporter(as_json, verbose, quiet, lambda r: (
+        f"{r['input']} -> {r['output']}: {r['bytes']} bytes, "
+        + (f"{r['bpp']:.4f} bpp" if "bpp" in r else f"{r['bit_per_second']:.0f} bit/s")
+        + f" (payload {r['overhead_percent']:+.2f}% vs the prior's ideal)"))
+    from vqcodec.errors import VQCodecError
 
-
-def _compress_one(src: str, dst: Optional[str], o: dict) -> str:
-    from vqcodec import api
-
-    from .interrupt import GracefulStop
-
-    _threads(o)
-    data_src = _stdin() if _is_stdin(src) else src
-    stop = GracefulStop()
-    with _output(dst, o["force"]) as out:
-        if o["raw"] or _looks_like_audio(src, data_src):
-            info, blocks = api.audio_source(data_src, o["raw"], o["rate"], o["channels"], o["max_seconds"])
-            with (stop if o["stream"] else contextlib.nullcontext()):  # Ctrl-C closes a live stream
-                rep = api.compress_audio_to(stop.blocks(blocks), info, out, o["model"], o["stages"],
-                                            o["chunk_frames"], flush=o["stream"])
-            secs = rep.extra["samples"] / info.rate
-            detail = f"{rep.output_bytes} bytes, {rep.output_bytes * 8 / max(secs, 1e-9):.0f} bit/s"
-        else:
-            data = data_src.read() if _is_stdin(src) else src
-            rep = api.compress_image_to(data, out, o["model"], o["max_pixels"])
-            px = rep.extra["width"] * rep.extra["height"]
-            detail = f"{rep.output_bytes} bytes, {rep.output_bytes * 8 / px:.4f} bpp"
+    try:
+        with stop if stream else contextlib.nullcontext():
+            _run_all(api.compress_file, [(src, dst, opts) for src, dst in tasks], report, jobs)
+    except VQCodecError:
+        if stop.exit_code is None:
+            raise
+        fail("interrupted before any audio arrived", stop.exit_code)
     if stop.exit_code is not None:
-        secs = rep.extra["samples"] / info.rate
-        print(f"vqcodec: interrupted; the stream was closed after {secs:.2f} s and decodes completely",
-              file=sys.stderr)
+        _say(False, "vqcodec: interrupted; the stream was closed and decodes completely")
         raise typer.Exit(stop.exit_code)
-    if not o["verbose"]:
-        return ""
-    overhead = rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100
-    return f"{src} -> {dst or 'stdout'}: {detail} (payload {overhead:+.2f}% vs the prior's ideal)"
-
-
-def _threads(o: dict) -> None:
-    """Settle the thread pools once: --threads, else the idle cores shared among --jobs."""
-    from vqcodec import threads
-
-    n = o.get("threads") or (max(1, threads.default_threads() // o["jobs"]) if o.get("jobs", 1) > 1 else None)
-    threads.configure(n)
-
-
-def _stdin():
-    import io
-
-    stdin = sys.stdin.buffer
-    return stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)
-
-
-def _looks_like_audio(src: str, stream) -> bool:
-    from vqcodec.api import AUDIO_SUFFIXES
-
-    if _is_stdin(src):
-        return stream.peek(4)[:4] in MAGIC_AUDIO
-    if Path(src).suffix.lower() in AUDIO_SUFFIXES:
-        return True
-    with open(src, "rb") as f:
-        return f.read(4) in MAGIC_AUDIO
-
-
-def _compressed_name(src: str, output: Optional[str], many: bool) -> Optional[str]:
-    if output and (many or Path(output).is_dir()):
-        if not Path(output).is_dir():
-            fail(f"{output}: not a directory (several inputs need -o DIR)", 1)
-        return str(Path(output) / (Path(src).name + VQC))
-    if output:
-        return output
-    return None if _is_stdin(src) else src + VQC
 
 
 # -- decompress -----------------------------------------------------------------------------
 @guarded
 def decompress(
-    inputs: List[str] = typer.Argument(..., help=".vqc files; '-' reads stdin."),
-    output: Optional[str] = typer.Option(None, "-o", "--output",
+    inputs: List[str] = typer.Argument(..., metavar="INPUT", help=".vqc files; '-' reads stdin."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="PATH",
                                          help="Output file (format from its extension), '-' for stdout, or a directory."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model file (default: the bundled model the stream names)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="MODEL", help="Model file (default: the bundled model the stream names)."),
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite existing outputs."),
     stdout: bool = typer.Option(False, "-c", "--stdout", help="Write to standard output."),
     raw: bool = typer.Option(False, "--raw", help="Speech: write headerless s16le PCM."),
-    rate: Optional[int] = typer.Option(None, "--rate", "-r", help="Speech: output sample rate (default: the input's)."),
-    channels: Optional[int] = typer.Option(None, "--channels", help="Speech: output channels (default: the input's)."),
-    max_pixels: int = typer.Option(16_000_000, "--max-pixels", help="Refuse streams claiming larger images."),
-    max_seconds: float = typer.Option(86400.0, "--max-seconds", help="Refuse audio streams longer than this."),
-    indices: Optional[str] = typer.Option(None, "--indices", help="Write the decoded codebook indices to this .npy instead of media."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Files to work on in parallel."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
+    rate: Optional[int] = typer.Option(None, "--rate", "-r", metavar="HZ", help="Speech: output sample rate (default: the input's)."),
+    channels: Optional[int] = typer.Option(None, "--channels", metavar="N", help="Speech: output channels (default: the input's)."),
+    conceal: bool = typer.Option(False, "--conceal", help="Speech: replace damaged chunks by silence (a warning each) instead of failing."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse streams claiming larger images."),
+    max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse audio streams longer than this."),
+    indices: Optional[str] = typer.Option(None, "--indices", metavar="NPY", help="Write the decoded codebook indices to this .npy instead of media."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file on stdout."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was written."),
 ) -> None:
-    """Decompress .vqc streams back to images (PNG by default) or audio (WAV by default)."""
-    if len(inputs) > 1 and (stdout or output == "-" or indices):
-        fail("several inputs cannot all go to one output", 1)
-    for src in inputs:
-        if not _is_stdin(src) and not Path(src).is_file():
-            fail(f"{src}: no such file", 2)
-    to_stdout = stdout or output == "-"
-    opts = dict(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                max_pixels=max_pixels, max_seconds=max_seconds, indices=indices, quiet=quiet, verbose=verbose,
-                output=output, many=len(inputs) > 1, stdout=to_stdout, threads=threads, jobs=jobs)
-    _run_all(_decompress_one, [(src, None) for src in inputs], opts, jobs)
+    """Decompress .vqc streams back to images (PNG by default) or audio (WAV by default).
 
-
-def _decompress_one(src: str, _dst: None, o: dict) -> str:
+    Decoding is strict: a damaged stream is an error (exit 2) and nothing is written, unless
+    --conceal is given."""
     from vqcodec import api
-    from vqcodec.codec import container
 
-    _threads(o)
-    with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:
-        header = container.read_header(f)
-        if o["indices"]:
-            import numpy as np
+    to_stdout = stdout or output == "-"
+    if len(inputs) > 1 and (to_stdout or indices):
+        fail("several inputs cannot all go to one output", 1)
+    if as_json and (to_stdout or (_is_stdin(inputs[0]) and output is None and not indices)):
+        fail("--json prints on stdout, so the output needs -o", 1)
+    _check_inputs(inputs)
+    if output and not to_stdout and not Path(output).is_dir() and len(inputs) == 1 and not indices:
+        api.files.check_output(output, force)
+        suffix = Path(output).suffix.lower()
+        if suffix not in api.files.AUDIO_FORMATS:
+            api.files.image_format(output)  # refuses an extension neither side writes
+    if indices:
+        api.files.check_output(indices, force)
+    damaged = []
 
-            idx = api.decode_stream_indices(f, header, o["model"])
-            with api.atomic_output(o["indices"], o["force"]) as out:
-                np.save(out, idx)
-            return f"{src} -> {o['indices']}: indices {idx.shape}" if o["verbose"] else ""
-        image = header.modality == container.IMAGE
-        to_stdout = o["stdout"] or (_is_stdin(src) and o["output"] is None)
-        dst = None if to_stdout else _decompressed_name(src, o["output"], o["many"], image)
-        if image:
-            rgb, ch = api.decompress_image_from(f, header, o["model"], o["max_pixels"])
-            with _output(dst, o["force"]) as out:
-                api.write_image(rgb, ch, out, "PNG" if dst is None else _image_format(dst))
-            detail = f"{rgb.shape[1]}x{rgb.shape[0]}"
-        else:
-            out_rate, out_ch, blocks = api.decode_audio_blocks(
-                f, header, o["model"], o["rate"], o["channels"], batch_records=1 if dst is None else 16,
-                on_damage=lambda n: _say(o["quiet"], f"vqcodec: warning: {n} damaged chunk(s) replaced by silence"),
-                max_seconds=o["max_seconds"])
-            fmt = ("raw" if o["raw"] else "wav-stream") if dst is None else ("raw" if o["raw"] else _audio_format(dst))
-            with _output(dst, o["force"]) as out:
-                n = api.write_audio(blocks, out_rate, out_ch, out, fmt, flush=dst is None)
-            detail = f"{n / out_rate:.2f} s at {out_rate} Hz, {out_ch} ch"
-    return f"{src} -> {dst or 'stdout'}: {detail}" if o["verbose"] else ""
+    def on_damage(n: int) -> None:
+        damaged.append(n)
+        _say(quiet, f"vqcodec: warning: {n} damaged chunk(s) replaced by silence")
 
-
-def _decompressed_name(src: str, output: Optional[str], many: bool, image: bool) -> Optional[str]:
-    from vqcodec.api import AUDIO_SUFFIXES, IMAGE_SUFFIXES
-
-    base = Path(src).name
-    base = base[: -len(VQC)] if base.endswith(VQC) else base + ".out"
-    suffix = Path(base).suffix.lower()
-    if image:
-        base = str(Path(base).with_suffix(".png")) if suffix in IMAGE_SUFFIXES else base + ".png"
-    elif suffix not in AUDIO_SUFFIXES:
-        base += ".wav"
-    if output and (many or Path(output).is_dir()):
-        if not Path(output).is_dir():
-            raise UsageError(f"{output}: not a directory (several inputs need -o DIR)")
-        return str(Path(output) / base)
-    if output:
-        return output
-    return None if _is_stdin(src) else str(Path(src).parent / base)
-
-
-def _image_format(path: str) -> str:
-    from PIL import Image
-
-    Image.init()
-    fmt = Image.EXTENSION.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise UsageError(f"{path}: unknown image format (use .png, .jpg, .webp, ...)")
-    return fmt
-
-
-def _audio_format(path: str) -> str:
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".raw": "raw", ".pcm": "raw"}.get(
-        Path(path).suffix.lower())
-    if fmt is None:
-        raise UsageError(f"{path}: unknown audio format (use .wav, .flac, .ogg or --raw)")
-    return fmt
+    _threads(threads, jobs)
+    opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
+                       max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
+                       on_damage=on_damage if jobs == 1 else None)
+    report = _reporter(as_json, verbose, quiet, lambda r: (
+        f"{r['input']} -> {r['output']}: " + (f"indices {tuple(r['shape'])}" if "shape" in r else
+                                              f"{r['width']}x{r['height']}" if "width" in r else
+                                              f"{r['audio_seconds']:.2f} s at {r['rate']} Hz, {r['channels']} ch")))
+    out = "-" if to_stdout else output
+    _run_all(api.decompress_file, [(src, out, opts, len(inputs) > 1, indices) for src in inputs],
+             report, jobs)
+    if damaged:
+        _say(quiet, f"vqcodec: warning: {sum(damaged)} damaged chunk(s) in all were concealed")

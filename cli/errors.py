@@ -8,6 +8,8 @@ import sys
 from typing import Callable, NoReturn
 
 import typer
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -49,3 +51,23 @@ def guarded(fn: Callable) -> Callable:
             fail(f"internal error: {type(exc).__name__}: {exc} (set VQCODEC_DEBUG=1 for a traceback)", 70)
 
     return wrapper
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors Typer finds (unknown option, missing argument, bad value) follow the same
+    contract as ours: one line on stderr, exit status 1."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ClickException as exc:
+            where = getattr(getattr(exc, "ctx", None), "command_path", None)
+            hint = f" (see {where} --help)" if where else ""
+            print(f"vqcodec: error: {exc.format_message()}{hint}", file=sys.stderr)
+            rv = 1
+        except typer.Abort:
+            print("vqcodec: interrupted", file=sys.stderr)
+            rv = 130
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)

@@ -15,6 +15,7 @@ import typer
 
 from .errors import fail, guarded
 
+
 eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                        help="Benchmark the codec against JPEG/WebP/AVIF (images) or Codec2/Opus "
                             "(speech): rate, quality and speed, per file and on average.")
@@ -59,6 +60,7 @@ def images(
     plot: Optional[str] = typer.Option(None, "--plot", help="Write a rate-distortion plot (PNG)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Image model (default: bundled)."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run JPEG, WebP and AVIF."),
+    record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
 ) -> None:
     """Bits per pixel, PSNR, MS-SSIM and speed against JPEG/WebP/AVIF at the same bpp."""
@@ -67,6 +69,10 @@ def images(
 
     result = evaluate_images(directory, model, peers=peers, curves=plot is not None,
                              progress=_progress(quiet))
+    if record:
+        from vqcodec.eval import measured
+
+        _record(model, "image", lambda m: measured.from_images(result, directory))
     if plot:
         plot_rd(result, plot)
     if as_json:
@@ -95,6 +101,16 @@ def images(
         out.print("(min q): the codec's lowest quality setting is still above our bitrate.")
 
 
+def _record(model: Optional[str], kind: str, make) -> None:
+    """Write an evaluation's rate and quality into the evaluated model's file."""
+    from vqcodec import api
+    from vqcodec.models.modelfile import write_info
+
+    m = api.get_model(model, kind)
+    write_info(m.path, "measured", make(m))
+    print(f"recorded the measurement in {m.path}", file=sys.stderr)
+
+
 def _stage_list(values: Optional[List[str]]) -> Optional[List[int]]:
     if not values:
         return None
@@ -115,6 +131,7 @@ def speech(
         None, "--stages", help="Residual VQ stages to test; repeat or comma-separate "
                                "(default: the model's default and all)."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run Codec2 and Opus if installed."),
+    record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
 ) -> None:
     """Bitrate, PESQ (nb and wb), STOI and real-time factors against Codec2 and Opus."""
@@ -123,6 +140,11 @@ def speech(
     from vqcodec.eval.speech import evaluate_speech, plot_quality
 
     result = evaluate_speech(directory, model, stage_list, peers=peers, progress=_progress(quiet))
+    if record:
+        from vqcodec.eval import measured
+
+        _record(model, "speech", lambda m: measured.from_speech(result, directory,
+                                                                 m.config.default_stages))
     if plot:
         plot_quality(result, plot)
     if as_json:

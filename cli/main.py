@@ -1,7 +1,7 @@
 """The `vqcodec` command line: argument parsing, defaults, progress and errors. No modelling here.
 
 Heavy imports (torch) happen inside the commands, so `vqcodec --help` and `--version` are fast.
-Exit codes: 0 success, 1 usage, 2 bad data, 3 model problem, 4 output problem, 130 interrupted,
+Exit codes: 0 success, 1 usage (including every option Typer rejects), 2 bad data, 3 model problem, 4 output problem, 130 interrupted,
 141 reader closed the pipe.
 """
 
@@ -14,9 +14,9 @@ from typing import List
 
 import typer
 
-from .errors import fail, guarded
+from .errors import OneLineErrors, fail, guarded
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(cls=OneLineErrors, add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   help="Neural compression of images and low-bitrate speech (VQ-VAE + integer "
                        "PixelCNN prior + range coding).")
 
@@ -42,26 +42,32 @@ def _is_stdin(p: str) -> bool:
 # -- info and models ------------------------------------------------------------------------
 @guarded
 def info(
-    files: List[str] = typer.Argument(..., help=".vqc files ('-' for stdin)."),
+    files: List[str] = typer.Argument(..., metavar="INPUT", help=".vqc files ('-' for stdin)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Describe .vqc streams (header, sizes, bitrate) without loading a model."""
+    """Describe .vqc streams (header, sizes, bitrate) without loading a model.
+
+    A stream that breaks off or breaks a limit is described as far as it goes, and the exit
+    status is 2."""
     from vqcodec.codec.describe import describe
 
     results = []
     for src in files:
+        if Path(src).is_dir():
+            fail(f"{src}: is a directory (name the files in it)", 1)
         if not _is_stdin(src) and not Path(src).is_file():
             fail(f"{src}: no such file", 2)
         with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:
             results.append({"file": src, **describe(f)})
     if as_json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
-        return
-    for r in results:
+    for r in results if not as_json else []:
         for k, v in r.items():
             print(f"{k:>16}: {v}")
         if len(results) > 1:
             print()
+    if any("error" in r for r in results):
+        raise typer.Exit(2)
 
 
 @guarded
@@ -90,11 +96,9 @@ def _register_subcommands() -> None:
     for command in (compress, decompress, info, models, train, sample):
         app.command()(command)
 
+    from .eval_cmd import eval_app
+
     app.add_typer(bench_app, name="bench")
-    try:
-        from .eval_cmd import eval_app
-    except ImportError:  # pragma: no cover - the eval commands are optional
-        return
     app.add_typer(eval_app, name="eval")
 
 

@@ -72,8 +72,10 @@ def sample(
         import soundfile as sf
 
         out = Path(output)
-        paths = ([out.with_name(f"{out.stem}_{i}.wav") for i in range(n)] if out.suffix == ".wav"
-                 else [out / f"sample_{i}.wav" for i in range(n)])
+        if out.suffix == ".wav":  # one sample goes exactly there; several get numbered names
+            paths = [out] if n == 1 else [out.with_name(f"{out.stem}_{i}.wav") for i in range(n)]
+        else:
+            paths = [out / f"sample_{i}.wav" for i in range(n)]
         if out.suffix != ".wav":
             out.mkdir(parents=True, exist_ok=True)
         for p, wave in zip(paths, sampling.render_speech(m, s.indices)):

@@ -50,10 +50,14 @@ def train(
       torchrun --nnodes 2 --node_rank NODE --nproc_per_node 8 --rdzv_backend c10d \\
         --rdzv_endpoint HOST0:29500 -m cli.main train speech --data D --out m.safetensors --device cuda
     """
-    if kind not in ("image", "speech"):
-        fail(f"unknown kind {kind!r}: use 'image' or 'speech'", 1)
-    if quantizer not in ("ste", "ema", "nsvq"):
-        fail(f"unknown quantizer {quantizer!r}: use ste, ema or nsvq", 1)
+    from vqcodec.kinds import KINDS
+
+    if kind not in KINDS:
+        fail(f"unknown kind {kind!r}: use {' or '.join(map(repr, KINDS))}", 1)
+    from vqcodec.quantizers import KINDS as QUANTIZERS
+
+    if quantizer not in QUANTIZERS:
+        fail(f"unknown quantizer {quantizer!r}: use {', '.join(QUANTIZERS)}", 1)
     if precision not in ("32", "bf16", "16-mixed"):
         fail(f"unknown precision {precision!r}: use 32, bf16 or 16-mixed", 1)
     try:

@@ -1,8 +1,9 @@
-"""Shared fixtures: generated media and tiny models trained for a few steps on them."""
+"""Shared fixtures: generated media, the committed tiny models, and the CLI in-process."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,26 +63,21 @@ def media(tmp_path_factory) -> Path:
     return root
 
 
-def _train(kind: str, data: Path, out: Path, overrides: dict, **kw):
-    from vqcodec.train.trainer import TrainOptions, train
-
-    opts = TrainOptions(kind, str(data), out, model=overrides, **kw)
-    return train(opts)
-
-
 @pytest.fixture(scope="session")
-def image_model(media, tmp_path_factory) -> Path:
+def image_model(tmp_path_factory) -> Path:
+    """A tiny image model: the committed golden one (trained by tests/golden/make_golden.py
+    with TINY_IMAGE), copied so tests may name and modify it. Training itself is tested in the
+    slow suite."""
     out = tmp_path_factory.mktemp("models") / "img.safetensors"
-    _train("image", media / "img", out, TINY_IMAGE, steps=30, prior_steps=40, batch=8, crop=32,
-           prior_crop=64, prior_examples=64)
+    shutil.copy(ROOT / "tests" / "golden" / "tiny-image.safetensors", out)
     return out
 
 
 @pytest.fixture(scope="session")
-def speech_model(media, tmp_path_factory) -> Path:
+def speech_model(tmp_path_factory) -> Path:
+    """A tiny speech model (TINY_SPEECH), the committed golden one, copied."""
     out = tmp_path_factory.mktemp("models") / "sp.safetensors"
-    _train("speech", media / "sp", out, TINY_SPEECH, steps=20, prior_steps=30, batch=4,
-           seconds=0.5, prior_seconds=1.0, prior_examples=32)
+    shutil.copy(ROOT / "tests" / "golden" / "tiny-speech.safetensors", out)
     return out
 
 

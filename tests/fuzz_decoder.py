@@ -69,12 +69,22 @@ def record_boundaries(data: bytes) -> list[int]:
             return out
 
 
-def decode(data: bytes, model: str) -> None:
+def decode(data: bytes, model: str, path: str) -> None:
+    """One of the three readers of a stream: media decoding, `--indices`, or `info`."""
     from vqcodec import api
+    from vqcodec.codec import container
+    from vqcodec.codec.describe import describe
 
-    out = api.decompress(data, model=model)
-    if isinstance(out, tuple):
-        assert np.isfinite(out[0]).all()
+    if path == "media":
+        out = api.decompress(data, model=model)
+        if isinstance(out, tuple):
+            assert np.isfinite(out[0]).all()
+    elif path == "indices":
+        f = io.BytesIO(data)
+        api.decode_stream_indices(f, container.read_header(f), model)
+    else:
+        info = describe(io.BytesIO(data))
+        assert info["records"] >= 0
 
 
 def run(cases: int, seed: int, seeds: dict[str, tuple[bytes, str]]) -> dict:
@@ -89,18 +99,19 @@ def run(cases: int, seed: int, seeds: dict[str, tuple[bytes, str]]) -> dict:
         name = rng.choice(names)
         data, model = seeds[name]
         mutated = mutations(data, bounds[name], rng)
+        path = rng.choice(("media", "media", "indices", "info"))
         t = time.perf_counter()
         try:
-            decode(mutated, model)
+            decode(mutated, model, path)
             counts["ok"] += 1
         except VQCodecError:
             counts["clean_error"] += 1
         except Exception as exc:  # noqa: BLE001 - this is what the fuzzer looks for
-            counts["failures"].append((name, mutated.hex()[:200], f"{type(exc).__name__}: {exc}"))
+            counts["failures"].append((name, path, mutated.hex()[:200], f"{type(exc).__name__}: {exc}"))
         dt = time.perf_counter() - t
         counts["slowest_s"] = max(counts["slowest_s"], dt)
         if dt > TIME_BOUND:
-            counts["failures"].append((name, mutated.hex()[:200], f"took {dt:.1f} s"))
+            counts["failures"].append((name, path, mutated.hex()[:200], f"took {dt:.1f} s"))
         counts["cases"] += 1
     del items
     return counts

@@ -1,6 +1,10 @@
 """The speed benchmark runs end to end and reports consistent numbers."""
 
+import pytest
+
 from vqcodec.tools import bench_speed
+
+pytestmark = pytest.mark.slow  # training / benchmark runs
 
 
 def test_bench_images_reports_sizes_and_speeds(image_model):
@@ -8,7 +12,11 @@ def test_bench_images_reports_sizes_and_speeds(image_model):
     (row,) = rows
     assert row["size"] == "96x64"
     assert row["compress_s"] > 0 and row["decompress_s"] > 0
-    assert row["bpp"] == round(row["bytes"] * 8 / (64 * 96), 4)
+    import vqcodec
+
+    real = vqcodec.compress(bench_speed._photo(64, 96), model=str(image_model))
+    assert row["bytes"] == len(real)  # the real stream size, not a formula of its own
+    assert 0 < row["bpp"] < 8
     assert row["prior_positions_per_s"] > 0
 
 

@@ -1,10 +1,13 @@
 """The quantizer benchmark: every task and quantizer measured, with finite numbers and a plot."""
 
+import pytest
 import math
 
 import torch
 
 from vqcodec.tools.bench_quantizers import QUANTIZERS, TASKS, markdown_table, plot_curves, run_benchmark
+
+pytestmark = pytest.mark.slow  # training / benchmark runs
 
 
 def test_benchmark_measures_every_quantizer_on_both_tasks(media, tmp_path):

@@ -3,19 +3,61 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 from PIL import Image
 
 from conftest import ROOT, run_cli
 
 
-def test_models_lists_both_defaults_with_measured_rate_and_quality():
+def test_models_lists_both_defaults_with_only_recorded_measurements():
+    from vqcodec.eval.measured import RECORDED_BY
+
     r = run_cli("models", "--json")
+    assert r.returncode == 0, r.stderr
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert {"image-default", "speech-default"} <= set(rows)
     assert rows["image-default"]["kind"] == "image" and rows["speech-default"]["kind"] == "speech"
     for row in rows.values():
-        assert row["rate"] != "not measured" and row["megabytes"] < 12
+        assert row["megabytes"] < 12
+        measured = row["measured"]
+        assert row["rate"] == "not measured" or measured["recorded_by"] == RECORDED_BY
+
+
+def test_hand_written_measurements_are_not_shown(tmp_path, monkeypatch):
+    import shutil
+
+    from vqcodec.codec import describe
+    from vqcodec.models import modelfile
+
+    shutil.copy(ROOT / "tests" / "golden" / "tiny-image.safetensors", tmp_path / "x.safetensors")
+    modelfile.write_info(tmp_path / "x.safetensors", "measured", {"rate": "1 bpp", "quality": "great"})
+    monkeypatch.setattr(modelfile, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(describe, "MODELS_DIR", tmp_path)
+    (row,) = describe.bundled_models()
+    assert row["rate"] == "not measured" and row["quality"] == "not measured"
+
+
+@pytest.mark.slow
+def test_eval_record_writes_what_models_shows(tmp_path, media, monkeypatch):
+    import shutil
+
+    from vqcodec.codec import describe
+    from vqcodec.models import modelfile
+
+    model = tmp_path / "x.safetensors"
+    shutil.copy(ROOT / "tests" / "golden" / "tiny-image.safetensors", model)
+    before = modelfile.read_metadata(model)["fingerprint"]
+    folder = tmp_path / "img"
+    folder.mkdir()
+    shutil.copy(media / "img" / "0.png", folder / "0.png")
+    r = run_cli("eval", "images", folder, "--model", model, "--no-peers", "--record", "-q")
+    assert r.returncode == 0, r.stderr
+    assert modelfile.read_metadata(model)["fingerprint"] == before  # streams stay valid
+    monkeypatch.setattr(modelfile, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(describe, "MODELS_DIR", tmp_path)
+    (row,) = describe.bundled_models()
+    assert row["rate"].endswith("bpp (mean of 1)") and row["quality"].startswith("PSNR")
 
 
 def test_sample_photo_round_trip_with_the_default_model(tmp_path):

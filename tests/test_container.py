@@ -5,15 +5,16 @@ import io
 import pytest
 
 from vqcodec.codec import container
+from vqcodec.codec.params import AudioParams, ImageParams
 from vqcodec.errors import BadStreamError, LimitError
 
 
 def test_header_round_trip_is_compact():
-    h = container.Header(container.AUDIO, b"\x01\x02\x03\x04", (16000, 1, 2, 50))
+    h = container.Header("speech", b"\x01\x02\x03\x04", AudioParams(16000, 1, 2, 50))
     data = h.to_bytes()
     assert len(data) <= 16
     back = container.read_header(io.BytesIO(data))
-    assert (back.modality, back.fingerprint, back.params) == (h.modality, h.fingerprint, h.params)
+    assert (back.kind, back.fingerprint, back.params) == (h.kind, h.fingerprint, h.params)
     assert back.size == len(data)
 
 
@@ -35,7 +36,7 @@ def test_record_round_trip_and_checksum():
     (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "header checksum"),
 ])
 def test_malformed_headers_are_rejected(mutate, message):
-    good = container.Header(container.IMAGE, b"abcd", (640, 480, 3)).to_bytes()
+    good = container.Header("image", b"abcd", ImageParams(640, 480, 3)).to_bytes()
     with pytest.raises(BadStreamError, match=message):
         container.read_header(io.BytesIO(mutate(good)))
 
@@ -55,3 +56,42 @@ def test_truncated_record_is_an_error():
 def test_overlong_varint_is_rejected():
     with pytest.raises(BadStreamError, match="overlong"):
         container.read_record(io.BytesIO(b"\xff" * 20))
+
+
+@pytest.mark.parametrize("params, error", [
+    (AudioParams(16000, 1, 2, 10**6), BadStreamError),  # absurd chunk: refused before decoding
+    (AudioParams(16000, 1, 0, 50), BadStreamError),
+    (AudioParams(5, 1, 2, 50), BadStreamError),
+    (AudioParams(16000, 65, 2, 50), BadStreamError),
+])
+def test_audio_params_hold_every_limit(params, error):
+    with pytest.raises(error):
+        params.validate()
+
+
+def test_audio_params_refuse_more_stages_than_the_model_has():
+    with pytest.raises(BadStreamError, match="7 stages"):
+        AudioParams(16000, 1, 7, 50).validate(model_stages=3)
+
+
+def test_image_params_refuse_absurd_sizes_as_a_limit():
+    with pytest.raises(LimitError):
+        ImageParams(10**6, 10**6, 3).validate()
+
+
+def _audio_stream(n_records: int, trailing: bytes = b"") -> io.BytesIO:
+    recs = b"".join(container.record_bytes(b"p", last=i == n_records - 1, extra=1)
+                    for i in range(n_records))
+    return io.BytesIO(recs + trailing)
+
+
+def test_audio_records_stop_at_the_last_and_refuse_trailing_data():
+    p = AudioParams(16000, 1, 2, 50)
+    assert len(list(container.audio_records(_audio_stream(3), p, 10))) == 3
+    with pytest.raises(BadStreamError, match="trailing"):
+        list(container.audio_records(_audio_stream(3, b"x"), p, 10))
+
+
+def test_audio_records_refuse_more_records_than_the_limit_allows():
+    with pytest.raises(LimitError):
+        list(container.audio_records(_audio_stream(5), AudioParams(16000, 1, 2, 50), 4))

@@ -12,6 +12,8 @@ from safetensors.torch import load_file
 
 from conftest import ROOT, TINY_IMAGE, run_cli
 
+pytestmark = pytest.mark.slow  # training / benchmark runs
+
 CFG = json.dumps(TINY_IMAGE)
 COMMON = ["--batch", "4", "--crop", "32", "--config", CFG, "--prior-examples", "16", "--device", "cpu"]
 

@@ -48,6 +48,7 @@ def speech_run(speech_model, media, tmp_path_factory):
 
 
 # -- images -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_image_bpp_is_the_real_compressed_size_over_the_pixels(image_run, image_model, media):
     from vqcodec import api
 
@@ -62,6 +63,7 @@ def test_image_bpp_is_the_real_compressed_size_over_the_pixels(image_run, image_
         assert row["encode_s"] > 0 and row["decode_s"] > 0
 
 
+@pytest.mark.slow
 def test_peers_sit_at_our_rate_or_are_flagged_at_their_lowest_setting(image_run, media):
     from vqcodec.eval.images import JPEG, WEBP, pil_encode
     from vqcodec.media import read_image
@@ -85,6 +87,7 @@ def test_peers_sit_at_our_rate_or_are_flagged_at_their_lowest_setting(image_run,
                     assert abs(row["bytes"] - target) <= abs(size(other) - target)
 
 
+@pytest.mark.slow
 def test_image_averages_cover_every_codec_and_the_plot_is_a_png(image_run):
     result, plot = image_run
     avgs = {a["codec"]: a for a in result["averages"]}
@@ -143,6 +146,7 @@ def test_missing_folder_is_a_one_line_error():
 
 
 # -- speech -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_speech_bitrate_is_the_real_compressed_size_over_the_duration(speech_run, speech_model, media):
     from vqcodec import api
 
@@ -158,6 +162,7 @@ def test_speech_bitrate_is_the_real_compressed_size_over_the_duration(speech_run
         assert row["encode_rtf"] > 0 and row["decode_rtf"] > 0
 
 
+@pytest.mark.slow
 def test_speech_scores_are_in_their_ranges(speech_run):
     result, plot = speech_run
     for row in result["rows"]:
@@ -168,6 +173,7 @@ def test_speech_scores_are_in_their_ranges(speech_run):
     assert plot.read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.slow
 def test_codec2_rows_have_nominal_rates_no_wideband_pesq_and_their_delay_removed(speech_run):
     if not shutil.which("c2enc"):
         pytest.skip("Codec2 (c2enc) is not installed")
@@ -182,6 +188,7 @@ def test_codec2_rows_have_nominal_rates_no_wideband_pesq_and_their_delay_removed
         assert 2 <= result["delays_ms"][f"Codec2 {mode}"] <= 50  # codec2 has a real delay
 
 
+@pytest.mark.slow
 def test_opus_rows_use_the_opus_file_size(speech_run):
     if not shutil.which("opusenc"):
         pytest.skip("Opus tools (opusenc) are not installed")
@@ -205,6 +212,7 @@ def test_delay_estimate_finds_a_known_shift(shift):
     assert len(ref) == len(deg) and np.corrcoef(ref[200:-200], deg[200:-200])[0, 1] > 0.95
 
 
+@pytest.mark.slow
 def test_stages_out_of_range_is_a_usage_error(speech_model, media):
     r = run_eval("speech", media / "sp", "--model", speech_model, "--stages", "7", "--no-peers")
     assert r.returncode == 1 and "stages" in r.stderr

@@ -4,7 +4,7 @@ from fuzz_decoder import golden_seeds, run
 
 
 def test_mutated_streams_never_crash_or_hang():
-    res = run(400, seed=1, seeds=golden_seeds())
+    res = run(250, seed=1, seeds=golden_seeds())  # media decoding, --indices and info
     assert res["failures"] == [], res["failures"][:5]
-    assert res["clean_error"] > 100  # the mutations really do break streams
+    assert res["clean_error"] > 60  # the mutations really do break streams
     assert res["slowest_s"] < 10.0

@@ -65,8 +65,8 @@ def test_existing_output_is_not_overwritten_without_force(image_model, tmp_path)
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", b"not an image"),
-    (b"hello, I am text\n" * 10, b"not an image"),
+    (b"", b"empty file"),
+    (b"hello, I am text\n" * 10, b"neither an image nor an audio reader"),
 ])
 def test_non_images_get_one_line_errors(image_model, tmp_path, content, message):
     bad = tmp_path / "bad.png"
@@ -93,7 +93,9 @@ def test_bad_streams_are_rejected_without_output(image_model, tmp_path):
     assert run_cli("compress", src, "--model", image_model).returncode == 0
     good = (tmp_path / "f.png.vqc").read_bytes()
     header = container.read_header(__import__("io").BytesIO(good))
-    absurd = container.Header(container.IMAGE, header.fingerprint, (10**6, 10**6, 3)).to_bytes()
+    from vqcodec.codec.params import ImageParams
+
+    absurd = container.Header("image", header.fingerprint, ImageParams(10**6, 10**6, 3)).to_bytes()
     cases = {"empty": b"", "truncated": good[:-5], "absurd": absurd + good[header.size:],
              "flipped": good[:-3] + bytes([good[-3] ^ 0xFF]) + good[-2:]}
     for name, data in cases.items():
@@ -130,6 +132,7 @@ def test_info_reads_header_without_a_model(image_model, tmp_path):
     assert info["total_bytes"] == (tmp_path / "j.png.vqc").stat().st_size
 
 
+@pytest.mark.slow
 def test_train_through_the_cli(media, tmp_path):
     import json
 
@@ -146,3 +149,10 @@ def test_train_through_the_cli(media, tmp_path):
                 "--prior-steps", "8", "--batch", "4", "--crop", "32", "--config", cfg,
                 "--prior-examples", "8", "--resume")
     assert r.returncode == 0, r.stderr
+    log = [json.loads(line) for line in (tmp_path / "cli.safetensors.log.jsonl").read_text().splitlines()]
+    assert any(rec.get("stage") == "prior" and rec.get("step") == 8 for rec in log)  # new plan ran
+    assert [rec["prior_steps"] for rec in log if rec.get("stage") == "summary"][-1] == 8
+    r = run_cli("train", "image", "--data", media / "img", "--out", out, "--steps", "9",
+                "--prior-steps", "8", "--batch", "4", "--crop", "32", "--config", cfg,
+                "--prior-examples", "8", "--resume")
+    assert r.returncode == 1 and b"finished the autoencoder after 6 steps" in r.stderr

@@ -96,6 +96,7 @@ def test_residual_vq_prefixes_decode_consistently():
     assert torch.allclose(rvq.decode(idx), q, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ste", "ema", "nsvq"])
 def test_a_model_trained_with_each_quantizer_round_trips(kind, media, tmp_path):
     import numpy as np

@@ -77,30 +77,6 @@ def test_chunk_indices_round_trip_and_decode_on_an_imitated_other_cpu(speech_mod
     assert (got == want).mean() > 0.9  # same indices up to context differences at chunk edges
 
 
-def test_a_damaged_chunk_loses_only_itself(speech_model, tmp_path):
-    from vqcodec.codec import container
-
-    x = make_speechlike(3.0, 16000, seed=5)
-    sf.write(tmp_path / "d.wav", x, 16000)
-    vqc = tmp_path / "d.vqc"
-    assert run_cli("compress", tmp_path / "d.wav", "--model", speech_model, "-o", vqc).returncode == 0
-    data = bytearray(vqc.read_bytes())
-    f = io.BytesIO(bytes(data))
-    h = container.read_header(f)
-    first = container.read_record(f)
-    data[h.size + first.size + 4] ^= 0xFF  # inside the second chunk's payload
-    (tmp_path / "bad.vqc").write_bytes(bytes(data))
-    r = run_cli("decompress", vqc, "--model", speech_model, "-o", tmp_path / "good.wav")
-    r2 = run_cli("decompress", tmp_path / "bad.vqc", "--model", speech_model, "-o", tmp_path / "bad.wav")
-    assert r.returncode == 0 and r2.returncode == 0
-    assert b"damaged" in r2.stderr
-    good, _ = sf.read(tmp_path / "good.wav")
-    bad, _ = sf.read(tmp_path / "bad.wav")
-    assert len(good) == len(bad) == len(x)
-    assert np.allclose(good[:12000], bad[:12000], atol=1e-3)  # chunk 1 untouched
-    assert np.abs(bad[18000:30000]).max() < 1e-3  # chunk 2 is silence
-
-
 def test_streaming_emits_chunks_while_the_writer_is_still_writing(speech_model):
     x = make_speechlike(3.0, 16000, seed=6)
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--raw", "--rate", "16000",
@@ -174,6 +150,8 @@ def test_rate_control_two_stage_counts(speech_model, tmp_path):
                        "-o", out).returncode == 0
         sizes[s] = out.stat().st_size
         assert run_cli("decompress", out, "--model", speech_model, "-o", tmp_path / f"r{s}.wav").returncode == 0
+        y, rate = sf.read(tmp_path / f"r{s}.wav")
+        assert rate == 16000 and len(y) == len(x) and 0 < np.abs(y).max() <= 1
     assert sizes[1] < sizes[2]
 
 

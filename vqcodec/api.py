@@ -1,29 +1,29 @@
 """The library's entry points: compress and decompress images and audio on paths, bytes, arrays
-and file objects. The CLI is a thin layer over these.
+and file objects (`compress`, `decompress`), and whole files as the CLI does (`compress_file`,
+`decompress_file`, from vqcodec.files). The CLI is a thin layer over these.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from . import threads
+from . import kinds, threads
+from .arrays import image_png, waveform
 from .codec import container
-from .errors import BadInputError, ModelError, OutputError, UsageError
-from .media import (DEFAULT_MAX_PIXELS, AudioInfo, check_raw_params, open_audio, raw_blocks,
-                    read_image, to_pcm16, wav_stream, wav_stream_header, write_image)
+from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
+from .errors import BadInputError, BadStreamError, ModelError, UsageError
+from . import files
+from .files import Options, atomic_output, compress_file, decompress_file, sniff
+from .media import AudioInfo, audio_source, read_image, write_audio, write_image
 from .models.modelfile import BUNDLED, CodecModel, find_by_fingerprint, load_model
 
-DEFAULT_MAX_SECONDS = 24 * 3600.0
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+__all__ = ["compress", "decompress", "compress_file", "decompress_file", "Options", "Report",
+           "atomic_output", "get_model", "write_image", "write_audio"]
 
 
 @dataclass
@@ -44,7 +44,8 @@ def get_model(name: str | Path | None, kind: str) -> CodecModel:
     """Load (once per process) a model by path or bundled name; the bundled default if None."""
     model = load_any_model(name or BUNDLED[kind])
     if model.kind != kind:
-        raise ModelError(f"model {model.name} is a {model.kind} model, but the input is {kind}")
+        raise ModelError(f"model {model.name} is {kinds.get(model.kind).article} {model.kind} "
+                         f"model, but the input is {kind}")
     return model
 
 
@@ -55,42 +56,6 @@ def load_any_model(name: str | Path) -> CodecModel:
         threads.count()
         _cache[key] = load_model(key)
     return _cache[key]
-
-
-def sniff_kind(head: bytes, name: str | None = None) -> str:
-    """'image' or 'speech' from the first bytes (or the file name when the bytes don't tell)."""
-    if head[:4] in (b"RIFF", b"fLaC", b"OggS", b"FORM"):
-        return "speech"
-    suffix = Path(name).suffix.lower() if name else ""
-    if suffix in AUDIO_SUFFIXES:
-        return "speech"
-    return "image"
-
-
-# -- atomic outputs -------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
-    """A temporary file beside `path`, renamed over it only if the block succeeds."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise OutputError(f"{path} already exists (use -f/--force to overwrite)")
-    if path.is_dir():
-        raise OutputError(f"{path} is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide outputs from other users
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- compression ----------------------------------------------------------------------------
@@ -144,24 +109,10 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
                          "stages": enc.stages, "model": m.name})
 
 
-def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None, channels: int,
-                 max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[AudioInfo, Iterator[np.ndarray]]:
-    if raw:
-        rate = check_raw_params(rate, channels)
-        stream = io.BytesIO(src) if isinstance(src, bytes) else (
-            open(src, "rb") if isinstance(src, (str, Path)) else src)
-        return AudioInfo(rate, channels, None), raw_blocks(stream, channels)
-    if not isinstance(src, (str, Path, bytes)):
-        streamed = wav_stream(src)  # PCM WAV on a pipe streams; other formats are read whole
-        if not isinstance(streamed, bytes):
-            return streamed
-        src = streamed + src.read()
-    return open_audio(src if isinstance(src, bytes) else str(src), max_seconds)
-
-
 # -- decompression --------------------------------------------------------------------------
 def model_for_stream(header: container.Header, model: str | Path | None) -> CodecModel:
-    kind = "image" if header.modality == container.IMAGE else "speech"
+    """The model a stream names (bundled), or `model` after checking it made the stream."""
+    kind = header.kind
     if model is None:
         path = find_by_fingerprint(header.fingerprint)
         if path is None:
@@ -180,100 +131,68 @@ def decompress_image_from(stream: BinaryIO, header: container.Header, model: str
     from .codec.image import decode_indices, decompress_indices, read_image_stream
 
     payload = read_image_stream(stream, header, max_pixels)
-    if stream.read(1):
-        raise BadInputError("trailing data after the end of the image stream")
     m = model_for_stream(header, model)
     idx = decode_indices(m, header, payload)
-    width, height, channels = header.params
-    return decompress_indices(m, idx, width, height), channels
+    p = header.params
+    return decompress_indices(m, idx, p.width, p.height), p.channels
 
 
 def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str | Path | None,
                         rate: int | None = None, channels: int | None = None,
                         batch_records: int = 16,
                         on_damage: Callable[[int], None] | None = None,
-                        max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[int, int, Iterator[np.ndarray]]:
-    """Returns (output rate, channels, iterator of (n, ch) float32 blocks)."""
+                        max_seconds: float = DEFAULT_MAX_SECONDS,
+                        conceal: bool = False) -> tuple[int, int, Iterator[np.ndarray]]:
+    """Returns (output rate, channels, iterator of (n, ch) float32 blocks). Strict unless
+    `conceal`: then damaged chunks become silence and `on_damage(count)` hears of them."""
     from .codec.speech import SpeechDecoderStream
+    from .media import check_raw_params
 
     m = model_for_stream(header, model)
-    if rate is not None and not 1000 <= rate <= 768000:
-        raise UsageError(f"--rate {rate} is not a plausible sample rate")
-    if channels is not None and not 1 <= channels <= 64:
-        raise UsageError(f"--channels {channels} is out of range (1..64)")
-    dec = SpeechDecoderStream(m, header, rate, channels, max_seconds)
+    if rate is not None or channels is not None:
+        check_raw_params(rate or header.params.rate, channels or 1)
+    dec = SpeechDecoderStream(m, header, rate, channels, max_seconds, conceal)
+    records = container.audio_records(stream, header.params, dec.max_records)
 
     def blocks() -> Iterator[np.ndarray]:
         pending: list[container.Record] = []
-        while not dec.finished:
-            try:
-                rec = container.read_record(stream)
-            except Exception:
-                if pending:  # give out what arrived intact before reporting the damage
-                    yield dec.push(pending)
-                raise
-            pending.append(rec)
-            if rec.last or len(pending) >= batch_records:
-                before = dec.damaged
+        try:
+            for rec in records:
+                pending.append(rec)
+                if rec.last or len(pending) >= batch_records:
+                    before = dec.damaged
+                    block, pending = dec.push(pending), []
+                    if on_damage and dec.damaged > before:
+                        on_damage(dec.damaged - before)
+                    yield block
+        except Exception:
+            if pending and conceal:  # give out what arrived intact before reporting the damage
                 yield dec.push(pending)
-                if on_damage and dec.damaged > before:
-                    on_damage(dec.damaged - before)
-                pending = []
-        if stream.read(1):
-            raise BadInputError("trailing data after the end of the audio stream")
+            raise
+        if not dec.finished:
+            raise BadStreamError("truncated stream: no final chunk")
 
     return dec.out_rate, dec.out_channels, blocks()
 
 
-def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: BinaryIO,
-                fmt: str, flush: bool = False) -> int:
-    """Write blocks as 'raw' (s16le), 'wav-stream' (WAV for pipes), or a soundfile format."""
-    n = 0
-    if fmt in ("raw", "wav-stream"):
-        if fmt == "wav-stream":
-            out.write(wav_stream_header(rate, channels))
-        for b in blocks:
-            out.write(to_pcm16(b))
-            n += len(b)
-            if flush:
-                out.flush()
-        return n
-    import soundfile as sf
-
-    subtype = "PCM_16" if fmt in ("WAV", "FLAC") else None
-    with sf.SoundFile(out, "w", rate, channels, subtype=subtype, format=fmt) as f:
-        for b in blocks:
-            f.write(b)
-            n += len(b)
-    return n
-
-
-def decode_stream_indices(stream: BinaryIO, header: container.Header,
-                          model: str | Path | None) -> np.ndarray:
+def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str | Path | None,
+                          conceal: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                          max_seconds: float = DEFAULT_MAX_SECONDS) -> np.ndarray:
     """Entropy-decode a stream to its codebook indices only: (h, w) for images, (frames,
-    stages) for audio, damaged chunks as -1. For research and for cross-machine checks."""
-    from .codec import entropy
+    stages) for audio (damaged chunks as -1 with `conceal`). Validated as decoding is."""
     from .codec.image import decode_indices, read_image_stream
-    from .codec.speech import frames_for
+    from .codec.speech import SpeechDecoderStream
 
     m = model_for_stream(header, model)
-    if header.modality == container.IMAGE:
-        return decode_indices(m, header, read_image_stream(stream, header))
-    rate, _, stages, chunk = header.params
+    if header.kind == "image":
+        return decode_indices(m, header, read_image_stream(stream, header, max_pixels))
+    dec = SpeechDecoderStream(m, header, max_seconds=max_seconds, conceal=conceal)
     out = []
-    while True:
-        rec = container.read_record(stream)
-        length = chunk
-        if rec.last:
-            total = frames_for(rec.extra, rate, m.config.sample_rate, m.config.frame)[1]
-            length = total - sum(len(o) for o in out)
-        if rec.intact:
-            plan = m.prior.plan([length], stages)
-            out.append(entropy.decode(plan, [rec.payload], length * stages).reshape(length, stages))
-        else:
-            out.append(np.full((length, stages), -1, dtype=np.int64))
-        if rec.last:
-            return np.concatenate(out)
+    for rec in container.audio_records(stream, header.params, dec.max_records):
+        (idx,) = dec.indices([rec])
+        length = dec._lengths_seen[0]
+        out.append(idx if idx is not None else np.full((length, dec.stages), -1, dtype=np.int64))
+    return np.concatenate(out)
 
 
 # -- convenience API for programs ---------------------------------------------------------
@@ -281,8 +200,11 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
              stages: int | None = None) -> bytes:
     """Compress an image or a sound to bytes.
 
-    `data` may be a path, the bytes of an image or audio file, an (H, W, 3) uint8 array or PIL
-    image, or a float waveform array/tensor ((n,) or (n, channels)) together with `rate`.
+    `data` may be a path, the bytes of an image or audio file (told apart by content), a PIL
+    image, or a numpy array / torch tensor. Arrays follow one rule (vqcodec.arrays): with
+    `rate=` a waveform, (n,) or (n, channels), integer PCM scaled by its dtype or float in
+    [-1, 1]; without it an image, (H, W[, 1|2|3|4]) uint8 or float in [0, 1], alpha
+    composited onto white.
     """
     out = io.BytesIO()
     if hasattr(data, "detach"):
@@ -292,20 +214,16 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         data.save(buf, format="PNG")
         data = buf.getvalue()
     if isinstance(data, np.ndarray):
-        if data.dtype == np.uint8 and data.ndim == 3:
-            buf = io.BytesIO()
-            write_image(data, 3, buf, "PNG")
-            compress_image_to(buf.getvalue(), out, model)
-            return out.getvalue()
         if rate is None:
-            raise UsageError("compressing a waveform array needs rate=")
-        wave = data.astype(np.float32).reshape(len(data), -1)
-        info = AudioInfo(rate, wave.shape[1], len(wave))
-        compress_audio_to(iter([wave]), info, out, model, stages)
+            compress_image_to(image_png(data), out, model)
+            return out.getvalue()
+        wave = waveform(data)
+        compress_audio_to(iter([wave]), AudioInfo(rate, wave.shape[1], len(wave)), out, model, stages)
         return out.getvalue()
+    if rate is not None:
+        raise UsageError("rate= describes an array; a file states its own rate")
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
-    name = str(data) if isinstance(data, (str, Path)) else None
-    if sniff_kind(raw[:16], name) == "speech":
+    if sniff(raw) == "speech":
         info, blocks = audio_source(raw, False, None, 1)
         compress_audio_to(blocks, info, out, model, stages)
     else:
@@ -319,7 +237,7 @@ def decompress(data: bytes | str | Path, model: str | Path | None = None):
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     stream = io.BytesIO(raw)
     header = container.read_header(stream)
-    if header.modality == container.IMAGE:
+    if header.kind == "image":
         rgb, channels = decompress_image_from(stream, header, model)
         if channels == 1:
             from PIL import Image

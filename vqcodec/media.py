@@ -10,16 +10,20 @@ import math
 import struct
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS, MAX_CHANNELS, MAX_RATE, MIN_RATE
 from .errors import BadInputError, LimitError, UsageError
 
-DEFAULT_MAX_PIXELS = 16_000_000  # about 5 GB of peak memory in the networks
 AUDIO_BLOCK = 1 << 16  # frames read per block
-MAX_RATE = 768_000
-MAX_CHANNELS = 64
+# File names looked for when scanning folders (single inputs are recognised by content).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm",
+                  ".avif"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+PCM16_SCALE = 32768.0  # s16le sample = round(x * PCM16_SCALE), clipped
 
 
 # -- images -------------------------------------------------------------------------------
@@ -89,8 +93,8 @@ class AudioInfo:
 def check_raw_params(rate: int | None, channels: int) -> int:
     if rate is None:
         raise UsageError("--raw input needs --rate")
-    if not 1000 <= rate <= MAX_RATE:
-        raise UsageError(f"--rate {rate} is not a plausible sample rate (1000..{MAX_RATE})")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise UsageError(f"--rate {rate} is not a plausible sample rate ({MIN_RATE}..{MAX_RATE})")
     if not 1 <= channels <= MAX_CHANNELS:
         raise UsageError(f"--channels {channels} is out of range (1..{MAX_CHANNELS})")
     return rate
@@ -149,7 +153,7 @@ def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14,
         if usable:
             pcm = np.frombuffer(pending[:usable], dtype="<i2").reshape(-1, channels)
             pending = pending[usable:]
-            yield pcm.astype(np.float32) / 32768.0
+            yield pcm.astype(np.float32) / PCM16_SCALE
     if pending:
         raise BadInputError(f"raw input ends with a partial sample frame ({len(pending)} bytes)")
 
@@ -181,10 +185,26 @@ def wav_stream(stream: BinaryIO) -> tuple[AudioInfo, Iterator[np.ndarray]] | byt
         return seen
     tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
     pcm = tag == 1 or (tag == 0xFFFE and len(fmt) >= 26 and fmt[24:26] == b"\x01\x00")
-    if not pcm or bits != 16 or not 1 <= channels <= MAX_CHANNELS or not 1000 <= rate <= MAX_RATE:
+    if not pcm or bits != 16 or not 1 <= channels <= MAX_CHANNELS or not MIN_RATE <= rate <= MAX_RATE:
         return seen
     limit = None if size in (0, 0xFFFFFFFF) else size  # sizes of a pipe's WAV are unknown
     return AudioInfo(rate, channels, None), raw_blocks(stream, channels, limit=limit)
+
+
+def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None, channels: int,
+                 max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """Info and (n, ch) float32 blocks from a path, bytes or stream (raw s16le with `raw`)."""
+    if raw:
+        rate = check_raw_params(rate, channels)
+        stream = io.BytesIO(src) if isinstance(src, bytes) else (
+            open(src, "rb") if isinstance(src, (str, Path)) else src)
+        return AudioInfo(rate, channels, None), raw_blocks(stream, channels)
+    if not isinstance(src, (str, Path, bytes)):
+        streamed = wav_stream(src)  # PCM WAV on a pipe streams; other formats are read whole
+        if not isinstance(streamed, bytes):
+            return streamed
+        src = streamed + src.read()
+    return open_audio(src if isinstance(src, bytes) else str(src), max_seconds)
 
 
 # -- streaming resampler ------------------------------------------------------------------
@@ -241,7 +261,30 @@ def resampled_length(n: int, orig: int, new: int) -> int:
 
 # -- audio output -------------------------------------------------------------------------
 def to_pcm16(x: np.ndarray) -> bytes:
-    return (np.clip(x, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2").tobytes()
+    return (np.clip(x, -1.0, 32767 / PCM16_SCALE) * PCM16_SCALE).round().astype("<i2").tobytes()
+
+
+def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: BinaryIO,
+                fmt: str, flush: bool = False) -> int:
+    """Write blocks as 'raw' (s16le), 'wav-stream' (WAV for pipes), or a soundfile format."""
+    n = 0
+    if fmt in ("raw", "wav-stream"):
+        if fmt == "wav-stream":
+            out.write(wav_stream_header(rate, channels))
+        for b in blocks:
+            out.write(to_pcm16(b))
+            n += len(b)
+            if flush:
+                out.flush()
+        return n
+    import soundfile as sf
+
+    subtype = "PCM_16" if fmt in ("WAV", "FLAC") else None
+    with sf.SoundFile(out, "w", rate, channels, subtype=subtype, format=fmt) as f:
+        for b in blocks:
+            f.write(b)
+            n += len(b)
+    return n
 
 
 def wav_stream_header(rate: int, channels: int) -> bytes:

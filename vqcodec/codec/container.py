@@ -13,16 +13,17 @@ count at the original rate as `extra`. The full description is docs/FORMAT.md.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
+from .. import kinds
 from ..errors import BadStreamError, LimitError
+from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
 VERSION = 1
-IMAGE, AUDIO = 0, 1
-MODALITIES = {IMAGE: "image", AUDIO: "audio"}
 FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
 MAX_RECORD = 1 << 26  # bytes in one record's payload
 MAX_VARINT_BYTES = 9
@@ -64,30 +65,21 @@ def _read_varint(stream: BinaryIO, raw: bytearray, what: str) -> int:
 
 @dataclass
 class Header:
-    modality: int
+    kind: str  # a registered modality: "image" or "speech"
     fingerprint: bytes  # first 4 bytes of the model fingerprint
-    params: tuple[int, ...]
+    params: ImageParams | AudioParams
     size: int = 0  # bytes on disk, filled in when read
 
-    @property
-    def kind(self) -> str:
-        return MODALITIES[self.modality]
-
     def to_bytes(self) -> bytes:
-        body = FIXED.pack(MAGIC, VERSION, self.modality, self.fingerprint)
-        body += b"".join(varint(p) for p in self.params)
+        body = FIXED.pack(MAGIC, VERSION, kinds.get(self.kind).code, self.fingerprint)
+        body += b"".join(varint(p) for p in self.params.values())
         return body + struct.pack(">H", crc16(body))
 
     def describe(self) -> dict[str, int | str]:
         out: dict[str, int | str] = {"modality": self.kind, "model": self.fingerprint.hex(),
                                      "version": VERSION, "header_bytes": self.size}
-        names = (("width", "height", "channels") if self.modality == IMAGE else
-                 ("sample_rate", "channels", "stages", "chunk_frames"))
-        out.update(dict(zip(names, self.params)))
+        out.update(dataclasses.asdict(self.params))
         return out
-
-
-N_PARAMS = {IMAGE: 3, AUDIO: 4}
 
 
 def read_header(stream: BinaryIO) -> Header:
@@ -100,14 +92,16 @@ def read_header(stream: BinaryIO) -> Header:
     _, version, modality, fingerprint = FIXED.unpack(fixed)
     if version != VERSION:
         raise BadStreamError(f"unsupported stream version {version} (this vqcodec reads {VERSION})")
-    if modality not in MODALITIES:
+    kind = kinds.by_code(modality)
+    if kind is None:
         raise BadStreamError(f"malformed stream: unknown modality {modality}")
     raw = bytearray(fixed)
-    params = tuple(_read_varint(stream, raw, "header") for _ in range(N_PARAMS[modality]))
+    n = len(dataclasses.fields(kind.params))
+    values = [_read_varint(stream, raw, "header") for _ in range(n)]
     (check,) = struct.unpack(">H", _read_exact(stream, 2, "header"))
     if check != crc16(bytes(raw)):
         raise BadStreamError("corrupt stream: header checksum mismatch")
-    return Header(modality, fingerprint, params, len(raw) + 2)
+    return Header(kind.name, fingerprint, kind.params(*values), len(raw) + 2)
 
 
 @dataclass
@@ -138,3 +132,24 @@ def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD) -> Record:
     (check,) = struct.unpack(">H", _read_exact(stream, 2, "record checksum"))
     intact = check == crc16(bytes(raw) + payload)
     return Record(payload, last, extra, intact, len(raw) + length + 2)
+
+
+def audio_records(stream: BinaryIO, params: AudioParams, max_records: int) -> Iterator[Record]:
+    """Every record of an audio stream, in order, up to the flagged last one; then checks that
+    nothing follows. The one reader of audio records: decoding, `--indices` and `info` use it.
+
+    Raises BadStreamError for framing errors or trailing data and LimitError past `max_records`;
+    a record whose checksum fails is yielded with `intact` False (the caller decides)."""
+    params.validate()
+    count = 0
+    while True:
+        rec = read_record(stream)
+        count += 1
+        if count > max_records:
+            raise LimitError(f"stream is longer than the limit (more than {max_records} chunks; "
+                             "raise it with --max-seconds)")
+        yield rec
+        if rec.last:
+            break
+    if stream.read(1):
+        raise BadStreamError("trailing data after the end of the audio stream")

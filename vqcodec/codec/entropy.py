@@ -51,6 +51,20 @@ def _groups(steps: list[np.ndarray], size: int) -> list[np.ndarray]:
     return groups
 
 
+def code_length(weights: np.ndarray, symbols: np.ndarray) -> float:
+    """The ideal code length in bits, sum of -log2 p, of `symbols` under integer `weights` (N, K)."""
+    p = weights[np.arange(len(symbols)), symbols] / weights.sum(axis=1)
+    return float(-np.log2(p).sum())
+
+
+def plan_bits(plan: Plan, symbols) -> float:
+    """The ideal code length of flat `symbols` (array-like, laid out as the plan's shape)."""
+    symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
+    ids = np.concatenate(plan.steps_np())
+    plan.commit(ids, symbols[ids])
+    return code_length(plan.weights(ids), symbols[ids])
+
+
 def encode(plan: Plan, symbols, batch: int) -> tuple[list[bytes], float]:
     """Code flat `symbols` (array-like, laid out as the plan's shape) into one stream per batch
     element. Returns the streams and the ideal code length in bits (sum of -log2 p)."""
@@ -63,8 +77,7 @@ def encode(plan: Plan, symbols, batch: int) -> tuple[list[bytes], float]:
         syms.append(symbols[ids].astype(np.int32))
         weights.append(plan.weights(ids))
     sym, w = np.concatenate(syms), np.concatenate(weights)
-    p = w[np.arange(len(sym)), sym] / w.sum(axis=1)
-    ideal = float(-np.log2(p).sum())
+    ideal = code_length(w, sym)
     owner = plan.batch_of_np(order)
     streams = []
     for b in range(batch):

@@ -11,19 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import container, entropy
-from ..errors import BadStreamError, LimitError
-from ..media import DEFAULT_MAX_PIXELS
+from ..errors import BadStreamError
 from ..models.modelfile import CodecModel
 from ..networks.config import FACTOR
 from ..runtime.image import to_input, to_pixels
+from .params import DEFAULT_MAX_PIXELS, ImageParams
 
 
 @dataclass
 class ImageStats:
-    indices: np.ndarray  # (h, w)
     ideal_bits: float  # sum of -log2 p under the integer prior
     payload_bytes: int
-    total_bytes: int
 
 
 def encode_indices(model: CodecModel, rgb: np.ndarray) -> np.ndarray:
@@ -35,32 +33,30 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int) -> tuple[b
     idx = encode_indices(model, rgb)
     h, w = idx.shape
     streams, ideal = entropy.encode(model.prior.plan((1, h, w)), idx.reshape(-1), 1)
-    header = container.Header(container.IMAGE, model.fingerprint[:4],
-                              (rgb.shape[1], rgb.shape[0], channels)).to_bytes()
+    header = container.Header("image", model.fingerprint[:4],
+                              ImageParams(rgb.shape[1], rgb.shape[0], channels)).to_bytes()
     data = header + container.record_bytes(streams[0], last=True)
-    return data, ImageStats(idx, ideal, len(streams[0]), len(data))
+    return data, ImageStats(ideal, len(streams[0]))
 
 
 def read_image_stream(stream: io.BufferedIOBase, header: container.Header,
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
     """Validate an image header's parameters and return its (checksummed) payload."""
-    width, height, channels = header.params
-    if width < 1 or height < 1 or channels not in (1, 3):
-        raise BadStreamError(f"malformed stream: image {width}x{height}x{channels}")
-    if width * height > max_pixels:
-        raise LimitError(f"stream claims {width}x{height} pixels, over the limit of {max_pixels}")
+    header.params.validate(max_pixels)
     rec = container.read_record(stream)
     if not rec.intact:
         raise BadStreamError("corrupt stream: payload checksum mismatch")
     if not rec.last:
         raise BadStreamError("malformed stream: image payload is not a single record")
+    if stream.read(1):
+        raise BadStreamError("trailing data after the end of the image stream")
     return rec.payload
 
 
 def decode_indices(model: CodecModel, header: container.Header, payload: bytes) -> np.ndarray:
     """The (h, w) indices of a stream's payload."""
-    width, height, _ = header.params
-    h, w = -(-height // FACTOR), -(-width // FACTOR)
+    p = header.params
+    h, w = -(-p.height // FACTOR), -(-p.width // FACTOR)
     return entropy.decode(model.prior.plan((1, h, w)), [payload], h * w).reshape(h, w)
 
 

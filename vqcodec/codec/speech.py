@@ -23,12 +23,11 @@ from . import container, entropy
 from ..errors import BadInputError, BadStreamError, LimitError, ModelError
 from ..media import Resampler, resampled_length
 from ..models.modelfile import CodecModel
+from .params import DEFAULT_MAX_SECONDS, AudioParams
 
 ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
 SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; SYN_RIGHT frames are held back (latency)
 XFADE = 80  # samples of crossfade between two synthesis calls
-MAX_CHUNK_FRAMES = 3000
-DEFAULT_MAX_SECONDS = 24 * 3600.0
 
 
 def frames_for(total_in: int, rate: int, model_rate: int, frame: int) -> tuple[int, int]:
@@ -54,8 +53,8 @@ class SpeechEncoderStream:
         self.offset = 0
         self.next_frame = 0
         self.total_in = 0
-        self.header = container.Header(container.AUDIO, model.fingerprint[:4],
-                                       (rate, channels, self.stages, chunk_frames)).to_bytes()
+        self.header = container.Header("speech", model.fingerprint[:4],
+                                       AudioParams(rate, channels, self.stages, chunk_frames)).to_bytes()
         self.ideal_bits = 0.0
         self.payload_bytes = 0
 
@@ -127,24 +126,27 @@ class SpeechEncoderStream:
 
 
 class SpeechDecoderStream:
-    """Push container records, get audio blocks (n, channels) float32 back as they are ready."""
+    """Push container records, get audio blocks (n, channels) float32 back as they are ready.
+
+    Strict by default: a damaged record raises BadStreamError. With `conceal`, it is replaced
+    by silence and counted in `damaged`."""
 
     def __init__(self, model: CodecModel, header: container.Header, rate: int | None = None,
-                 channels: int | None = None, max_seconds: float = DEFAULT_MAX_SECONDS):
-        in_rate, in_channels, stages, chunk = header.params
+                 channels: int | None = None, max_seconds: float = DEFAULT_MAX_SECONDS,
+                 conceal: bool = False):
+        p: AudioParams = header.params.validate(model.config.stages)
         cfg = model.config
-        if not (1000 <= in_rate <= 768000 and 1 <= in_channels <= 64 and 1 <= stages <= cfg.stages
-                and 1 <= chunk <= MAX_CHUNK_FRAMES):
-            raise BadStreamError(f"malformed stream: audio parameters {header.params} are invalid")
-        self.model, self.stages, self.chunk, self.in_rate = model, stages, chunk, in_rate
-        self.out_rate = rate or in_rate
-        self.out_channels = channels or in_channels
+        self.model, self.stages, self.chunk, self.in_rate = model, p.stages, p.chunk_frames, p.rate
+        self.out_rate = rate or p.rate
+        self.out_channels = channels or p.channels
         self.frame = cfg.frame
+        self.conceal = conceal
         self.resampler = Resampler(cfg.sample_rate, self.out_rate)
         self.latents = np.zeros((cfg.latent_dim, 0), dtype=np.float32)  # frames from `base` on
         self.alive = np.zeros(0, dtype=np.float32)  # 1 per intact frame, 0 where a chunk was lost
         self.base = 0
         self.received = 0
+        self.records = 0
         self.emitted = 0
         self.tail = np.zeros(0, dtype=np.float32)
         self.total_frames: int | None = None
@@ -152,17 +154,51 @@ class SpeechDecoderStream:
         self.target: int | None = None
         self.produced = 0
         self.damaged = 0
-        self.max_frames = int(max_seconds * cfg.sample_rate / cfg.frame)
         self.max_seconds = max_seconds
+        self.max_records = p.max_records(cfg.sample_rate / cfg.frame, max_seconds)
 
     @property
     def finished(self) -> bool:
         return self.total_frames is not None
 
     def push(self, records: list[container.Record]) -> np.ndarray:
+        idx = self.indices(records)
+        if idx:
+            self._add_latents(idx)
+        return self._synthesize(final=self.finished)
+
+    def indices(self, records: list[container.Record]) -> list[np.ndarray | None]:
+        """Entropy-decode records to (length, stages) index arrays; None for a damaged record
+        (only with `conceal`)."""
+        lengths = self._lengths(records)
+        for i, rec in enumerate(records):
+            if not rec.intact and not self.conceal:
+                raise BadStreamError(f"corrupt stream: chunk {self.records + i + 1} fails its "
+                                     "checksum (--conceal replaces damaged chunks by silence)")
+        self.records += len(records)
+        good = [i for i, rec in enumerate(records) if rec.intact]
+        self.damaged += len(records) - len(good)
+        out: list[np.ndarray | None] = [None] * len(records)
+        if good:
+            glen = [lengths[i] for i in good]
+            plan = self.model.prior.plan(glen, self.stages)
+            flat = entropy.decode(plan, [records[i].payload for i in good],
+                                  len(glen) * max(glen) * self.stages)
+            idx = flat.reshape(len(glen), max(glen), self.stages)
+            for j, i in enumerate(good):
+                out[i] = idx[j, : lengths[i]]
+        self.received += sum(lengths)
+        self._lengths_seen = lengths
+        return out
+
+    def _lengths(self, records: list[container.Record]) -> list[int]:
+        """Frames in each record; checks where the last record is and the stream's length."""
         if self.finished and records:
             raise BadStreamError("malformed stream: data after the last chunk")
-        lengths, payloads, intact = [], [], []
+        if self.records + len(records) > self.max_records:
+            raise LimitError(f"stream is longer than the limit of {self.max_seconds:.0f} s "
+                             "(raise it with --max-seconds)")
+        lengths = []
         for i, rec in enumerate(records):
             length = self.chunk
             if rec.last:
@@ -176,33 +212,20 @@ class SpeechDecoderStream:
                 self.target = (rec.extra if self.out_rate == self.in_rate else
                                resampled_length(rec.extra, self.in_rate, self.out_rate))
             lengths.append(length)
-            payloads.append(rec.payload)
-            intact.append(rec.intact)
-        if self.received + sum(lengths) > self.max_frames:
-            raise LimitError(f"stream is longer than the limit of {self.max_seconds:.0f} s "
-                             "(raise it with --max-seconds)")
-        if lengths:
-            self._decode_chunks(lengths, payloads, intact)
-        return self._synthesize(final=self.finished)
+        return lengths
 
-    def _decode_chunks(self, lengths: list[int], payloads: list[bytes], intact: list[bool]) -> None:
-        good = [i for i, ok in enumerate(intact) if ok]
-        s_n, dim = self.stages, self.model.config.latent_dim
-        z = np.zeros((dim, sum(lengths)), dtype=np.float32)
+    def _add_latents(self, idx: list[np.ndarray | None]) -> None:
+        lengths = self._lengths_seen
+        z = np.zeros((self.model.config.latent_dim, sum(lengths)), dtype=np.float32)
         alive = np.zeros(sum(lengths), dtype=np.float32)
-        if good:
-            glen = [lengths[i] for i in good]
-            plan = self.model.prior.plan(glen, s_n)
-            flat = entropy.decode(plan, [payloads[i] for i in good], len(glen) * max(glen) * s_n)
-            idx = flat.reshape(len(glen), max(glen), s_n)
-            starts = np.cumsum([0] + lengths[:-1])
-            for j, i in enumerate(good):
-                z[:, starts[i]: starts[i] + lengths[i]] = self.model.runtime.lookup(idx[j, : lengths[i]].T)
-                alive[starts[i]: starts[i] + lengths[i]] = 1
-        self.damaged += len(intact) - len(good)
+        start = 0
+        for length, chunk in zip(lengths, idx):
+            if chunk is not None:
+                z[:, start: start + length] = self.model.runtime.lookup(chunk.T)  # (D, length)
+                alive[start: start + length] = 1
+            start += length
         self.latents = np.concatenate([self.latents, z], axis=1)
         self.alive = np.concatenate([self.alive, alive])
-        self.received += sum(lengths)
 
     def _synthesize(self, final: bool) -> np.ndarray:
         f = self.frame

@@ -17,9 +17,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import BadInputError
+from ..media import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm",
-                  ".pgm", ".avif"}
 OURS = "vqcodec"
 
 

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 def health_from_indices(idx: torch.Tensor, size: int) -> dict[str, float]:
     """Usage, perplexity and dead codes of one codebook from a tensor of its indices."""
     counts = torch.bincount(idx.flatten().cpu(), minlength=size).double()
@@ -21,29 +20,18 @@ def health_from_indices(idx: torch.Tensor, size: int) -> dict[str, float]:
 
 def int_prior_bits(kind: str, int_prior, data: torch.Tensor) -> float:
     """Total -log2 p of `data` under the integer prior, as the range coder would see it."""
-    if kind == "image":
-        n, h, w = data.shape
-        plan = int_prior.plan((n, h, w))
-    else:
-        n, t, s = data.shape
-        plan = int_prior.plan([t] * n, s)
-    flat = data.flatten()
-    ids = torch.cat(plan.steps())
-    plan.commit(ids, flat[ids])
-    w = torch.from_numpy(plan.weights(ids))
-    p = w[torch.arange(len(ids)), flat[ids]] / w.sum(dim=1)
-    return float(-torch.log2(p).sum())
+    from .. import kinds
+    from ..codec.entropy import plan_bits
+
+    return plan_bits(kinds.get(kind).plan(int_prior, tuple(data.shape)), data.flatten())
 
 
 @torch.no_grad()
 def prior_bits(kind: str, float_prior, int_prior, data: torch.Tensor, codebook_size: int) -> dict:
     """Bits per index on held-out indices: float prior, integer prior, fixed-length coding."""
-    logits = float_prior(data)
-    if kind == "image":
-        ce = F.cross_entropy(logits, data, reduction="sum")
-    else:
-        ce = F.cross_entropy(logits.permute(0, 1, 3, 2).reshape(-1, codebook_size),
-                             data.permute(0, 2, 1).reshape(-1), reduction="sum")
+    from .. import kinds
+
+    ce = kinds.get(kind).prior_loss(float_prior(data), data, reduction="sum")
     n = data.numel()
     float_bits = float(ce) / math.log(2) / n
     int_bits = int_prior_bits(kind, int_prior, data) / n

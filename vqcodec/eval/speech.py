@@ -22,9 +22,9 @@ from typing import Callable
 import numpy as np
 
 from ..errors import BadInputError, UsageError
+from ..media import AUDIO_SUFFIXES
 from .speech_metrics import align, estimate_delay, pesq_score, stoi_score
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 CODEC2_MODES = ("3200", "1600", "1300", "700C")
 OPUS_KBPS = 6
 

@@ -2,9 +2,10 @@
 
 Loading never unpickles: tensors come from safetensors and the configuration from JSON in its
 metadata. Loading needs no torch: the codec runs the networks through `vqcodec.runtime`, and
-the torch modules (`CodecModel.net`, for training and checks) are built on first use. The fingerprint is a SHA-256 over the kind, the configuration and every tensor; its
-first 4 bytes go into each stream, and a file whose recorded fingerprint does not match its
-contents is refused as tampered.
+the torch modules (`CodecModel.net`, for training and checks) are built on first use. The
+fingerprint is a SHA-256 over the kind, the configuration and every tensor; its first 4 bytes
+go into each stream, and a file whose recorded fingerprint does not match its contents is
+refused as tampered.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from .. import kinds
 from ..errors import ModelError
-from ..networks.config import ImageModelConfig, SpeechModelConfig
-from ..prior import IntCausalPrior, IntGatedPixelCNN
 from .registry import BUNDLED, MODELS_DIR, bundled_names, find_by_fingerprint, read_metadata, resolve
 
 __all__ = ["BUNDLED", "MODELS_DIR", "CodecModel", "bundled_names", "find_by_fingerprint",
-           "load_model", "read_metadata", "resolve", "save_model"]
+           "load_model", "read_metadata", "resolve", "save_model", "write_info"]
 
 if TYPE_CHECKING:
     import torch
@@ -51,12 +51,9 @@ class CodecModel:
     def runtime(self):
         """The numpy networks (vqcodec.runtime.ImageNet | SpeechNet) the codec runs."""
         if self._runtime is None:
-            from ..runtime.image import ImageNet
-            from ..runtime.speech import SpeechNet
             from ..runtime.weights import net_params
 
-            self._runtime = (ImageNet if self.kind == "image" else SpeechNet)(
-                self.config, net_params(self.tensors))
+            self._runtime = kinds.get(self.kind).runtime(self.config, net_params(self.tensors))
         return self._runtime
 
     @property
@@ -120,11 +117,7 @@ def _torch_net(kind: str, cfg, tensors: dict[str, np.ndarray], path: Path):
 
     from ..runtime.weights import net_params
 
-    if kind == "image":
-        from ..networks.image_model import ImageVQVAE as Net
-    else:
-        from ..networks.speech_model import SpeechVQVAE as Net
-    net = Net(cfg)
+    net = kinds.get(kind).network(cfg)
     state = {k: torch.from_numpy(v) for k, v in net_params(tensors).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):
@@ -160,9 +153,26 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    tmp.chmod(0o644)
     tmp.replace(path)
     return fp
+
+
+def write_info(path: str | Path, key: str, value: dict) -> None:
+    """Set `info[key]` in a model file, tensors untouched. The fingerprint does not cover
+    `info`, so streams made with the model stay valid."""
+    path = resolve(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a vqcodec model file")
+    info = json.loads(meta.get("info", "{}"))
+    info[key] = value
+    meta["info"] = json.dumps(info, sort_keys=True)
+    from safetensors.numpy import save_file
+
+    tensors = load_file(str(path))
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
 
 
 def load_model(path: str | Path) -> CodecModel:
@@ -180,16 +190,10 @@ def load_model(path: str | Path) -> CodecModel:
     if fp.hex() != meta.get("fingerprint"):
         raise ModelError(f"{path}: model file is corrupt or was tampered with "
                          "(fingerprint mismatch)")
-    cfg_dict = json.loads(config)
     try:
-        if kind == "image":
-            cfg = ImageModelConfig(**cfg_dict)
-            prior = IntGatedPixelCNN.from_state(cfg.prior, tensors)
-        elif kind == "speech":
-            cfg = SpeechModelConfig(**cfg_dict)
-            prior = IntCausalPrior.from_state(cfg.prior, tensors)
-        else:
-            raise ModelError(f"{path}: unknown model kind {kind!r}")
+        modality = kinds.get(kind)
+        cfg = modality.config(json.loads(config))
+        prior = modality.int_prior(cfg, tensors)
     except (KeyError, TypeError) as exc:
         raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
     model = CodecModel(kind, cfg, prior, fp, json.loads(meta.get("info", "{}")), path, tensors)

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from ..train.data import ImageCrops, SpeechSegments
 from ..eval.metrics import health_from_indices
 from ..train.losses import MultiResolutionSTFTLoss
+from ..quantizers import KINDS as QUANTIZER_KINDS
 from ..train.trainer import Trainer, TrainOptions
 
-QUANTIZERS = ("ste", "ema", "nsvq")
+QUANTIZERS = tuple(QUANTIZER_KINDS)
 TASKS = ("image", "speech")
 SMALL_IMAGE = {"widths": [16, 32, 64, 64], "latent_dim": 16, "codebook_size": 256, "blocks": 1,
                "prior": {"codebook_size": 256, "channels": 16, "layers": 2}}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import kinds
 from ..codec import entropy
 from ..errors import UsageError
 from ..eval.metrics import int_prior_bits
@@ -23,12 +24,6 @@ class Samples:
     bits_per_index: float  # negative log-likelihood under the prior
 
 
-def _grid_shape(model: CodecModel, n: int, size: int) -> tuple:
-    if model.kind == "image":
-        return (n, size // 8, size // 8)
-    return (n, size, model.config.default_stages)
-
-
 def sample_indices(model: CodecModel, scheme: str, n: int, size: int, temperature: float = 1.0,
                    seed: int = 0, histogram: torch.Tensor | None = None) -> Samples:
     """Draw `n` index maps (images: size x size pixels; speech: size frames of 20 ms)."""
@@ -37,9 +32,10 @@ def sample_indices(model: CodecModel, scheme: str, n: int, size: int, temperatur
     if temperature <= 0:
         raise UsageError("--temperature must be positive")
     rng = np.random.default_rng(seed)
-    shape = _grid_shape(model, n, size)
+    kind = kinds.get(model.kind)
+    shape = kind.grid_shape(model.config, n, size)
     k = model.config.codebook_size
-    stages = 1 if model.kind == "image" else shape[2]
+    stages = shape[2] if kind.stages_of(model.config) > 1 else 1  # stages the grid holds
     if scheme == "uniform":
         idx = torch.from_numpy(rng.integers(0, k, size=shape))
     elif scheme == "histogram":
@@ -49,15 +45,11 @@ def sample_indices(model: CodecModel, scheme: str, n: int, size: int, temperatur
         idx = torch.empty(shape, dtype=torch.long)
         for s in range(stages):
             p = hist[s].double().numpy()
-            draws = rng.choice(k, size=shape[:3] if model.kind == "image" else shape[:2], p=p / p.sum())
-            if model.kind == "image":
-                idx[:] = torch.from_numpy(draws)
-            else:
-                idx[..., s] = torch.from_numpy(draws)
+            target = kind.stage_indices(idx, s)  # a view of stage s
+            target.copy_(torch.from_numpy(rng.choice(k, size=tuple(target.shape), p=p / p.sum())))
     else:
         idx = _ancestral(model, shape, temperature, rng)
-    kind = "image" if model.kind == "image" else "speech"
-    bits = int_prior_bits(kind, model.prior, idx) / idx.numel()
+    bits = int_prior_bits(model.kind, model.prior, idx) / idx.numel()
     return Samples(idx, bits)
 
 
@@ -72,10 +64,7 @@ def _ancestral(model: CodecModel, shape: tuple, temperature: float,
         u = rng.random((len(p), 1))
         return np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), p.shape[1] - 1)
 
-    if model.kind == "image":
-        plan = model.prior.plan(shape)
-    else:
-        plan = model.prior.plan([shape[1]] * shape[0], shape[2])
+    plan = kinds.get(model.kind).plan(model.prior, shape)
     flat = entropy.decode(plan, [], int(np.prod(shape)), choose=choose)
     return torch.from_numpy(flat).view(shape)
 

@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError
-
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm"}
-AUDIO_EXT = {".wav", ".flac", ".ogg"}
+from ..media import AUDIO_SUFFIXES as AUDIO_EXT
+from ..media import IMAGE_SUFFIXES as IMAGE_EXT
 
 
 def find_files(root: str | Path, exts: set[str]) -> list[Path]:

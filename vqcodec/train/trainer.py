@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .data import ImageCrops, SpeechSegments
-from ..networks.image_model import FACTOR, ImageModelConfig, ImageVQVAE
-from .losses import MultiResolutionSTFTLoss
+from .. import kinds
+from ..errors import UsageError
 from ..models.modelfile import save_model
-from ..prior import CausalPrior, GatedPixelCNN
-from ..networks.speech_model import SpeechModelConfig, SpeechVQVAE
+from ..networks.image_model import FACTOR
+from .losses import MultiResolutionSTFTLoss
 
 Progress = Callable[[str, int, int, dict], None]
 
@@ -79,12 +79,9 @@ def init_distributed(device: str) -> tuple[int, int]:
 
 
 def build(opts: TrainOptions):
-    overrides = dict(opts.model, quantizer=opts.quantizer)
-    if opts.kind == "image":
-        cfg = ImageModelConfig(**overrides)
-        return cfg, ImageVQVAE(cfg)
-    cfg = SpeechModelConfig(**overrides)
-    return cfg, SpeechVQVAE(cfg)
+    kind = kinds.get(opts.kind)
+    cfg = kind.config(dict(opts.model, quantizer=opts.quantizer))
+    return cfg, kind.network(cfg)
 
 
 class Trainer:
@@ -107,8 +104,8 @@ class Trainer:
             self.data = SpeechSegments(opts.data, rate, opts.seconds, data_seed)
             self.val = SpeechSegments(opts.val_data or opts.data, rate, opts.seconds, opts.seed + 1)
             self.loss_fn = MultiResolutionSTFTLoss(rate).to(self.device)
-        self.prior = (GatedPixelCNN(self.cfg.prior) if opts.kind == "image"
-                      else CausalPrior(self.cfg.prior)).to(self.device)
+        self.kind = kinds.get(opts.kind)
+        self.prior = self.kind.float_prior(self.cfg).to(self.device)
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -119,6 +116,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "16-mixed")
         self.prior_opt = torch.optim.Adam(self.prior.parameters(), lr=opts.prior_lr)
         self.stage, self.step = "autoencoder", 0
+        self.requested = (opts.steps, opts.prior_steps)
         self.ckpt = Path(str(opts.out) + ".ckpt")
         self.log_path = Path(str(opts.out) + ".log.jsonl")
         self.prior_data: torch.Tensor | None = None
@@ -128,7 +126,8 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.rank != 0:
             return
-        state = {"stage": self.stage, "step": self.step, "planned": [self.opts.steps, self.opts.prior_steps], "net": self.net.state_dict(),
+        state = {"stage": self.stage, "step": self.step, "planned": [self.opts.steps, self.opts.prior_steps],
+                 "requested": list(self.requested), "net": self.net.state_dict(),
                  "prior": self.prior.state_dict(), "opt": self.opt.state_dict(),
                  "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                  "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state)}
@@ -148,9 +147,20 @@ class Trainer:
         random.setstate(_tuples(state["py_rng"]))
         self.data.rng.bit_generator.state = json.loads(state["data_rng"])
         self.stage, self.step = state["stage"], state["step"]
-        self.opts.steps, self.opts.prior_steps = (int(v) for v in state["planned"])
+        self._resume_plan([int(v) for v in state["planned"]],
+                          [int(v) for v in state.get("requested", state["planned"])])
         if "prior_data" in state:
             self.prior_data = state["prior_data"].long().cpu()
+
+    def _resume_plan(self, planned: list[int], requested: list[int]) -> None:
+        """The same request continues the saved plan (a time budget may have shortened it); a
+        new --steps / --prior-steps is the new plan, unless the stage it names is over."""
+        if list(self.requested) == requested:
+            self.opts.steps, self.opts.prior_steps = planned
+            return
+        if self.stage == "prior" and self.opts.steps != planned[0]:
+            raise UsageError(f"the checkpoint finished the autoencoder after {planned[0]} steps; "
+                             f"--steps {self.opts.steps} cannot change that (use --steps {planned[0]})")
 
     def log(self, record: dict) -> None:
         if self.rank != 0:
@@ -208,12 +218,7 @@ class Trainer:
             x = x[..., : random.randint(1, x.shape[-1])]
         with self.autocast():
             logits = self.train_prior(x)
-        logits = logits.float()
-        if self.opts.kind == "image":
-            loss = F.cross_entropy(logits, x)
-        else:
-            loss = F.cross_entropy(logits.permute(0, 1, 3, 2).reshape(-1, logits.shape[2]),
-                                   x.permute(0, 2, 1).reshape(-1))
+        loss = self.kind.prior_loss(logits.float(), x)
         self.prior_opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.prior_opt)
@@ -323,41 +328,16 @@ class Trainer:
         held = self.prior_data[-min(64, max(4, len(self.prior_data) // 10)):]
         summary.update(prior_bits(self.opts.kind, self.prior, int_prior, held,
                                   self.cfg.codebook_size))
-        hist = torch.stack([torch.bincount(self.prior_data[..., s].flatten() if self.opts.kind == "speech"
-                                           else self.prior_data.flatten(),
+        hist = torch.stack([torch.bincount(self.kind.stage_indices(self.prior_data, s).flatten(),
                                            minlength=self.cfg.codebook_size)
-                            for s in range(self.cfg.stages if self.opts.kind == "speech" else 1)])
-        summary["fingerprint"] = save_model(self.opts.out, "image" if self.opts.kind == "image"
-                                            else "speech", self.net, int_prior, {"training": summary},
-                                            hist).hex()[:8]
+                            for s in range(self.kind.stages_of(self.cfg))])
+        summary["fingerprint"] = save_model(self.opts.out, self.kind.name, self.net, int_prior,
+                                            {"training": summary}, hist).hex()[:8]
         self.log({"stage": "summary", **summary})
+        from .curves import plot_curves
+
         plot_curves(self.log_path, Path(str(self.opts.out) + ".curves.png"))
         return summary
-
-
-def plot_curves(log_path: Path, png: Path) -> bool:
-    """Learning curves from a training log (JSON lines) to a PNG; False if matplotlib is absent."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    recs = [json.loads(line) for line in log_path.read_text().splitlines()]
-    panels = [("autoencoder", "rec"), ("autoencoder", "qerr"), ("prior", "bits_per_index")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.2))
-    for ax, (stage, key) in zip(axes, panels):
-        pts = [(r["step"], r[key]) for r in recs if r.get("stage") == stage and key in r]
-        if pts:
-            ax.plot(*zip(*pts))
-        ax.set_title(f"{stage}: {key}")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
-    return True
 
 
 def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:

@@ -1,0 +1,301 @@
+"""Files in, files out: what `vqcodec compress` / `decompress` do for one input.
+
+Sniffing (audio or image, by content), output names and formats, every check that can fail
+before any coding starts, and atomic outputs. The CLI parses options and calls these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from .errors import BadInputError, OutputError, UsageError
+from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
+
+VQC = ".vqc"
+STDIN_NAME = "stdin"  # the base name of outputs made from standard input
+AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3")
+AUDIO_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".raw": "raw", ".pcm": "raw"}
+
+
+@dataclass
+class Options:
+    """Everything `compress_file` / `decompress_file` need besides the paths."""
+
+    model: str | None = None
+    force: bool = False
+    raw: bool = False  # compress: input is s16le PCM; decompress: write s16le PCM
+    rate: int | None = None
+    channels: int | None = None
+    stages: int | None = None
+    stream: bool = False
+    chunk_frames: int = 50
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    conceal: bool = False
+    on_damage: Callable[[int], None] | None = None
+    # wraps the iterator of audio blocks; the CLI uses it to end a live stream on a signal
+    audio_blocks: Callable[[Iterator], Iterator] | None = None
+
+
+# -- atomic outputs -------------------------------------------------------------------------
+def check_output(path: str | Path, force: bool) -> None:
+    """Refuse an output that exists (without force), is a folder, or sits in no writable folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory")
+    if path.exists() and not force:
+        raise OutputError(f"{path} already exists (use -f/--force to overwrite)")
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
+    """A temporary file beside `path`, renamed over it only if the block succeeds."""
+    path = Path(path)
+    check_output(path, force)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide outputs from other users
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _stdout() -> Iterator[BinaryIO]:
+    yield sys.stdout.buffer
+    sys.stdout.buffer.flush()
+
+
+def _open_output(dst: str | None, force: bool):
+    return atomic_output(dst, force) if dst else _stdout()
+
+
+# -- sniffing -------------------------------------------------------------------------------
+def read_head(stream: BinaryIO, n: int = 16) -> bytes:
+    """Up to `n` bytes, reading again after short reads (a slow pipe hands out few at a time)."""
+    head = b""
+    while len(head) < n:
+        more = stream.read(n - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were already read: they are handed out again first."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self.head:
+            n = min(len(buf), len(self.head))
+            buf[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = getattr(self.rest, "read1", self.rest.read)(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def sniff(src: str | Path | bytes) -> str:
+    """'image' or 'speech' by content, for every format Pillow or soundfile reads here."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(src, bytes) and Path(src).stat().st_size == 0:
+        raise BadInputError(f"{src}: empty file")
+    data = io.BytesIO(src) if isinstance(src, bytes) else str(src)
+    if isinstance(src, bytes) and src.startswith(AUDIO_MAGIC):
+        return "speech"
+    try:
+        with Image.open(data):
+            return "image"
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        pass
+    import soundfile as sf
+
+    if isinstance(data, io.BytesIO):
+        data.seek(0)
+    try:
+        sf.info(data)
+        return "speech"
+    except Exception:  # soundfile raises several types for unreadable input
+        pass
+    name = "input" if isinstance(src, bytes) else str(src)
+    if isinstance(src, bytes) and not src:
+        raise BadInputError("empty input: nothing to compress")
+    raise BadInputError(f"{name}: neither an image nor an audio reader recognised it")
+
+
+# -- names and formats ----------------------------------------------------------------------
+def _place(base: str, beside: str | None, output: str | None, many: bool) -> str | None:
+    """`output` itself, `base` inside the folder `output`, or `beside` when no -o (None: stdout)."""
+    if output == "-":
+        return None
+    if output and (many or Path(output).is_dir()):
+        if not Path(output).is_dir():
+            raise UsageError(f"{output}: not a directory (several inputs need -o DIR)")
+        return str(Path(output) / base)
+    return output or beside
+
+
+def compressed_name(src: str, output: str | None, many: bool) -> str | None:
+    """Where compressing `src` goes: None for stdout."""
+    base = (STDIN_NAME if src == "-" else Path(src).name) + VQC
+    return _place(base, None if src == "-" else src + VQC, output, many)
+
+
+def decompressed_name(src: str, output: str | None, many: bool, kind: str) -> str | None:
+    """Where decompressing `src` goes (None for stdout), given the stream's kind."""
+    from .media import IMAGE_SUFFIXES
+
+    base = STDIN_NAME + VQC if src == "-" else Path(src).name
+    base = base[: -len(VQC)] if base.endswith(VQC) else base + ".out"
+    suffix = Path(base).suffix.lower()
+    if kind == "image":
+        base = str(Path(base).with_suffix(".png")) if suffix in IMAGE_SUFFIXES else base + ".png"
+    elif suffix not in AUDIO_FORMATS:
+        base += ".wav"
+    return _place(base, None if src == "-" else str(Path(src).parent / base), output, many)
+
+
+def image_format(path: str) -> str:
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.EXTENSION.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: unknown image format (use .png, .jpg, .webp, ...)")
+    return fmt
+
+
+def audio_format(path: str, raw: bool) -> str:
+    fmt = "raw" if raw else AUDIO_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: unknown audio format (use .wav, .flac, .ogg or --raw)")
+    return fmt
+
+
+# -- one file each way ----------------------------------------------------------------------
+def compress_file(src: str, dst: str | None, o: Options) -> dict:
+    """Compress one input ('-' for stdin) to `dst` (None: stdout); returns what was done."""
+    from . import api
+
+    t0 = time.perf_counter()
+    if dst is not None:
+        check_output(dst, o.force)
+    if src == "-":
+        head = read_head(sys.stdin.buffer)
+        stream: BinaryIO = io.BufferedReader(_Prefixed(head, sys.stdin.buffer))
+        kind = "speech" if o.raw or head.startswith(AUDIO_MAGIC) else None
+        data: str | bytes | BinaryIO = stream
+        if kind is None:
+            data = stream.read()
+            kind = sniff(data)
+    else:
+        data = src
+        kind = "speech" if o.raw else sniff(src)
+    if kind == "image":
+        if o.stages is not None:
+            raise UsageError("--stages applies to speech; the input is an image")
+        if o.rate is not None or o.stream:
+            raise UsageError("--rate and --stream apply to speech; the input is an image")
+    elif o.rate is not None and not o.raw:
+        raise UsageError("--rate describes --raw input; a file with a header states its own rate")
+    model = api.get_model(o.model, kind)
+    if kind == "speech" and o.stages is not None and not 1 <= o.stages <= model.config.stages:
+        raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
+    with _open_output(dst, o.force) as out:
+        if kind == "image":
+            rep = api.compress_image_to(data, out, o.model, o.max_pixels)
+        else:
+            channels = 1 if o.channels is None else o.channels
+            info, blocks = api.audio_source(data, o.raw, o.rate, channels, o.max_seconds)
+            if o.audio_blocks is not None:
+                blocks = o.audio_blocks(blocks)
+            rep = api.compress_audio_to(blocks, info, out, o.model, o.stages, o.chunk_frames,
+                                        flush=o.stream)
+    result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,
+              "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3)}
+    if kind == "image":
+        result["bpp"] = round(rep.output_bytes * 8 / (rep.extra["width"] * rep.extra["height"]), 5)
+    else:
+        secs = rep.extra["samples"] / rep.extra["rate"]
+        result["bit_per_second"] = round(rep.output_bytes * 8 / max(secs, 1e-9), 1)
+    result["overhead_percent"] = round(rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100, 2)
+    return result
+
+
+def decompress_file(src: str, output: str | None, o: Options, many: bool = False,
+                    indices: str | None = None) -> dict:
+    """Decompress one stream ('-' for stdin) to media, or to a .npy of indices with `indices`."""
+    from . import api
+    from .codec import container
+
+    t0 = time.perf_counter()
+    if indices:
+        check_output(indices, o.force)
+    with (sys.stdin.buffer if src == "-" else open(src, "rb")) as f:
+        header = container.read_header(f)
+        if indices:
+            import numpy as np
+
+            idx = api.decode_stream_indices(f, header, o.model, o.conceal, o.max_pixels, o.max_seconds)
+            with atomic_output(indices, o.force) as out:
+                np.save(out, idx)
+            return {"input": src, "output": indices, "shape": list(idx.shape),
+                    "seconds": round(time.perf_counter() - t0, 3)}
+        dst = decompressed_name(src, output, many, header.kind)
+        if dst is not None:
+            check_output(dst, o.force)
+        if header.kind == "image":
+            fmt = "PNG" if dst is None else image_format(dst)
+            if o.raw or o.rate or o.channels:
+                raise UsageError("--raw, --rate and --channels apply to speech; the stream is an image")
+            rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels)
+            with _open_output(dst, o.force) as out:
+                api.write_image(rgb, ch, out, fmt)
+            p = header.params
+            detail = {"width": p.width, "height": p.height}
+            per = ("bpp", p.width * p.height)
+        else:
+            fmt = ("raw" if o.raw else "wav-stream") if dst is None else audio_format(dst, o.raw)
+            rate, ch, blocks = api.decode_audio_blocks(
+                f, header, o.model, o.rate, o.channels, batch_records=1 if dst is None else 16,
+                on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal)
+            with _open_output(dst, o.force) as out:
+                n = api.write_audio(blocks, rate, ch, out, fmt, flush=dst is None)
+            detail = {"audio_seconds": round(n / rate, 3), "rate": rate, "channels": ch}
+            per = ("bit_per_second", n / rate)
+    size = Path(src).stat().st_size if src != "-" else None
+    model = api.model_for_stream(header, o.model)
+    out = {"input": src, "output": dst or "-", "bytes": size, "model": model.name,
+           "seconds": round(time.perf_counter() - t0, 3), **detail}
+    if size is not None and per[1]:
+        out[per[0]] = round(size * 8 / per[1], 5 if per[0] == "bpp" else 1)
+    return out

@@ -1,0 +1,57 @@
+"""What every modality provides: its stream parameters, networks, priors, losses, data, quality."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class Kind:
+    """One modality. Class attributes describe it; methods import torch only when called."""
+
+    name: ClassVar[str]  # the one name used everywhere: model files, CLI, container
+    code: ClassVar[int]  # the modality byte in stream headers
+    params: ClassVar[type]  # the typed header parameters (ImageParams, AudioParams)
+    article: ClassVar[str] = "a"
+
+    def config(self, overrides: dict) -> Any:
+        """The model configuration dataclass from a dict (as saved in a model file)."""
+        raise NotImplementedError
+
+    def network(self, cfg) -> Any:
+        """The VQ-VAE for `cfg`."""
+        raise NotImplementedError
+
+    def runtime(self, cfg, params: dict) -> Any:
+        """The numpy inference networks for `cfg` from float32 weights (no torch)."""
+        raise NotImplementedError
+
+    def float_prior(self, cfg) -> Any:
+        """The trainable prior over this kind's index grids."""
+        raise NotImplementedError
+
+    def int_prior(self, cfg, tensors: dict) -> Any:
+        """The frozen integer prior, from a model file's tensors."""
+        raise NotImplementedError
+
+    def prior_loss(self, logits, x, reduction: str = "mean"):
+        """Cross-entropy of the float prior's logits against index grids `x`."""
+        raise NotImplementedError
+
+    def plan(self, int_prior, shape: tuple[int, ...]):
+        """The integer prior's coding plan for a batch of index grids of `shape`."""
+        raise NotImplementedError
+
+    def grid_shape(self, cfg, n: int, size: int) -> tuple[int, ...]:
+        """The index grid of `n` samples of `size` (pixels per side, or 20 ms frames)."""
+        raise NotImplementedError
+
+    def stages_of(self, cfg) -> int:
+        """Codebook stages per position (1 for single-stage models)."""
+        return 1
+
+    def stage_indices(self, idx, stage: int):
+        """The indices of one stage from a batch of prior training examples."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<kind {self.name}>"

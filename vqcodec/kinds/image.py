@@ -1,0 +1,54 @@
+"""Images: 2-D VQ-VAE, gated PixelCNN prior, one record per stream."""
+
+from __future__ import annotations
+
+from ..codec.params import ImageParams
+from .base import Kind
+
+
+class ImageKind(Kind):
+    name, code, params, article = "image", 0, ImageParams, "an"
+
+    def config(self, overrides: dict):
+        from ..networks.config import ImageModelConfig
+
+        return ImageModelConfig(**overrides)
+
+    def runtime(self, cfg, params: dict):
+        from ..runtime.image import ImageNet
+
+        return ImageNet(cfg, params)
+
+    def network(self, cfg):
+        from ..networks.image_model import ImageVQVAE
+
+        return ImageVQVAE(cfg)
+
+    def float_prior(self, cfg):
+        from ..prior import GatedPixelCNN
+
+        return GatedPixelCNN(cfg.prior)
+
+    def int_prior(self, cfg, tensors: dict):
+        from ..prior import IntGatedPixelCNN
+
+        return IntGatedPixelCNN.from_state(cfg.prior, tensors)
+
+    def prior_loss(self, logits, x, reduction: str = "mean"):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(logits, x, reduction=reduction)  # logits (B, K, h, w), x (B, h, w)
+
+    def plan(self, int_prior, shape):
+        return int_prior.plan(tuple(shape))  # (N, h, w)
+
+    def grid_shape(self, cfg, n: int, size: int):
+        from ..networks.config import FACTOR
+
+        return (n, size // FACTOR, size // FACTOR)
+
+    def stage_indices(self, idx, stage: int):
+        return idx  # (B, h, w): one stage
+
+
+IMAGE = ImageKind()

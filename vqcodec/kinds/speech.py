@@ -1,0 +1,58 @@
+"""Speech: 1-D VQ-VAE with residual stages, causal prior over time, one record per chunk."""
+
+from __future__ import annotations
+
+from ..codec.params import AudioParams
+from .base import Kind
+
+
+class SpeechKind(Kind):
+    name, code, params = "speech", 1, AudioParams
+
+    def config(self, overrides: dict):
+        from ..networks.config import SpeechModelConfig
+
+        return SpeechModelConfig(**overrides)
+
+    def runtime(self, cfg, params: dict):
+        from ..runtime.speech import SpeechNet
+
+        return SpeechNet(cfg, params)
+
+    def network(self, cfg):
+        from ..networks.speech_model import SpeechVQVAE
+
+        return SpeechVQVAE(cfg)
+
+    def float_prior(self, cfg):
+        from ..prior import CausalPrior
+
+        return CausalPrior(cfg.prior)
+
+    def int_prior(self, cfg, tensors: dict):
+        from ..prior import IntCausalPrior
+
+        return IntCausalPrior.from_state(cfg.prior, tensors)
+
+    def prior_loss(self, logits, x, reduction: str = "mean"):
+        import torch.nn.functional as F
+
+        # logits (B, S, K, T), x (B, T, S)
+        return F.cross_entropy(logits.permute(0, 1, 3, 2).reshape(-1, logits.shape[2]),
+                               x.permute(0, 2, 1).reshape(-1), reduction=reduction)
+
+    def plan(self, int_prior, shape):
+        n, t, s = shape  # (N, T, S)
+        return int_prior.plan([t] * n, s)
+
+    def grid_shape(self, cfg, n: int, size: int):
+        return (n, size, cfg.default_stages)
+
+    def stages_of(self, cfg) -> int:
+        return cfg.stages
+
+    def stage_indices(self, idx, stage: int):
+        return idx[..., stage]  # (B, T, S) -> (B, T)
+
+
+SPEECH = SpeechKind()
