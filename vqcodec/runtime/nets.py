@@ -28,10 +28,13 @@ def linear(p: Params, name: str, x: np.ndarray) -> np.ndarray:
     return x @ p[name + ".weight"].T + p[name + ".bias"]
 
 
-def layer(spec: Layer, p: Params, name: str, x: np.ndarray) -> np.ndarray:
+def layer(spec: Layer, p: Params, name: str, x: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """One layer; with `inplace`, an activation may overwrite `x` (nobody else holds it)."""
     if isinstance(spec, Conv):
         return conv(spec, p, name, x)
     if isinstance(spec, Act):
+        if spec.name == "relu" and inplace:
+            return ops.relu(x, inplace=True)
         return ops.ACTS[spec.name](x)
     if isinstance(spec, Res):
         act = ops.ACTS[spec.act]
@@ -50,5 +53,5 @@ def layer(spec: Layer, p: Params, name: str, x: np.ndarray) -> np.ndarray:
 def sequential(specs: list[Layer], p: Params, prefix: str, x: np.ndarray) -> np.ndarray:
     """Run an nn.Sequential built from `specs` whose state-dict prefix is `prefix`."""
     for i, spec in enumerate(specs):
-        x = layer(spec, p, f"{prefix}.{i}", x)
+        x = layer(spec, p, f"{prefix}.{i}", x, inplace=i > 0)
     return x
