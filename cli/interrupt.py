@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeVar
 
-import numpy as np
+T = TypeVar("T")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -46,7 +46,7 @@ class GracefulStop:
         if self._reading:
             raise StopInput
 
-    def blocks(self, source: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def blocks(self, source: Iterable[T]) -> Iterator[T]:
         """The blocks of `source` until it ends or a stop signal arrives."""
         it = iter(source)
         while self.signum is None:
