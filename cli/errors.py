@@ -8,8 +8,8 @@ import sys
 from typing import Callable, NoReturn
 
 import typer
-from typer._click.exceptions import ClickException
-from typer.core import TyperGroup
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -60,6 +60,9 @@ class OneLineErrors(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:  # `vqcodec` or `vqcodec eval` alone: the help
+            print(exc.format_message())
+            rv = 0
         except ClickException as exc:
             where = getattr(getattr(exc, "ctx", None), "command_path", None)
             hint = f" (see {where} --help)" if where else ""
@@ -71,3 +74,16 @@ class OneLineErrors(TyperGroup):
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class PlainMetavars(TyperCommand):
+    """Arguments shown by their metavar alone: `INPUT...`, not `{INPUT}...` and `<list[str]>`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for p in self.params:
+            if isinstance(p, TyperArgument):
+                dots = "..." if p.nargs != 1 else ""
+                p.display_type_rich = lambda ctx: None
+                p._usage_display_name = lambda p=p, dots=dots: p.display_name_raw + dots
+                p._rich_display_name = lambda p=p, dots=dots: p.display_name_raw + dots

@@ -14,7 +14,7 @@ from typing import List
 
 import typer
 
-from .errors import OneLineErrors, fail, guarded
+from .errors import OneLineErrors, PlainMetavars, fail, guarded
 
 app = typer.Typer(cls=OneLineErrors, add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   help="Neural compression of images and low-bitrate speech (VQ-VAE + integer "
@@ -94,7 +94,7 @@ def _register_subcommands() -> None:
     from .train_cmd import train
 
     for command in (compress, decompress, info, models, train, sample):
-        app.command()(command)
+        app.command(cls=PlainMetavars)(command)
 
     from .eval_cmd import eval_app
 

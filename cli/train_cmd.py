@@ -19,7 +19,7 @@ def _err():
 
 @guarded
 def train(
-    kind: str = typer.Argument(..., help="'image' or 'speech'."),
+    kind: str = typer.Argument(..., metavar="KIND", help="'image' or 'speech'."),
     data: str = typer.Option(..., "--data", help="Folder of training images / wav+flac files (recursive), or a packed .npy."),
     out: str = typer.Option(..., "--out", help="Model file to write (checkpoint beside it: OUT.ckpt)."),
     steps: int = typer.Option(20000, "--steps", help="Autoencoder training steps."),

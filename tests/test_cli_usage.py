@@ -174,3 +174,14 @@ def test_a_wav_on_a_slow_pipe_is_still_audio(speech_model, tmp_path, monkeypatch
     result = files.compress_file("-", str(tmp_path / "t.vqc"), files.Options(model=str(speech_model)))
     assert result["bit_per_second"] > 0
     assert np.isfinite(result["seconds"])
+
+
+def test_no_command_prints_the_help():
+    r = run_cli()
+    assert r.returncode == 0 and b"Usage:" in r.stdout and r.stderr == b""
+
+
+def test_usage_lines_show_readable_metavars():
+    r = run_cli("compress", "--help")
+    assert b"compress [OPTIONS] INPUT..." in r.stdout
+    assert b"{" not in r.stdout and b"list[str]" not in r.stdout

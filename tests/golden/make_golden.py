@@ -2,12 +2,15 @@
 
 Only do this on purpose: the golden test exists to catch changes that break existing files.
 It trains two tiny models on generated data, compresses one generated image and one generated
-clip with them, and records the sha256 of the decoded indices.
+clip with them (kept as golden.png / golden.wav), and records the sha256 of the decoded indices
+and, for this machine and torch version, of the bytes the encoder wrote (see docs/FORMAT.md for
+what is promised across machines).
 """
 
 import hashlib
 import io
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -38,15 +41,20 @@ def main() -> None:
                        model=TINY_SPEECH))
     make_image(HERE / "golden.png", 72, 40, 99)
     sf.write(HERE / "golden.wav", make_speechlike(1.3, 16000, 99), 16000, subtype="PCM_16")
+    import torch
+
     expected = {}
+    encoder = {"torch": torch.__version__.split("+")[0], "machine": platform.machine()}
     for name, src, model in (("image", "golden.png", "tiny-image.safetensors"),
                              ("speech", "golden.wav", "tiny-speech.safetensors")):
         blob = api.compress(str(HERE / src), model=str(HERE / model))
         (HERE / f"{name}.vqc").write_bytes(blob)
+        encoder[name] = hashlib.sha256(blob).hexdigest()
         s = io.BytesIO(blob)
         idx = api.decode_stream_indices(s, container.read_header(s), str(HERE / model))
         expected[name] = {"shape": list(idx.shape),
                           "sha256": hashlib.sha256(idx.astype("<i8").tobytes()).hexdigest()}
+    expected["encoder"] = encoder
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     for p in sorted(work.rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()

@@ -45,6 +45,26 @@ class Kind:
         """The index grid of `n` samples of `size` (pixels per side, or 20 ms frames)."""
         raise NotImplementedError
 
+    def data(self, source, size: float, seed: int, cfg=None):
+        """Training examples from `source`: image crops of `size` px, or `size`-s segments."""
+        raise NotImplementedError
+
+    def latents(self, net, x):
+        """The encoder's output before quantisation, (B, D, *spatial)."""
+        raise NotImplementedError
+
+    def synthesize(self, net, q, x):
+        """Quantised latents back to media shaped like `x`."""
+        raise NotImplementedError
+
+    def reconstruction_loss(self, y, x, stft=None):
+        """The training loss between output `y` and input `x` (`stft`: a speech loss module)."""
+        raise NotImplementedError
+
+    def quality(self, y, x, rec: float) -> float:
+        """The headline quality of a reconstruction (PSNR in dB; for speech the loss `rec`)."""
+        raise NotImplementedError
+
     def stages_of(self, cfg) -> int:
         """Codebook stages per position (1 for single-stage models)."""
         return 1

@@ -47,6 +47,29 @@ class ImageKind(Kind):
 
         return (n, size // FACTOR, size // FACTOR)
 
+    def data(self, source, size: float, seed: int, cfg=None):
+        from ..train.data import ImageCrops
+
+        return ImageCrops(source, int(size), seed)  # batches (n, 3, size, size)
+
+    def latents(self, net, x):
+        return net.encoder(x)
+
+    def synthesize(self, net, q, x):
+        return net.decoder(q)
+
+    def reconstruction_loss(self, y, x, stft=None):
+        import torch.nn.functional as F
+
+        return F.mse_loss(y, x)  # on [-1, 1] pixels
+
+    def quality(self, y, x, rec: float) -> float:
+        import torch
+        import torch.nn.functional as F
+
+        mse = F.mse_loss((y.clamp(-1, 1) + 1) * 127.5, (x + 1) * 127.5)
+        return float(10 * torch.log10(255.0**2 / mse))
+
     def stage_indices(self, idx, stage: int):
         return idx  # (B, h, w): one stage
 

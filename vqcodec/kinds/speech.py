@@ -48,6 +48,23 @@ class SpeechKind(Kind):
     def grid_shape(self, cfg, n: int, size: int):
         return (n, size, cfg.default_stages)
 
+    def data(self, source, size: float, seed: int, cfg=None):
+        from ..train.data import SpeechSegments
+
+        return SpeechSegments(source, cfg.sample_rate if cfg else 16000, size, seed)  # (n, samples)
+
+    def latents(self, net, x):
+        return net.encoder(net.features(x))
+
+    def synthesize(self, net, q, x):
+        return net.synthesize(q, x.shape[-1])
+
+    def reconstruction_loss(self, y, x, stft=None):
+        return stft(y, x)  # multi-resolution STFT
+
+    def quality(self, y, x, rec: float) -> float:
+        return rec  # the multi-resolution STFT loss, lower is better
+
     def stages_of(self, cfg) -> int:
         return cfg.stages
 

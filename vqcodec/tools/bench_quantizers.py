@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..train.data import ImageCrops, SpeechSegments
+from .. import kinds
 from ..eval.metrics import health_from_indices
 from ..train.losses import MultiResolutionSTFTLoss
 from ..quantizers import KINDS as QUANTIZER_KINDS
@@ -39,24 +39,22 @@ FINAL_METRICS = ("quality", "rec", "qmse", "rel_qerr", "rel_qerr_var", "perplexi
 
 def heldout_batch(kind: str, source: str | Path, n: int, size: float) -> torch.Tensor:
     """A fixed seeded batch, the same for every run: n crops of `size` px or n `size`-s segments."""
-    if kind == "image":
-        return ImageCrops(source, int(size), seed=1234).batch(n)  # (n, 3, size, size)
-    return SpeechSegments(source, 16000, size, seed=1234).batch(n)  # (n, samples)
+    return kinds.get(kind).data(source, size, seed=1234).batch(n)
 
 
 def latents(net, kind: str, x: torch.Tensor) -> torch.Tensor:
     """Encoder output before quantisation, (B, D, *spatial)."""
-    return net.encoder(x) if kind == "image" else net.encoder(net.features(x))
+    return kinds.get(kind).latents(net, x)
 
 
 def synthesize(net, kind: str, q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return net.decoder(q) if kind == "image" else net.synthesize(q, x.shape[-1])
+    return kinds.get(kind).synthesize(net, q, x)
 
 
 def rec_loss(kind: str, y: torch.Tensor, x: torch.Tensor,
              stft: MultiResolutionSTFTLoss) -> torch.Tensor:
     """The training reconstruction loss: MSE on [-1, 1] pixels, multi-resolution STFT on speech."""
-    return F.mse_loss(y, x) if kind == "image" else stft(y, x)
+    return kinds.get(kind).reconstruction_loss(y, x, stft)
 
 
 @torch.no_grad()
@@ -73,11 +71,7 @@ def measure(net, kind: str, x: torch.Tensor, stft: MultiResolutionSTFTLoss) -> d
            "rel_qerr_var": float(err / (zf - zf.mean(0)).pow(2).sum())}
     health = health_from_indices(idx[:, 0], net.quantizer.stages[0].codebook_size)
     out.update(perplexity=health["perplexity"], dead=health["dead"])
-    if kind == "image":
-        mse = F.mse_loss((y.clamp(-1, 1) + 1) * 127.5, (x + 1) * 127.5)
-        out["quality"] = float(10 * torch.log10(255.0**2 / mse))  # PSNR, dB
-    else:
-        out["quality"] = out["rec"]  # multi-resolution STFT loss, lower is better
+    out["quality"] = kinds.get(kind).quality(y, x, out["rec"])  # PSNR dB; speech: MR-STFT loss
     return out
 
 
