@@ -46,8 +46,17 @@ def conv_transpose1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride:
 
 
 # -- 2-D, channels last: (H, W, C) -----------------------------------------------------------
+def _padded(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """x zero-padded, plus one spare zero row that `_conv_s1`'s flat addressing may run into."""
+    h, w, c = x.shape
+    out = np.zeros((h + top + bottom + 1, w + left + right, c), dtype=np.float32)
+    out[top: top + h, left: left + w] = x
+    return out
+
+
 def _conv_s1(xp: np.ndarray, w: np.ndarray, kh: int, kw: int) -> np.ndarray:
-    """Stride-1 'valid' convolution of padded (Hp, Wp, C_in) with taps w (kh * kw, C_in, C_out).
+    """Stride-1 'valid' convolution of padded (Hp + 1, Wp, C_in), whose last row is spare zeros
+    (see `_padded`), with taps w (kh * kw, C_in, C_out) -> (Hp - kh + 1, Wp - kw + 1, C_out).
 
     Rows are addressed flat over the padded width, so the input seen by one tap is a contiguous
     slice (no copy); the k - 1 wrapped columns per row are computed and dropped. Three ways to
@@ -57,9 +66,10 @@ def _conv_s1(xp: np.ndarray, w: np.ndarray, kh: int, kw: int) -> np.ndarray:
     choice below avoids a bad case (3 output or 3 input channels).
     """
     hp, wp, c_in = xp.shape
+    hp -= 1  # the spare row
     taps, _, c_out = w.shape
     h_out, w_out = hp - kh + 1, wp - kw + 1
-    flat = np.concatenate([xp.reshape(-1, c_in), np.zeros((kw, c_in), np.float32)])
+    flat = xp.reshape(-1, c_in)  # no copy
     offs = [i * wp + j for i in range(kh) for j in range(kw)]
     out = np.empty((h_out, w_out, c_out), dtype=np.float32)
     shift_out = taps * c_out <= c_in
@@ -102,11 +112,12 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1,
     hp = max(x.shape[0] + 2 * padding, (h_out - 1 + kh2) * s)
     wp = max(x.shape[1] + 2 * padding, (w_out - 1 + kw2) * s)
     hp, wp = -(-hp // s) * s, -(-wp // s) * s
-    xp = np.zeros((hp, wp, c_in), dtype=np.float32)
-    xp[padding: padding + x.shape[0], padding: padding + x.shape[1]] = x
-    if s > 1:  # (hp, wp, C) -> (hp/s, wp/s, s*s*C), channel order (dy, dx, c)
-        xp = xp.reshape(hp // s, s, wp // s, s, c_in).transpose(0, 2, 1, 3, 4).reshape(
-            hp // s, wp // s, s * s * c_in)
+    xp = _padded(x, padding, hp - x.shape[0] - padding, padding, wp - x.shape[1] - padding)
+    if s > 1:  # (hp, wp, C) -> (hp/s, wp/s, s*s*C), channel order (dy, dx, c), one copy
+        s2d = np.zeros((hp // s + 1, wp // s, s * s * c_in), dtype=np.float32)
+        s2d[: hp // s].reshape(hp // s, wp // s, s, s, c_in)[...] = xp[:hp].reshape(
+            hp // s, s, wp // s, s, c_in).transpose(0, 2, 1, 3, 4)
+        xp = s2d
     wk = np.zeros((kh2, kw2, s, s, c_in, c_out), dtype=np.float32)  # tap (ty, tx), sub (dy, dx)
     wt = w.transpose(2, 3, 1, 0)  # (k, k, C_in, C_out)
     for ky in range(kh):
@@ -130,8 +141,7 @@ def conv_transpose2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride:
     if k % s:
         raise NotImplementedError("transposed convolution with kernel not a multiple of stride")
     kt = k // s
-    h, wd, _ = x.shape
-    xp = np.pad(x, ((kt - 1, kt - 1), (kt - 1, kt - 1), (0, 0)))
+    xp = _padded(x, kt - 1, kt - 1, kt - 1, kt - 1)
     wk = np.empty((kt, kt, c_in, s, s, c_out), dtype=np.float32)
     for ty in range(kt):
         for tx in range(kt):
