@@ -6,12 +6,21 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from .errors import guarded
 
-bench_app = typer.Typer(help="Benchmarks: speed, and the quantizer comparison.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: speed, whole-process start-up, streaming latency, and "
+                             "the quantizer comparison.", no_args_is_help=True)
+
+
+def _table(title: str, rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(*rows[0].keys(), title=title)
+    for r in rows:
+        t.add_row(*[str(v) for v in r.values()])
+    Console().print(t)
 
 
 @bench_app.command("speed")
@@ -20,18 +29,25 @@ def speed(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     image_model: Optional[str] = typer.Option(None, "--image-model"),
     speech_model: Optional[str] = typer.Option(None, "--speech-model"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads (default: the idle cores)."),
+    quick: bool = typer.Option(False, "--quick", help="The 768x512 photo and speech only, no float baseline."),
 ) -> None:
     """Encode/decode times per image size and real-time factors for speech, with the plain
     float autoregressive decode beside the exact cached one (same run, same machine)."""
+    from vqcodec import threads as pools
     from vqcodec.tools import bench_speed
 
-    result = bench_speed.run(image_model, speech_model)
+    pools.configure(threads)
+    result = bench_speed.run(image_model, speech_model, quick)
     if as_json:
         print(json.dumps(result, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     rows = result["images"]
-    t = Table(*rows[0].keys(), title=f"images (torch threads: {result['torch_threads']})")
+    t = Table(*rows[0].keys(), title=f"images (threads: {result['threads']})")
     for r in rows:
         t.add_row(*[str(v) for v in r.values()])
     console.print(t)
@@ -39,6 +55,45 @@ def speed(
     for k, v in result["speech"].items():
         s.add_row(k, str(v))
     console.print(s)
+
+
+@bench_app.command("cli")
+@guarded
+def cli_times(
+    repeat: int = typer.Option(5, "--repeat", min=1, help="Runs of each command (median kept)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Whole-process times of --help, info, models, a usage error, and compress/decompress of a
+    768x512 photo and 10 s of speech, each against `python -c "import numpy"` in the same run."""
+    from vqcodec.tools import bench_cli
+
+    result = bench_cli.run(repeat)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    _table(f"whole processes, median of {result['repeat']} (numpy import {result['numpy_import_s']} s, "
+           f"load {result['load_average']:.1f} on {result['cores']} cores)", result["rows"])
+
+
+@bench_app.command("stream")
+@guarded
+def stream(
+    seconds: float = typer.Option(10.0, "--seconds", help="Audio to feed."),
+    rate: int = typer.Option(8000, "--rate", help="Sample rate of the fed audio."),
+    chunk_ms: int = typer.Option(200, "--chunk-ms", help="compress --stream chunk length."),
+    busy: bool = typer.Option(True, "--busy/--idle", help="Keep one core busy elsewhere meanwhile."),
+    model: Optional[str] = typer.Option(None, "--model", help="Speech model (default: bundled)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Feed speech at real-time pace through `compress --stream - | decompress -` (processes)
+    and report the latency from input to output per decoded block: median and worst."""
+    from vqcodec.tools import bench_stream
+
+    result = bench_stream.run(seconds, rate, chunk_ms, busy, model)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    _table("streaming latency (ms)", [{"metric": k, "value": v} for k, v in result.items()])
 
 
 @bench_app.command("quantizers")

@@ -6,6 +6,7 @@ checks what can be checked before any work, and reports.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -13,13 +14,12 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 import typer
-from rich.console import Console
 
 from vqcodec.codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
 
 from .errors import fail, guarded
+from .interrupt import GracefulStop
 
-err = Console(stderr=True)
 
 
 def _is_stdin(p: str) -> bool:
@@ -27,8 +27,9 @@ def _is_stdin(p: str) -> bool:
 
 
 def _say(quiet: bool, msg: str) -> None:
+    """One plain line on stderr: never wrapped or restyled, whether a terminal or a pipe."""
     if not quiet and msg:
-        err.print(msg, highlight=False)
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _check_inputs(inputs: List[str]) -> None:
@@ -70,6 +71,15 @@ def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jo
         raise typer.Exit(max(codes))
 
 
+def _threads(n: Optional[int], jobs: int) -> None:
+    """Settle the thread pools once: --threads, else the idle cores shared among --jobs."""
+    from vqcodec import threads
+
+    if n is not None and n < 1:
+        fail("--threads must be at least 1", 1)
+    threads.configure(n or (max(1, threads.default_threads() // jobs) if jobs > 1 else None))
+
+
 def _reporter(as_json: bool, verbose: bool, quiet: bool, line: Callable[[dict], str]):
     def report(result: dict) -> None:
         if as_json:
@@ -99,6 +109,7 @@ def compress(
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse larger images."),
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse longer audio files."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file on stdout."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report sizes and rates."),
@@ -117,11 +128,14 @@ def compress(
     if stages is not None and stages < 1:
         fail("--stages must be at least 1", 1)
     _check_inputs(inputs)
+    _threads(threads, jobs)
     tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
              for src in inputs]
+    stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        stages=stages, stream=stream, chunk_frames=max(1, round(chunk / 20)),
-                       max_pixels=max_pixels, max_seconds=max_seconds)
+                       max_pixels=max_pixels, max_seconds=max_seconds,
+                       audio_blocks=stop.blocks if stream else None)
     for _, dst in tasks:
         if dst is not None:
             api.files.check_output(dst, force)
@@ -129,7 +143,18 @@ def compress(
         f"{r['input']} -> {r['output']}: {r['bytes']} bytes, "
         + (f"{r['bpp']:.4f} bpp" if "bpp" in r else f"{r['bit_per_second']:.0f} bit/s")
         + f" (payload {r['overhead_percent']:+.2f}% vs the prior's ideal)"))
-    _run_all(api.compress_file, [(src, dst, opts) for src, dst in tasks], report, jobs)
+    from vqcodec.errors import VQCodecError
+
+    try:
+        with stop if stream else contextlib.nullcontext():
+            _run_all(api.compress_file, [(src, dst, opts) for src, dst in tasks], report, jobs)
+    except VQCodecError:
+        if stop.exit_code is None:
+            raise
+        fail("interrupted before any audio arrived", stop.exit_code)
+    if stop.exit_code is not None:
+        _say(False, "vqcodec: interrupted; the stream was closed and decodes completely")
+        raise typer.Exit(stop.exit_code)
 
 
 # -- decompress -----------------------------------------------------------------------------
@@ -149,6 +174,7 @@ def decompress(
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse audio streams longer than this."),
     indices: Optional[str] = typer.Option(None, "--indices", metavar="NPY", help="Write the decoded codebook indices to this .npy instead of media."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="Threads for the numeric work (default: the idle cores, shared by --jobs)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file on stdout."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No messages."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was written."),
@@ -178,6 +204,7 @@ def decompress(
         damaged.append(n)
         _say(quiet, f"vqcodec: warning: {n} damaged chunk(s) replaced by silence")
 
+    _threads(threads, jobs)
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
                        on_damage=on_damage if jobs == 1 else None)

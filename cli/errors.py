@@ -43,6 +43,9 @@ def guarded(fn: Callable) -> Callable:
         except MemoryError:
             fail("out of memory", 2)
         except Exception as exc:  # a bug: keep the promise of one line, but say so
+            if isinstance(exc, ImportError) and exc.name in ("torch", "torchaudio"):
+                fail("this command needs torch: pip install 'vqcodec[train]' (compress, "
+                     "decompress, info and models do not)", 1)
             if os.environ.get("VQCODEC_DEBUG"):
                 raise
             fail(f"internal error: {type(exc).__name__}: {exc} (set VQCODEC_DEBUG=1 for a traceback)", 70)

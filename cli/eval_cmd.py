@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from .errors import fail, guarded
 
@@ -21,7 +19,6 @@ from .errors import fail, guarded
 eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                        help="Benchmark the codec against JPEG/WebP/AVIF (images) or Codec2/Opus "
                             "(speech): rate, quality and speed, per file and on average.")
-err = Console(stderr=True)
 
 
 def _check_plot(plot: Optional[str]) -> None:
@@ -35,13 +32,20 @@ def _check_plot(plot: Optional[str]) -> None:
         fail(f"--plot {plot}: directory {parent} does not exist", 4)
 
 
-def _stdout() -> Console:
+def _stdout():
     """Rich output to stdout; wide when piped, so a saved table keeps one line per row."""
+    from rich.console import Console
+
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _progress(quiet: bool):
-    return None if quiet else (lambda msg: err.print(msg, highlight=False))
+    if quiet:
+        return None
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    return lambda msg: err.print(msg, highlight=False)
 
 
 def _f(v, fmt: str) -> str:
@@ -74,6 +78,8 @@ def images(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
+    from rich.table import Table
+
     out = _stdout()
     rows = Table("image", "codec", "q", "bytes", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s",
                  title=f"model {result.model} (load {result.model_load_s:.2f} s)")
@@ -102,7 +108,7 @@ def _record(model: Optional[str], kind: str, make) -> None:
 
     m = api.get_model(model, kind)
     write_info(m.path, "measured", make(m))
-    err.print(f"recorded the measurement in {m.path}", highlight=False)
+    print(f"recorded the measurement in {m.path}", file=sys.stderr)
 
 
 def _stage_list(values: Optional[List[str]]) -> Optional[List[int]]:
@@ -144,6 +150,8 @@ def speech(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
+    from rich.table import Table
+
     out = _stdout()
     rows = Table("clip", "codec", "s", "bytes", "kbit/s", "PESQ-nb", "PESQ-wb", "STOI",
                  "delay ms", "enc RTF", "dec RTF",

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import List
 
 import typer
-from rich.console import Console
 
 from .errors import OneLineErrors, PlainMetavars, fail, guarded
 
@@ -80,12 +79,12 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    from rich.table import Table
-
-    table = Table("name", "kind", "model id", "size", "rate", "quality")
-    for r in rows:
-        table.add_row(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB", r["rate"], r["quality"])
-    Console().print(table)
+    cols = ("name", "kind", "model id", "size", "rate", "quality")
+    cells = [cols] + [(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB", str(r["rate"]),
+                       str(r["quality"])) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    for c in cells:  # plain columns: rich's import would cost more than the command itself
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
 
 
 def _register_subcommands() -> None:

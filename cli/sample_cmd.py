@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from .errors import fail, guarded
 
-err = Console(stderr=True)
+def _err():
+    """A rich console on stderr, made on first use (rich costs start-up time)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @guarded
@@ -56,6 +59,8 @@ def sample(
             t = Table("scheme", *cols)
             for name, row in table.items():
                 t.add_row(name, *[str(row[c]) for c in cols])
+            from rich.console import Console
+
             Console().print(t)
         return
     hist = sampling.collect_histogram(m, data) if data else None
@@ -76,4 +81,4 @@ def sample(
         for p, wave in zip(paths, sampling.render_speech(m, s.indices)):
             with api.atomic_output(p, force) as f:
                 sf.write(f, wave, m.config.sample_rate, format="WAV", subtype="PCM_16")
-    err.print(f"{scheme}: {n} samples, {s.bits_per_index:.3f} bits/index under the prior", highlight=False)
+    _err().print(f"{scheme}: {n} samples, {s.bits_per_index:.3f} bits/index under the prior", highlight=False)

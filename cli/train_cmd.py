@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from .errors import fail, guarded
 
-err = Console(stderr=True)
+def _err():
+    """A rich console on stderr, made on first use (rich costs start-up time)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @guarded
@@ -70,7 +73,14 @@ def train(
         gan_overrides = json.loads(gan_config) if gan_config else {}
     except json.JSONDecodeError as exc:
         fail(f"--gan-config is not valid JSON ({exc.msg})", 1)
+    import dataclasses
+
     from vqcodec.networks.discriminators import GanConfig
+
+    unknown = set(gan_overrides) - {f.name for f in dataclasses.fields(GanConfig)}
+    if unknown:
+        fail(f"--gan-config: unknown field {sorted(unknown)[0]!r}", 1)
+    gan = GanConfig(**gan_overrides) if adversarial or gan_overrides else None
     from vqcodec.train.trainer import TrainOptions
     from vqcodec.train.trainer import train as run_training
 
@@ -81,7 +91,8 @@ def train(
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
                         ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after,
-                        init=init, gan=GanConfig(**gan_overrides) if adversarial or gan_overrides else None)
+                        init=init, gan=gan)
+    err = _err()
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)
     if quiet or not summary:

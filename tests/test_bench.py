@@ -23,3 +23,21 @@ def test_bench_images_reports_sizes_and_speeds(image_model):
 def test_bench_speech_reports_real_time_factors(speech_model):
     res = bench_speed.bench_speech(str(speech_model), seconds=1.0)
     assert res["encode_rtf"] > 0 and res["decode_rtf"] > 0 and res["bits_per_second"] > 0
+
+
+def test_bench_cli_times_every_command_against_the_numpy_import():
+    from vqcodec.tools import bench_cli
+
+    res = bench_cli.run(repeat=1)
+    names = [r["command"] for r in res["rows"]]
+    assert names[0] == bench_cli.BASELINE and set(bench_cli.TARGETS) <= set(names)
+    assert all(r["median_s"] > 0 and r["x_numpy"] > 0 for r in res["rows"])
+
+
+def test_bench_stream_reports_per_chunk_latency(speech_model):
+    from vqcodec.tools import bench_stream
+
+    res = bench_stream.run(seconds=2.0, rate=8000, busy=False, model=str(speech_model))
+    assert res["exit_codes"] == [0, 0]
+    assert res["samples_out"] == res["samples_in"] == 16000  # everything fed came out
+    assert res["chunks"] >= 8 and 0 < res["chunk_median_ms"] <= res["chunk_worst_ms"]

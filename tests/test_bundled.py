@@ -28,11 +28,11 @@ def test_hand_written_measurements_are_not_shown(tmp_path, monkeypatch):
     import shutil
 
     from vqcodec.codec import describe
-    from vqcodec.models import modelfile
+    from vqcodec.models import modelfile, registry
 
     shutil.copy(ROOT / "tests" / "golden" / "tiny-image.safetensors", tmp_path / "x.safetensors")
     modelfile.write_info(tmp_path / "x.safetensors", "measured", {"rate": "1 bpp", "quality": "great"})
-    monkeypatch.setattr(modelfile, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
     monkeypatch.setattr(describe, "MODELS_DIR", tmp_path)
     (row,) = describe.bundled_models()
     assert row["rate"] == "not measured" and row["quality"] == "not measured"
@@ -43,7 +43,7 @@ def test_eval_record_writes_what_models_shows(tmp_path, media, monkeypatch):
     import shutil
 
     from vqcodec.codec import describe
-    from vqcodec.models import modelfile
+    from vqcodec.models import modelfile, registry
 
     model = tmp_path / "x.safetensors"
     shutil.copy(ROOT / "tests" / "golden" / "tiny-image.safetensors", model)
@@ -54,7 +54,7 @@ def test_eval_record_writes_what_models_shows(tmp_path, media, monkeypatch):
     r = run_cli("eval", "images", folder, "--model", model, "--no-peers", "--record", "-q")
     assert r.returncode == 0, r.stderr
     assert modelfile.read_metadata(model)["fingerprint"] == before  # streams stay valid
-    monkeypatch.setattr(modelfile, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
     monkeypatch.setattr(describe, "MODELS_DIR", tmp_path)
     (row,) = describe.bundled_models()
     assert row["rate"].endswith("bpp (mean of 1)") and row["quality"].startswith("PSNR")

@@ -6,7 +6,8 @@
     >>> blob = vqcodec.compress(wave, rate=16000) # bundled speech model
     >>> wave, rate = vqcodec.decompress(blob)
 
-Importing the package is cheap; torch loads on first use.
+Importing the package is cheap, and compressing or decompressing never imports torch: the
+networks run in numpy (vqcodec.runtime).
 """
 
 __version__ = "0.1.0"

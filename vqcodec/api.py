@@ -12,7 +12,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from . import kinds
+from . import kinds, threads
 from .arrays import image_png, waveform
 from .codec import container
 from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
@@ -42,10 +42,7 @@ _cache: dict[str, CodecModel] = {}
 
 def get_model(name: str | Path | None, kind: str) -> CodecModel:
     """Load (once per process) a model by path or bundled name; the bundled default if None."""
-    key = str(name or BUNDLED[kind])
-    if key not in _cache:
-        _cache[key] = load_model(key)
-    model = _cache[key]
+    model = load_any_model(name or BUNDLED[kind])
     if model.kind != kind:
         raise ModelError(f"model {model.name} is {kinds.get(model.kind).article} {model.kind} "
                          f"model, but the input is {kind}")
@@ -53,9 +50,10 @@ def get_model(name: str | Path | None, kind: str) -> CodecModel:
 
 
 def load_any_model(name: str | Path) -> CodecModel:
-    """Load (once per process) a model of either kind."""
+    """Load (once per process) a model of either kind; settles the thread pools on first use."""
     key = str(name)
     if key not in _cache:
+        threads.count()
         _cache[key] = load_model(key)
     return _cache[key]
 
@@ -94,14 +92,16 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
                 out.flush()
 
     first = True
+    if flush:  # a live stream: the reader can load its model while the first chunk fills
+        put(enc.header)
+        first = False
     for block in blocks:
         if first:
             put(enc.header)
             first = False
         put(enc.push(block))
-    if first:
-        if enc.total_in == 0:
-            raise BadInputError("empty input: no audio samples to compress")
+    if enc.total_in == 0:
+        raise BadInputError("empty input: no audio samples to compress")
     put(enc.finish())
     return Report("speech", output_bytes=written, ideal_bits=enc.ideal_bits,
                   payload_bytes=enc.payload_bytes,
@@ -185,7 +185,7 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str
 
     m = model_for_stream(header, model)
     if header.kind == "image":
-        return decode_indices(m, header, read_image_stream(stream, header, max_pixels)).numpy()
+        return decode_indices(m, header, read_image_stream(stream, header, max_pixels))
     dec = SpeechDecoderStream(m, header, max_seconds=max_seconds, conceal=conceal)
     out = []
     for rec in container.audio_records(stream, header.params, dec.max_records):

@@ -41,6 +41,8 @@ class Options:
     max_seconds: float = DEFAULT_MAX_SECONDS
     conceal: bool = False
     on_damage: Callable[[int], None] | None = None
+    # wraps the iterator of audio blocks; the CLI uses it to end a live stream on a signal
+    audio_blocks: Callable[[Iterator], Iterator] | None = None
 
 
 # -- atomic outputs -------------------------------------------------------------------------
@@ -234,6 +236,8 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
         else:
             channels = 1 if o.channels is None else o.channels
             info, blocks = api.audio_source(data, o.raw, o.rate, channels, o.max_seconds)
+            if o.audio_blocks is not None:
+                blocks = o.audio_blocks(blocks)
             rep = api.compress_audio_to(blocks, info, out, o.model, o.stages, o.chunk_frames,
                                         flush=o.stream)
     result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,

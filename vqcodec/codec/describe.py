@@ -6,7 +6,7 @@ import json
 from typing import BinaryIO
 
 from ..errors import VQCodecError
-from ..models.modelfile import MODELS_DIR, bundled_names, read_metadata
+from ..models.registry import MODELS_DIR, bundled_names, read_metadata
 from . import container
 from .params import DEFAULT_MAX_SECONDS
 

@@ -11,12 +11,13 @@ it, ENC_RIGHT frames of encoder lookahead (40 ms), SYN_RIGHT frames held back by
 Decoder: records -> indices -> latents; the waveform is synthesised over a sliding window with
 context frames on both sides and a short crossfade between calls, so chunk boundaries leave no
 click, and a damaged chunk is replaced by silence without touching its neighbours.
+
+The networks run in numpy (`model.runtime`); no torch is imported.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from . import container, entropy
 from ..errors import BadInputError, BadStreamError, LimitError, ModelError
@@ -103,16 +104,15 @@ class SpeechEncoderStream:
             b = min(b, model_len)
         if b > a:
             seg[a - lo: b - lo] = self.audio[a - self.offset: b - self.offset]
-        with torch.inference_mode():
-            idx = self.model.net.encode(torch.from_numpy(seg)[None], self.stages)[0]  # (S, T)
-        idx = idx[:, ENC_LEFT: ENC_LEFT + n].t()  # (n, S)
-        symbols = torch.zeros(len(lengths), max(lengths), self.stages, dtype=torch.long)
+        idx = self.model.runtime.encode(seg, self.stages)  # (S, T)
+        idx = idx[:, ENC_LEFT: ENC_LEFT + n].T  # (n, S)
+        symbols = np.zeros((len(lengths), max(lengths), self.stages), dtype=np.int64)
         pos = 0
         for i, length in enumerate(lengths):
             symbols[i, :length] = idx[pos: pos + length]
             pos += length
         plan = self.model.prior.plan(lengths, self.stages)
-        streams, ideal = entropy.encode(plan, symbols.flatten(), len(lengths))
+        streams, ideal = entropy.encode(plan, symbols.reshape(-1), len(lengths))
         self.ideal_bits += ideal
         out = b""
         for i, s in enumerate(streams):
@@ -142,8 +142,8 @@ class SpeechDecoderStream:
         self.frame = cfg.frame
         self.conceal = conceal
         self.resampler = Resampler(cfg.sample_rate, self.out_rate)
-        self.latents = torch.zeros(cfg.latent_dim, 0)  # frames from `base` on
-        self.alive = torch.zeros(0)  # 1 per intact frame, 0 where a chunk was lost
+        self.latents = np.zeros((cfg.latent_dim, 0), dtype=np.float32)  # frames from `base` on
+        self.alive = np.zeros(0, dtype=np.float32)  # 1 per intact frame, 0 where a chunk was lost
         self.base = 0
         self.received = 0
         self.records = 0
@@ -184,9 +184,9 @@ class SpeechDecoderStream:
             plan = self.model.prior.plan(glen, self.stages)
             flat = entropy.decode(plan, [records[i].payload for i in good],
                                   len(glen) * max(glen) * self.stages)
-            idx = flat.view(len(glen), max(glen), self.stages)
+            idx = flat.reshape(len(glen), max(glen), self.stages)
             for j, i in enumerate(good):
-                out[i] = idx[j, : lengths[i]].numpy()
+                out[i] = idx[j, : lengths[i]]
         self.received += sum(lengths)
         self._lengths_seen = lengths
         return out
@@ -216,18 +216,16 @@ class SpeechDecoderStream:
 
     def _add_latents(self, idx: list[np.ndarray | None]) -> None:
         lengths = self._lengths_seen
-        z = torch.zeros(self.model.config.latent_dim, sum(lengths))
-        alive = torch.zeros(sum(lengths))
+        z = np.zeros((self.model.config.latent_dim, sum(lengths)), dtype=np.float32)
+        alive = np.zeros(sum(lengths), dtype=np.float32)
         start = 0
-        with torch.inference_mode():
-            for length, chunk in zip(lengths, idx):
-                if chunk is not None:
-                    q = self.model.net.quantizer.decode(torch.from_numpy(chunk).t()[None])[0]
-                    z[:, start: start + length] = q
-                    alive[start: start + length] = 1
-                start += length
-        self.latents = torch.cat([self.latents, z], dim=1)
-        self.alive = torch.cat([self.alive, alive])
+        for length, chunk in zip(lengths, idx):
+            if chunk is not None:
+                z[:, start: start + length] = self.model.runtime.lookup(chunk.T)  # (D, length)
+                alive[start: start + length] = 1
+            start += length
+        self.latents = np.concatenate([self.latents, z], axis=1)
+        self.alive = np.concatenate([self.alive, alive])
 
     def _synthesize(self, final: bool) -> np.ndarray:
         f = self.frame
@@ -236,9 +234,8 @@ class SpeechDecoderStream:
             return self._finish_block(np.zeros(0, dtype=np.float32), final)
         w0 = max(self.base, self.emitted - SYN_LEFT)
         z = self.latents[:, w0 - self.base:]
-        with torch.inference_mode():
-            wave = self.model.net.synthesize(z[None], z.shape[1] * f)[0].numpy()
-        gain = np.repeat(self.alive[w0 - self.base:].numpy(), f)
+        wave = self.model.runtime.synthesize(z, z.shape[1] * f)
+        gain = np.repeat(self.alive[w0 - self.base:], f)
         wave = wave * _smooth(gain)
         a, b = (self.emitted - w0) * f, (end - w0) * f
         seg = wave[a:b].copy()

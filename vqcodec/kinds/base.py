@@ -21,6 +21,10 @@ class Kind:
         """The VQ-VAE for `cfg`."""
         raise NotImplementedError
 
+    def runtime(self, cfg, params: dict) -> Any:
+        """The numpy inference networks for `cfg` from float32 weights (no torch)."""
+        raise NotImplementedError
+
     def float_prior(self, cfg) -> Any:
         """The trainable prior over this kind's index grids."""
         raise NotImplementedError

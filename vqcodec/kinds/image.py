@@ -10,9 +10,14 @@ class ImageKind(Kind):
     name, code, params, article = "image", 0, ImageParams, "an"
 
     def config(self, overrides: dict):
-        from ..networks.image_model import ImageModelConfig
+        from ..networks.config import ImageModelConfig
 
         return ImageModelConfig(**overrides)
+
+    def runtime(self, cfg, params: dict):
+        from ..runtime.image import ImageNet
+
+        return ImageNet(cfg, params)
 
     def network(self, cfg):
         from ..networks.image_model import ImageVQVAE
@@ -38,7 +43,7 @@ class ImageKind(Kind):
         return int_prior.plan(tuple(shape))  # (N, h, w)
 
     def grid_shape(self, cfg, n: int, size: int):
-        from ..networks.image_model import FACTOR
+        from ..networks.config import FACTOR
 
         return (n, size // FACTOR, size // FACTOR)
 

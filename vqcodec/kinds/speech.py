@@ -10,9 +10,14 @@ class SpeechKind(Kind):
     name, code, params = "speech", 1, AudioParams
 
     def config(self, overrides: dict):
-        from ..networks.speech_model import SpeechModelConfig
+        from ..networks.config import SpeechModelConfig
 
         return SpeechModelConfig(**overrides)
+
+    def runtime(self, cfg, params: dict):
+        from ..runtime.speech import SpeechNet
+
+        return SpeechNet(cfg, params)
 
     def network(self, cfg):
         from ..networks.speech_model import SpeechVQVAE

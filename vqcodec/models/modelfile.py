@@ -1,9 +1,11 @@
 """Model files: safetensors holding the autoencoder, the frozen integer prior and a config.
 
 Loading never unpickles: tensors come from safetensors and the configuration from JSON in its
-metadata. The fingerprint is a SHA-256 over the kind, the configuration and every tensor; its
-first 4 bytes go into each stream, and a file whose recorded fingerprint does not match its
-contents is refused as tampered.
+metadata. Loading needs no torch: the codec runs the networks through `vqcodec.runtime`, and
+the torch modules (`CodecModel.net`, for training and checks) are built on first use. The
+fingerprint is a SHA-256 over the kind, the configuration and every tensor; its first 4 bytes
+go into each stream, and a file whose recorded fingerprint does not match its contents is
+refused as tampered.
 """
 
 from __future__ import annotations
@@ -13,17 +15,22 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
 from .. import kinds
 from ..errors import ModelError
+from .registry import BUNDLED, MODELS_DIR, bundled_names, find_by_fingerprint, read_metadata, resolve
 
-MODELS_DIR = Path(__file__).parent  # the bundled .safetensors files sit beside this module
-BUNDLED = {"image": "image-default", "speech": "speech-default"}
+__all__ = ["BUNDLED", "MODELS_DIR", "CodecModel", "bundled_names", "find_by_fingerprint",
+           "load_model", "read_metadata", "resolve", "save_model", "write_info"]
+
+if TYPE_CHECKING:
+    import torch
+
 FORMAT = "vqcodec-model/1"
 TRAINING_BUFFERS = ("counts", "idle", "ema_count", "ema_sum", "window", "steps", "initialised")
 
@@ -32,12 +39,39 @@ TRAINING_BUFFERS = ("counts", "idle", "ema_count", "ema_sum", "window", "steps",
 class CodecModel:
     kind: str  # "image" or "speech"
     config: Any  # ImageModelConfig | SpeechModelConfig
-    net: Any  # ImageVQVAE | SpeechVQVAE, in eval mode
     prior: Any  # IntGatedPixelCNN | IntCausalPrior
     fingerprint: bytes
     info: dict
     path: Path
-    histogram: torch.Tensor | None = None  # (S, K) code counts over the training set
+    tensors: dict[str, np.ndarray]  # everything in the file, as stored
+    _runtime: Any = None
+    _net: Any = None
+
+    @property
+    def runtime(self):
+        """The numpy networks (vqcodec.runtime.ImageNet | SpeechNet) the codec runs."""
+        if self._runtime is None:
+            from ..runtime.weights import net_params
+
+            self._runtime = kinds.get(self.kind).runtime(self.config, net_params(self.tensors))
+        return self._runtime
+
+    @property
+    def net(self):
+        """The torch module (ImageVQVAE | SpeechVQVAE) in eval mode; imports torch."""
+        if self._net is None:
+            self._net = _torch_net(self.kind, self.config, self.tensors, self.path)
+        return self._net
+
+    @property
+    def histogram(self) -> "torch.Tensor | None":
+        """(S, K) code counts over the training set, if the file has them."""
+        h = self.tensors.get("stats.histogram")
+        if h is None:
+            return None
+        import torch
+
+        return torch.from_numpy(np.array(h))
 
     @property
     def name(self) -> str:
@@ -48,43 +82,55 @@ class CodecModel:
         return self.fingerprint[:4].hex()
 
 
-def _fingerprint(kind: str, config: str, tensors: dict[str, torch.Tensor]) -> bytes:
+def _fingerprint(kind: str, config: str, tensors: dict[str, np.ndarray]) -> bytes:
+    """SHA-256 over kind, config and every tensor (name, torch's dtype name, shape, bytes)."""
     h = hashlib.sha256(f"{kind}\n{config}\n".encode())
     for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        a = np.ascontiguousarray(tensors[name])
+        h.update(f"{name}:torch.{TORCH_DTYPE_NAMES.get(a.dtype.name, a.dtype.name)}:{a.shape}\n".encode())
+        h.update(a.tobytes())
     return h.digest()
+
+
+# numpy dtype -> the name torch gives it (the fingerprint was first defined on torch tensors)
+TORCH_DTYPE_NAMES = {"bool": "bool", "uint8": "uint8", "int8": "int8", "int16": "int16",
+                     "int32": "int32", "int64": "int64", "float16": "float16",
+                     "float32": "float32", "float64": "float64"}
 
 
 INT8_MIN_SIZE = 4096  # weight tensors this large are stored as int8 with a scale per output
 INT8_PARTS: tuple[str, ...] = ("encoder.", "decoder.")  # which networks may be stored in int8
 
 
-def _to_int8(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_int8(t: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
     """Per-output-channel symmetric int8 storage: (int8 tensor, float32 scales)."""
+    import torch
+
     scale = t.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / 127
     q = torch.round(t / scale.view(-1, *[1] * (t.dim() - 1))).to(torch.int8)
     return q, scale.float()
 
 
-def _net_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Float weights for the networks, undoing int8 / float16 storage."""
-    state = {}
-    for k, v in tensors.items():
-        if not k.startswith("net."):
-            continue
-        scale = tensors.get("scale." + k)
-        if scale is not None:
-            state[k[4:]] = v.float() * scale.view(-1, *[1] * (v.dim() - 1))
-        else:
-            state[k[4:]] = v.float() if v.is_floating_point() else v
-    return state
+def _torch_net(kind: str, cfg, tensors: dict[str, np.ndarray], path: Path):
+    """The torch module of a model, weights restored exactly as the runtime restores them."""
+    import torch
+
+    from ..runtime.weights import net_params
+
+    net = kinds.get(kind).network(cfg)
+    state = {k: torch.from_numpy(v) for k, v in net_params(tensors).items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):
+        raise ModelError(f"{path}: model file does not match its configuration")
+    return net.eval()
 
 
-def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: dict,
-               histogram: torch.Tensor | None = None) -> bytes:
+def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info: dict,
+               histogram: "torch.Tensor | None" = None) -> bytes:
     """Write a model file; returns its fingerprint."""
+    import torch
+    from safetensors.torch import save_file
+
     tensors = {}
     for name, t in net.state_dict().items():
         if name.rsplit(".", 1)[-1] in TRAINING_BUFFERS:
@@ -100,7 +146,7 @@ def save_model(path: str | Path, kind: str, net: torch.nn.Module, prior, info: d
         tensors["stats.histogram"] = histogram.to(torch.int64)
     tensors = {k: v.contiguous() for k, v in tensors.items()}
     config = json.dumps(dataclasses.asdict(net.cfg), sort_keys=True)
-    fp = _fingerprint(kind, config, tensors)
+    fp = _fingerprint(kind, config, {k: v.numpy() for k, v in tensors.items()})
     meta = {"format": FORMAT, "kind": kind, "config": config, "fingerprint": fp.hex(),
             "info": json.dumps(info, sort_keys=True)}
     path = Path(path)
@@ -121,20 +167,12 @@ def write_info(path: str | Path, key: str, value: dict) -> None:
     info = json.loads(meta.get("info", "{}"))
     info[key] = value
     meta["info"] = json.dumps(info, sort_keys=True)
+    from safetensors.numpy import save_file
+
     tensors = load_file(str(path))
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     tmp.replace(path)
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            return f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a vqcodec model file ({exc})") from None
 
 
 def load_model(path: str | Path) -> CodecModel:
@@ -152,38 +190,15 @@ def load_model(path: str | Path) -> CodecModel:
     if fp.hex() != meta.get("fingerprint"):
         raise ModelError(f"{path}: model file is corrupt or was tampered with "
                          "(fingerprint mismatch)")
-    modality = kinds.get(kind)
-    cfg = modality.config(json.loads(config))
-    net = modality.network(cfg)
-    prior = modality.int_prior(cfg, tensors)
-    state = _net_state(tensors)
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if unexpected or any(m.rsplit(".", 1)[-1] not in TRAINING_BUFFERS for m in missing):
-        raise ModelError(f"{path}: model file does not match its configuration")
-    net.eval()
-    return CodecModel(kind, cfg, net, prior, fp, json.loads(meta.get("info", "{}")), path,
-                      tensors.get("stats.histogram"))
-
-
-def resolve(name: str | Path) -> Path:
-    """A model path, or a bundled model's name ('image-default', 'speech-default')."""
-    p = Path(name)
-    if p.is_file():
-        return p
-    bundled = MODELS_DIR / f"{name}.safetensors"
-    if bundled.is_file():
-        return bundled
-    raise ModelError(f"model not found: {name} (bundled: {', '.join(bundled_names()) or 'none'})")
-
-
-def bundled_names() -> list[str]:
-    return sorted(p.name.removesuffix(".safetensors") for p in MODELS_DIR.glob("*.safetensors"))
-
-
-def find_by_fingerprint(prefix: bytes) -> Path | None:
-    """The bundled model whose fingerprint starts with `prefix`, if any (metadata only)."""
-    for name in bundled_names():
-        path = MODELS_DIR / f"{name}.safetensors"
-        if read_metadata(path).get("fingerprint", "").startswith(prefix.hex()):
-            return path
-    return None
+    try:
+        modality = kinds.get(kind)
+        cfg = modality.config(json.loads(config))
+        prior = modality.int_prior(cfg, tensors)
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
+    model = CodecModel(kind, cfg, prior, fp, json.loads(meta.get("info", "{}")), path, tensors)
+    try:
+        model.runtime  # every weight the configuration names is present and well shaped
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
+    return model

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-from .layers import ImageDecoder, ImageEncoder
-from ..prior import PixelCNNConfig
 from ..quantizers import ResidualVQ
+from .config import FACTOR, ImageModelConfig
+from .layers import ImageDecoder, ImageEncoder
 
-FACTOR = 8  # pixels per index along each axis
-
-
-@dataclass
-class ImageModelConfig:
-    widths: tuple[int, int, int, int] = (32, 64, 128, 128)
-    latent_dim: int = 64
-    codebook_size: int = 1024
-    blocks: int = 2
-    quantizer: str = "ema"
-    beta: float = 0.25
-    dead_after: int = 200
-    prior: PixelCNNConfig = field(default_factory=lambda: PixelCNNConfig(1024, 64, 5))
-
-    def __post_init__(self):
-        if isinstance(self.prior, dict):
-            self.prior = PixelCNNConfig(**self.prior)
-        self.widths = tuple(self.widths)
-        self.prior.codebook_size = self.codebook_size
+__all__ = ["FACTOR", "ImageModelConfig", "ImageVQVAE"]
 
 
 class ImageVQVAE(nn.Module):

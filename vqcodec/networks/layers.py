@@ -1,4 +1,5 @@
-"""Encoder and decoder building blocks: 2-D convolutional stacks for images, 1-D for speech."""
+"""Encoder and decoder building blocks in torch: 2-D convolutional stacks for images, 1-D for
+speech, built from the layer lists in `arch` (which the numpy runtime runs too)."""
 
 from __future__ import annotations
 
@@ -6,59 +7,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import arch
 
-class ResBlock2d(nn.Module):
-    def __init__(self, c: int):
+
+class ResBlock(nn.Module):
+    """x + conv2(act(conv1(act(x)))), conv1 3-wide (dilated), conv2 1-wide; 1-D or 2-D."""
+
+    def __init__(self, c: int, ndim: int, act: str, dilation: int = 1):
         super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 1)
+        conv = nn.Conv2d if ndim == 2 else nn.Conv1d
+        self.conv1 = conv(c, c, 3, padding=dilation, dilation=dilation)
+        self.conv2 = conv(c, c, 1)
+        self.act = F.relu if act == "relu" else F.gelu
 
     def forward(self, x):
-        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
-
-
-class ImageEncoder(nn.Module):
-    """(B, 3, H, W) in [-1, 1] -> (B, D, H/8, W/8): three stride-2 stages, widths `widths`."""
-
-    def __init__(self, in_ch: int, widths: tuple[int, int, int, int], dim: int, blocks: int = 2):
-        super().__init__()
-        c0, c1, c2, c3 = widths
-        self.net = nn.Sequential(
-            nn.Conv2d(in_ch, c0, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(c0, c1, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), ResBlock2d(c2),
-            nn.Conv2d(c2, c3, 4, stride=2, padding=1),
-            *[ResBlock2d(c3) for _ in range(blocks)], nn.ReLU(),
-            nn.Conv2d(c3, dim, 1))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class ImageDecoder(nn.Module):
-    """(B, D, h, w) -> (B, 3, 8h, 8w) in roughly [-1, 1]; the encoder's mirror image."""
-
-    def __init__(self, out_ch: int, widths: tuple[int, int, int, int], dim: int, blocks: int = 2):
-        super().__init__()
-        c0, c1, c2, c3 = widths
-        self.net = nn.Sequential(
-            nn.Conv2d(dim, c3, 3, padding=1), *[ResBlock2d(c3) for _ in range(blocks)], nn.ReLU(),
-            nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1), ResBlock2d(c2), nn.ReLU(),
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(c1, c0, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c0, out_ch, 3, padding=1))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class ResBlock1d(nn.Module):
-    def __init__(self, c: int, dilation: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv1d(c, c, 3, padding=dilation, dilation=dilation)
-        self.conv2 = nn.Conv1d(c, c, 1)
-
-    def forward(self, x):
-        return x + self.conv2(F.gelu(self.conv1(F.gelu(x))))
+        return x + self.conv2(self.act(self.conv1(self.act(x))))
 
 
 class ConvNeXt1d(nn.Module):
@@ -77,15 +40,56 @@ class ConvNeXt1d(nn.Module):
         return x + y.transpose(1, 2)
 
 
+def module(spec: arch.Layer, ndim: int) -> nn.Module:
+    """The torch module for one entry of a layer list."""
+    if isinstance(spec, arch.Conv):
+        if spec.transpose:
+            cls = nn.ConvTranspose2d if ndim == 2 else nn.ConvTranspose1d
+            return cls(spec.c_in, spec.c_out, spec.kernel, stride=spec.stride, padding=spec.padding)
+        cls = nn.Conv2d if ndim == 2 else nn.Conv1d
+        return cls(spec.c_in, spec.c_out, spec.kernel, stride=spec.stride, padding=spec.padding,
+                   dilation=spec.dilation, groups=spec.groups)
+    if isinstance(spec, arch.Act):
+        return nn.ReLU() if spec.name == "relu" else nn.GELU()
+    if isinstance(spec, arch.Res):
+        return ResBlock(spec.c, ndim, spec.act, spec.dilation)
+    if isinstance(spec, arch.ConvNeXt):
+        return ConvNeXt1d(spec.c, spec.hidden, spec.kernel)
+    raise TypeError(f"unknown layer {spec!r}")
+
+
+def sequential(specs: list[arch.Layer], ndim: int) -> nn.Sequential:
+    return nn.Sequential(*[module(s, ndim) for s in specs])
+
+
+class ImageEncoder(nn.Module):
+    """(B, 3, H, W) in [-1, 1] -> (B, D, H/8, W/8): three stride-2 stages, widths `widths`."""
+
+    def __init__(self, in_ch: int, widths: tuple[int, int, int, int], dim: int, blocks: int = 2):
+        super().__init__()
+        self.net = sequential(arch.image_encoder(in_ch, widths, dim, blocks), 2)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ImageDecoder(nn.Module):
+    """(B, D, h, w) -> (B, 3, 8h, 8w) in roughly [-1, 1]; the encoder's mirror image."""
+
+    def __init__(self, out_ch: int, widths: tuple[int, int, int, int], dim: int, blocks: int = 2):
+        super().__init__()
+        self.net = sequential(arch.image_decoder(out_ch, widths, dim, blocks), 2)
+
+    def forward(self, x):
+        return self.net(x)
+
+
 class SpeechEncoder(nn.Module):
     """(B, n_mels, 2T) log-mel frames at 100 Hz -> (B, D, T) latents at 50 Hz."""
 
     def __init__(self, n_mels: int, width: int, dim: int):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(n_mels, width, 3, padding=1), ResBlock1d(width, 1), ResBlock1d(width, 3),
-            nn.Conv1d(width, width, 4, stride=2, padding=1),
-            ResBlock1d(width, 1), ResBlock1d(width, 3), nn.GELU(), nn.Conv1d(width, dim, 1))
+        self.net = sequential(arch.speech_encoder(n_mels, width, dim), 1)
 
     def forward(self, x):
         return self.net(x)
@@ -96,10 +100,9 @@ class SpeechDecoder(nn.Module):
 
     def __init__(self, dim: int, width: int, bins: int, blocks: int = 6):
         super().__init__()
-        self.pre = nn.Sequential(nn.Conv1d(dim, width, 3, padding=1), ResBlock1d(width, 1),
-                                 ResBlock1d(width, 3))
-        self.up = nn.ConvTranspose1d(width, width, 4, stride=2, padding=1)
-        self.blocks = nn.Sequential(*[ConvNeXt1d(width, 3 * width) for _ in range(blocks)])
+        self.pre = sequential(arch.speech_decoder_pre(dim, width), 1)
+        self.up = module(arch.speech_decoder_up(width), 1)
+        self.blocks = sequential(arch.speech_decoder_blocks(width, blocks), 1)
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, 2 * bins)
 

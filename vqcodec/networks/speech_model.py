@@ -7,45 +7,16 @@ transposed convolutions at the sample rate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from .layers import SpeechDecoder, SpeechEncoder
-from ..prior import CausalPriorConfig
 from ..quantizers import ResidualVQ
+from .config import SpeechModelConfig
+from .layers import SpeechDecoder, SpeechEncoder
 
-
-@dataclass
-class SpeechModelConfig:
-    sample_rate: int = 16000
-    hop: int = 160  # STFT hop: 100 Hz spectral frames
-    n_fft: int = 640
-    n_mels: int = 80
-    width: int = 192
-    dec_blocks: int = 8
-    latent_dim: int = 64
-    stages: int = 3
-    default_stages: int = 2
-    codebook_size: int = 1024
-    quantizer: str = "ema"
-    beta: float = 0.25
-    dead_after: int = 200
-    prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
-
-    def __post_init__(self):
-        if isinstance(self.prior, dict):
-            self.prior = CausalPriorConfig(**{**self.prior,
-                                              "dilations": tuple(self.prior["dilations"])})
-        self.prior.codebook_size, self.prior.stages = self.codebook_size, self.stages
-
-    @property
-    def frame(self) -> int:
-        """Samples per latent frame (one index per stage)."""
-        return 2 * self.hop
+__all__ = ["SpeechModelConfig", "SpeechVQVAE"]
 
 
 class SpeechVQVAE(nn.Module):

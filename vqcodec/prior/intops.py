@@ -13,9 +13,12 @@ embeddings; GATE_IN (1/128) for the inputs of the tanh/sigmoid tables; LOGIT (1/
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 ACT_BITS = 12
 ACT_SCALE = 2.0**-ACT_BITS
@@ -28,8 +31,10 @@ WEIGHT_MAX = 511  # weights are 10-bit signed integers per output channel
 RESIDUAL_CLAMP = 1 << 20
 
 
-def make_tables() -> dict[str, torch.Tensor]:
+def make_tables() -> dict[str, "torch.Tensor"]:
     """Integer tables for tanh, sigmoid (inputs on GATE_IN, outputs on ACT) and exp (logits)."""
+    import torch
+
     x = torch.arange(-GATE_RANGE, GATE_RANGE + 1, dtype=torch.float64) * GATE_IN_SCALE
     one = float(1 << ACT_BITS)
     logits = torch.arange(-LOGIT_RANGE, 1, dtype=torch.float64) * LOGIT_SCALE
@@ -40,8 +45,10 @@ def make_tables() -> dict[str, torch.Tensor]:
     }
 
 
-def compact(t: torch.Tensor) -> torch.Tensor:
+def compact(t: "torch.Tensor") -> "torch.Tensor":
     """The narrowest integer dtype (int16 or int32) that holds `t` exactly, for storage."""
+    import torch
+
     for dtype in (torch.int16, torch.int32):
         info = torch.iinfo(dtype)
         if t.numel() == 0 or (int(t.min()) >= info.min and int(t.max()) <= info.max):
@@ -65,11 +72,13 @@ def gate(pre: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
 def weights_np(logits: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
     """Positive integer weights proportional to softmax(logits) (LOGIT scale), as float64."""
     rel = logits - logits.max(axis=-1, keepdims=True)
-    return tables["exp"][np.maximum(rel, -LOGIT_RANGE) + LOGIT_RANGE].astype(np.float64)
+    np.maximum(rel, -LOGIT_RANGE, out=rel)  # in place: the encoder's full pass is (N, K) large
+    rel += LOGIT_RANGE
+    return tables["exp"].astype(np.float64)[rel]
 
 
-def np_tables(tables: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    return {k: v.numpy().astype(np.int64) for k, v in tables.items()}
+def np_tables(tables: dict) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v).astype(np.int64) for k, v in tables.items()}
 
 
 class QLayer:
@@ -79,19 +88,25 @@ class QLayer:
     so the matrix product is exact whatever the summation order.
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, mult: torch.Tensor, shift: int):
+    def __init__(self, weight, bias, mult, shift: int):
         # numpy: these small per-step products are dominated by call overhead, which is lower
-        self.weight = weight.numpy().astype(np.float64)  # (taps * C_in, C_out), integer valued
-        self.bias = bias.numpy().astype(np.int64)
-        self.mult = mult.numpy().astype(np.int64)
+        self.weight = np.asarray(weight).astype(np.float64)  # (taps * C_in, C_out), integer valued
+        self.bias = np.asarray(bias).astype(np.int64)
+        self.mult = np.asarray(mult).astype(np.int64)
         self.shift = int(shift)
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
         """feats: (N, taps * C_in) float64 integer-valued -> (N, C_out) int64."""
-        acc = (feats @ self.weight).astype(np.int64) + self.bias
-        return rescale(acc, self.mult, self.shift)
+        acc = (feats @ self.weight).astype(np.int64)
+        acc += self.bias  # rescale(acc + bias) in place: the same integers, fewer passes
+        acc *= self.mult
+        acc += 1 << (self.shift - 1)
+        acc >>= self.shift
+        return acc
 
-    def state(self, prefix: str) -> dict[str, torch.Tensor]:
+    def state(self, prefix: str) -> dict[str, "torch.Tensor"]:
+        import torch
+
         return {
             prefix + "weight": torch.from_numpy(self.weight.astype(np.int16)),  # |w| <= WEIGHT_MAX
             prefix + "bias": compact(torch.from_numpy(self.bias)),
@@ -100,18 +115,21 @@ class QLayer:
         }
 
     @classmethod
-    def from_state(cls, tensors: dict[str, torch.Tensor], prefix: str) -> "QLayer":
-        return cls(tensors[prefix + "weight"].long(), tensors[prefix + "bias"].long(),
-                   tensors[prefix + "mult"].long(), int(tensors[prefix + "shift"][0]))
+    def from_state(cls, tensors: dict, prefix: str) -> "QLayer":
+        """From torch tensors or numpy arrays."""
+        return cls(tensors[prefix + "weight"], tensors[prefix + "bias"], tensors[prefix + "mult"],
+                   int(tensors[prefix + "shift"][0]))
 
 
-def quantize_linear(weight: torch.Tensor, bias: torch.Tensor, out_scale: float,
+def quantize_linear(weight: "torch.Tensor", bias: "torch.Tensor", out_scale: float,
                     in_max: float) -> QLayer:
     """Quantize a float map (rows: taps * C_in, cols: C_out) whose inputs are ACT-scaled integers.
 
     `in_max` bounds the absolute integer input; it proves that float64 sums stay exact and
     that no int64 product overflows.
     """
+    import torch
+
     w = weight.detach().to(torch.float64)
     w_scale = w.abs().amax(dim=0).clamp(min=1e-12) / WEIGHT_MAX  # per output channel
     w_int = torch.round(w / w_scale)
@@ -129,18 +147,19 @@ def quantize_linear(weight: torch.Tensor, bias: torch.Tensor, out_scale: float,
 TABLES = ("tanh", "sigmoid", "exp")
 
 
-def network_state(prefix: str, tensors: dict[str, torch.Tensor], layers: dict[str, QLayer],
-                  tables: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def network_state(prefix: str, tensors: dict, layers: dict[str, QLayer],
+                  tables: dict) -> dict[str, "torch.Tensor"]:
     """Flat, compactly typed tensors of an integer network, for a model file."""
-    out = {prefix + k: compact(v) for k, v in tensors.items()}
+    import torch
+
+    out = {prefix + k: compact(torch.as_tensor(np.asarray(v))) for k, v in tensors.items()}
     for name, layer in layers.items():
         out.update(layer.state(f"{prefix}{name}."))
-    out.update({f"{prefix}table.{k}": v for k, v in tables.items()})
+    out.update({f"{prefix}table.{k}": torch.as_tensor(np.asarray(v)) for k, v in tables.items()})
     return out
 
 
-def load_network(prefix: str, t: dict[str, torch.Tensor], names: list[str]
-                 ) -> tuple[dict[str, QLayer], dict[str, torch.Tensor]]:
+def load_network(prefix: str, t: dict, names: list[str]) -> tuple[dict[str, QLayer], dict]:
     """The named QLayers and the lookup tables of an integer network from a model file."""
     layers = {n: QLayer.from_state(t, f"{prefix}{n}.") for n in names}
     return layers, {k: t[f"{prefix}table.{k}"] for k in TABLES}

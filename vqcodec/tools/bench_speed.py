@@ -35,7 +35,8 @@ def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     return ((img - img.min()) / np.ptp(img) * 255).astype(np.uint8)
 
 
-def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int = 3) -> list[dict]:
+def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int = 3,
+                 naive: bool = True) -> list[dict]:
     m = api.get_model(model_name, "image")
     rows = []
     for h, w in sizes:
@@ -50,11 +51,11 @@ def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int 
         payload = container.read_record(stream).payload
         prior_s, _ = _timed(lambda: decode_indices(m, header, payload), repeat)
         net_s, _ = _timed(lambda: decompress_indices(m, idx, w, h), repeat)
-        float_s = _naive_float_decode_seconds(m.config.prior, idx.shape)
+        float_s = _naive_float_decode_seconds(m.config.prior, idx.shape) if naive else None
         rows.append({"size": f"{w}x{h}", "compress_s": round(enc_s, 3), "decompress_s": round(dec_s, 3),
                      "prior_decode_s": round(prior_s, 3), "decoder_net_s": round(net_s, 3),
-                     "prior_positions_per_s": round(idx.numel() / prior_s),
-                     "naive_float_prior_decode_s": round(float_s, 3),
+                     "prior_positions_per_s": round(idx.size / prior_s),
+                     "naive_float_prior_decode_s": round(float_s, 3) if naive else None,
                      "bytes": len(blob), "bpp": round(len(blob) * 8 / (h * w), 4)})
     return rows
 
@@ -108,6 +109,12 @@ def bench_speech(model_name=None, seconds: float = 10.0, stages: int | None = No
             "bits_per_second": round(len(blob) * 8 / seconds, 1)}
 
 
-def run(model_image=None, model_speech=None) -> dict:
-    return {"torch_threads": torch.get_num_threads(), "images": bench_images(model_image),
+def run(model_image=None, model_speech=None, quick: bool = False) -> dict:
+    """Everything, or with `quick` the 768x512 photo and speech only (no float baseline)."""
+    from .. import threads
+
+    threads.use_torch()
+    sizes = ((512, 768),) if quick else ((512, 768), (1024, 1024))
+    return {"threads": threads.count(), "torch_threads": torch.get_num_threads(),
+            "images": bench_images(model_image, sizes, naive=not quick),
             "speech": bench_speech(model_speech)}

@@ -66,7 +66,7 @@ def _ancestral(model: CodecModel, shape: tuple, temperature: float,
 
     plan = kinds.get(model.kind).plan(model.prior, shape)
     flat = entropy.decode(plan, [], int(np.prod(shape)), choose=choose)
-    return flat.view(shape)
+    return torch.from_numpy(flat).view(shape)
 
 
 def render_images(model: CodecModel, idx: torch.Tensor, columns: int = 4) -> np.ndarray:

@@ -1,0 +1,62 @@
+"""The bundled models and model-file headers, read without numpy or torch (for `info`, `models`
+and finding the model a stream names)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from ..errors import ModelError
+
+MODELS_DIR = Path(__file__).parent  # the bundled .safetensors files sit beside this module
+BUNDLED = {"image": "image-default", "speech": "speech-default"}
+MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file: u64 little-endian header size, JSON header."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("file too short")
+            size = struct.unpack("<Q", head)[0]
+            if size > MAX_HEADER:
+                raise ValueError("header too large")
+            raw = f.read(size)
+            if len(raw) < size:
+                raise ValueError("truncated header")
+        header = json.loads(raw)
+        if not isinstance(header, dict):
+            raise ValueError("invalid header")
+        meta = header.get("__metadata__") or {}
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            raise ValueError("invalid metadata")
+        return meta
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: not a vqcodec model file ({exc})") from None
+
+
+def resolve(name: str | Path) -> Path:
+    """A model path, or a bundled model's name ('image-default', 'speech-default')."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    bundled = MODELS_DIR / f"{name}.safetensors"
+    if bundled.is_file():
+        return bundled
+    raise ModelError(f"model not found: {name} (bundled: {', '.join(bundled_names()) or 'none'})")
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.name.removesuffix(".safetensors") for p in MODELS_DIR.glob("*.safetensors"))
+
+
+def find_by_fingerprint(prefix: bytes) -> Path | None:
+    """The bundled model whose fingerprint starts with `prefix`, if any (metadata only)."""
+    for name in bundled_names():
+        path = MODELS_DIR / f"{name}.safetensors"
+        if read_metadata(path).get("fingerprint", "").startswith(prefix.hex()):
+            return path
+    return None

@@ -1,0 +1,56 @@
+"""Model configurations: dataclasses saved as JSON inside every model file (no torch needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..prior import CausalPriorConfig, PixelCNNConfig
+
+FACTOR = 8  # image pixels per index along each axis
+
+
+@dataclass
+class ImageModelConfig:
+    widths: tuple[int, int, int, int] = (32, 64, 128, 128)
+    latent_dim: int = 64
+    codebook_size: int = 1024
+    blocks: int = 2
+    quantizer: str = "ema"
+    beta: float = 0.25
+    dead_after: int = 200
+    prior: PixelCNNConfig = field(default_factory=lambda: PixelCNNConfig(1024, 64, 5))
+
+    def __post_init__(self):
+        if isinstance(self.prior, dict):
+            self.prior = PixelCNNConfig(**self.prior)
+        self.widths = tuple(self.widths)
+        self.prior.codebook_size = self.codebook_size
+
+
+@dataclass
+class SpeechModelConfig:
+    sample_rate: int = 16000
+    hop: int = 160  # STFT hop: 100 Hz spectral frames
+    n_fft: int = 640
+    n_mels: int = 80
+    width: int = 192
+    dec_blocks: int = 8
+    latent_dim: int = 64
+    stages: int = 3
+    default_stages: int = 2
+    codebook_size: int = 1024
+    quantizer: str = "ema"
+    beta: float = 0.25
+    dead_after: int = 200
+    prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
+
+    def __post_init__(self):
+        if isinstance(self.prior, dict):
+            self.prior = CausalPriorConfig(**{**self.prior,
+                                              "dilations": tuple(self.prior["dilations"])})
+        self.prior.codebook_size, self.prior.stages = self.codebook_size, self.stages
+
+    @property
+    def frame(self) -> int:
+        """Samples per latent frame (one index per stage)."""
+        return 2 * self.hop

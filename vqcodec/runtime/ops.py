@@ -1,0 +1,187 @@
+"""Numpy kernels for inference: convolutions as matrix products, norms and activations.
+
+Tensors are one item, float32: (C, T) channels first in 1-D (short sequences), (H, W, C)
+channels last in 2-D, where a k x k convolution becomes k*k matrix products over contiguous
+row slices. Large images run in bands of output rows, bounding temporaries by `BAND_BYTES`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BAND_BYTES = 32 << 20
+
+
+def conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: int = 0,
+           dilation: int = 1, groups: int = 1) -> np.ndarray:
+    """(C_in, T) with weight (C_out, C_in / groups, k) -> (C_out, T_out), as torch's conv1d."""
+    c_out, _, k = w.shape
+    xp = np.pad(x, ((0, 0), (padding, padding))) if padding else x
+    t_out = (xp.shape[1] - dilation * (k - 1) - 1) // stride + 1
+    span = (t_out - 1) * stride + 1
+    taps = [xp[:, j * dilation: j * dilation + span: stride] for j in range(k)]  # each (C_in, T_out)
+    if groups == 1:
+        cols = np.stack(taps, axis=1).reshape(-1, t_out)  # (C_in * k, T_out), rows c-major
+        out = w.reshape(c_out, -1) @ cols
+    elif groups == x.shape[0] == c_out:  # depthwise
+        out = w[:, 0, 0, None] * taps[0]
+        for j in range(1, k):
+            out += w[:, 0, j, None] * taps[j]
+    else:
+        raise NotImplementedError("grouped convolution other than depthwise")
+    return out + b[:, None] if b is not None else out
+
+
+def conv_transpose1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1,
+                     padding: int = 0) -> np.ndarray:
+    """(C_in, T) with weight (C_in, C_out, k) -> (C_out, (T - 1) * stride - 2 * padding + k)."""
+    c_in, c_out, k = w.shape
+    t = x.shape[1]
+    cols = (w.reshape(c_in, c_out * k).T @ x).reshape(c_out, k, t)
+    full = np.zeros((c_out, (t - 1) * stride + k), dtype=np.float32)
+    for j in range(k):
+        full[:, j: j + (t - 1) * stride + 1: stride] += cols[:, j]
+    out = full[:, padding: full.shape[1] - padding]
+    return out + b[:, None] if b is not None else np.ascontiguousarray(out)
+
+
+# -- 2-D, channels last: (H, W, C) -----------------------------------------------------------
+def _padded(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """x zero-padded, plus one spare zero row that `_conv_s1`'s flat addressing may run into."""
+    h, w, c = x.shape
+    out = np.zeros((h + top + bottom + 1, w + left + right, c), dtype=np.float32)
+    out[top: top + h, left: left + w] = x
+    return out
+
+
+def _conv_s1(xp: np.ndarray, w: np.ndarray, kh: int, kw: int) -> np.ndarray:
+    """Stride-1 'valid' convolution of padded (Hp + 1, Wp, C_in), whose last row is spare zeros
+    (see `_padded`), with taps w (kh * kw, C_in, C_out) -> (Hp - kh + 1, Wp - kw + 1, C_out).
+
+    Rows are addressed flat over the padded width, so the input seen by one tap is a contiguous
+    slice (no copy); the k - 1 wrapped columns per row are computed and dropped. Three ways to
+    combine taps: shift the outputs of one product (few output channels), unfold the inputs
+    into one long product, or accumulate one product per tap (very wide unfolds). Measured on
+    this loaded 2-core CPU the three are within about 20 % of each other except where the
+    choice below avoids a bad case (3 output or 3 input channels).
+    """
+    hp, wp, c_in = xp.shape
+    hp -= 1  # the spare row
+    taps, _, c_out = w.shape
+    h_out, w_out = hp - kh + 1, wp - kw + 1
+    flat = xp.reshape(-1, c_in)  # no copy
+    offs = [i * wp + j for i in range(kh) for j in range(kw)]
+    out = np.empty((h_out, w_out, c_out), dtype=np.float32)
+    shift_out = taps * c_out <= c_in
+    unfold = not shift_out and taps * c_in <= 4096
+    per_row = 4 * wp * (taps * c_out if shift_out else (taps * c_in if unfold else 0) + 2 * c_out)
+    rows = max(1, BAND_BYTES // per_row)
+    for r0 in range(0, h_out, rows):
+        r1 = min(h_out, r0 + rows)
+        base, n = r0 * wp, (r1 - r0) * wp
+        if shift_out:  # channels-first product, so each shifted add runs over contiguous rows
+            y = w.transpose(0, 2, 1).reshape(-1, c_in) @ flat[base: base + n + offs[-1]].T
+            acc_t = y[:c_out, offs[0]: offs[0] + n].copy()  # (C_out, n)
+            for t in range(1, taps):
+                acc_t += y[t * c_out: (t + 1) * c_out, offs[t]: offs[t] + n]
+            acc = acc_t.T
+        elif unfold:
+            cols = np.concatenate([flat[base + o: base + o + n] for o in offs], axis=1)
+            acc = cols @ w.reshape(-1, c_out)
+        else:
+            acc = flat[base + offs[0]: base + offs[0] + n] @ w[0]
+            for t in range(1, taps):
+                acc += flat[base + offs[t]: base + offs[t] + n] @ w[t]
+        out[r0:r1] = acc.reshape(r1 - r0, wp, c_out)[:, :w_out]
+    return out
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1,
+           padding: int = 0) -> np.ndarray:
+    """(H, W, C_in) with torch weight (C_out, C_in, k, k) -> (H_out, W_out, C_out).
+
+    A stride-s convolution runs as a stride-1 one over the space-to-depth input."""
+    c_out, c_in, kh, kw = w.shape
+    h_out = (x.shape[0] + 2 * padding - kh) // stride + 1
+    w_out = (x.shape[1] + 2 * padding - kw) // stride + 1
+    if kh == kw == 1 and stride == 1 and padding == 0:
+        out = (x.reshape(-1, c_in) @ w.reshape(c_out, c_in).T).reshape(*x.shape[:2], c_out)
+        return out + b if b is not None else out
+    s = stride
+    kh2, kw2 = -(-kh // s), -(-kw // s)
+    hp = max(x.shape[0] + 2 * padding, (h_out - 1 + kh2) * s)
+    wp = max(x.shape[1] + 2 * padding, (w_out - 1 + kw2) * s)
+    hp, wp = -(-hp // s) * s, -(-wp // s) * s
+    xp = _padded(x, padding, hp - x.shape[0] - padding, padding, wp - x.shape[1] - padding)
+    if s > 1:  # (hp, wp, C) -> (hp/s, wp/s, s*s*C), channel order (dy, dx, c), one copy
+        s2d = np.zeros((hp // s + 1, wp // s, s * s * c_in), dtype=np.float32)
+        s2d[: hp // s].reshape(hp // s, wp // s, s, s, c_in)[...] = xp[:hp].reshape(
+            hp // s, s, wp // s, s, c_in).transpose(0, 2, 1, 3, 4)
+        xp = s2d
+    wk = np.zeros((kh2, kw2, s, s, c_in, c_out), dtype=np.float32)  # tap (ty, tx), sub (dy, dx)
+    wt = w.transpose(2, 3, 1, 0)  # (k, k, C_in, C_out)
+    for ky in range(kh):
+        for kx in range(kw):
+            wk[ky // s, kx // s, ky % s, kx % s] = wt[ky, kx]
+    out = _conv_s1(xp, wk.reshape(kh2 * kw2, s * s * c_in, c_out), kh2, kw2)[:h_out, :w_out]
+    if b is not None:
+        out += b  # in place: `out` is fresh
+    return out
+
+
+def conv_transpose2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1,
+                     padding: int = 0) -> np.ndarray:
+    """(H, W, C_in) with torch weight (C_in, C_out, k, k) -> ((H-1)*s - 2p + k, ..., C_out).
+
+    Sub-pixel form: each of the s*s output phases is a stride-1 convolution with k/s taps per
+    axis; all phases come out of one convolution with s*s*C_out channels, then depth-to-space.
+    """
+    c_in, c_out, k, _ = w.shape
+    s = stride
+    if k % s:
+        raise NotImplementedError("transposed convolution with kernel not a multiple of stride")
+    kt = k // s
+    xp = _padded(x, kt - 1, kt - 1, kt - 1, kt - 1)
+    wk = np.empty((kt, kt, c_in, s, s, c_out), dtype=np.float32)
+    for ty in range(kt):
+        for tx in range(kt):
+            for qy in range(s):
+                for qx in range(s):
+                    wk[ty, tx, :, qy, qx] = w[:, :, qy + (kt - 1 - ty) * s, qx + (kt - 1 - tx) * s]
+    ph = _conv_s1(xp, wk.reshape(kt * kt, c_in, s * s * c_out), kt, kt)  # (H+kt-1, W+kt-1, s*s*C)
+    if b is not None:
+        ph += np.tile(b, s * s)  # every phase gets the bias, before the one copy below
+    mh, mw = ph.shape[:2]
+    full = ph.reshape(mh, mw, s, s, c_out).transpose(0, 2, 1, 3, 4).reshape(mh * s, mw * s, c_out)
+    return full[padding: mh * s - padding, padding: mw * s - padding]
+
+
+def relu(x: np.ndarray, inplace: bool = False) -> np.ndarray:
+    return np.maximum(x, 0, out=x) if inplace else np.maximum(x, 0)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function to about 1.2e-7 (Numerical Recipes' erfc Chebyshev fit); numpy has none."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    erfc = t * np.exp(-z * z + poly)
+    return np.where(x >= 0, 1.0 - erfc, erfc - 1.0).astype(x.dtype)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU, torch's default."""
+    return 0.5 * x * (1.0 + erf(x * np.float32(0.7071067811865476)))
+
+
+ACTS = {"relu": relu, "gelu": gelu}
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """LayerNorm over the last axis, as torch's nn.LayerNorm."""
+    mean = x.mean(axis=-1, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=-1, keepdims=True)
+    return xc / np.sqrt(var + np.float32(eps)) * weight + bias
