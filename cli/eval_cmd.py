@@ -129,7 +129,7 @@ def speech(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Speech model (default: bundled)."),
     stages: Optional[List[str]] = typer.Option(
         None, "--stages", help="Residual VQ stages to test; repeat or comma-separate "
-                               "(default: the model's default and all)."),
+                               "(default: every stage count, 1 to the model's stages)."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run Codec2 and Opus if installed."),
     record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
