@@ -33,7 +33,7 @@ def test_discriminators_get_gradients_and_generator_losses_are_finite():
     assert sum(float(g.abs().sum()) for g in grads) > 0
     disc.zero_grad()
     adv, fm = generator_losses(disc(real), disc(fake))
-    assert torch.isfinite(adv) and torch.isfinite(fm) and float(fm) > 0
+    assert torch.isfinite(adv) and torch.isfinite(fm) and float(fm.detach()) > 0
     (adv + fm).backward()
     assert fake.grad is not None and float(fake.grad.abs().sum()) > 0  # reaches the generator
 
@@ -52,13 +52,12 @@ def test_adversarial_training_fine_tunes_and_round_trips(media, speech_model, tm
     from cli.main import app
 
     out = tmp_path / "gan.safetensors"
+    gan = json.dumps({"periods": [2, 3], "resolutions": [[256, 64]], "period_channels": [4, 8],
+                      "stft_channels": 4, "batch": 2, "seconds": 0.25})
     runner = CliRunner()
     r = runner.invoke(app, ["train", "speech", "--data", str(media / "sp"), "--out", str(out),
                             "--config", json.dumps(TINY_SPEECH), "--init", str(speech_model),
-                            "--adversarial", "--gan-config", json.dumps(
-                                {"periods": [2, 3], "resolutions": [[256, 64]],
-                                 "period_channels": [4, 8], "stft_channels": 4, "batch": 2,
-                                 "seconds": 0.25}),
+                            "--adversarial", "--gan-config", gan,
                             "--steps", "4", "--prior-steps", "4", "--batch", "2",
                             "--seconds", "0.5", "--prior-examples", "8", "-q"])
     assert r.exit_code == 0, r.output
@@ -67,6 +66,18 @@ def test_adversarial_training_fine_tunes_and_round_trips(media, speech_model, tm
     assert gan_steps and all(np.isfinite(rec["fm"]) and np.isfinite(rec["adv"]) for rec in gan_steps)
     ckpt = torch.load(str(out) + ".ckpt", weights_only=True)
     assert "disc" in ckpt and "disc_opt" in ckpt  # resumable with the discriminators
+    # a new run can start from this run's checkpoint (autoencoder and discriminators)
+    again = tmp_path / "again.safetensors"
+    r = runner.invoke(app, ["train", "speech", "--data", str(media / "sp"), "--out", str(again),
+                            "--config", json.dumps(TINY_SPEECH), "--init", str(out) + ".ckpt",
+                            "--adversarial", "--gan-config", gan, "--steps", "0",
+                            "--prior-steps", "1", "--batch", "2", "--seconds", "0.5",
+                            "--prior-examples", "4", "-q"])
+    assert r.exit_code == 0, r.output
+    first = {k: v for k, v in ckpt["net"].items() if k.startswith("decoder.")}
+    second = torch.load(str(again) + ".ckpt", weights_only=True)
+    assert all(torch.equal(second["net"][k], v) for k, v in first.items())  # no AE step ran
+    assert all(torch.equal(second["disc"][k], v) for k, v in ckpt["disc"].items())
     wav = tmp_path / "in.wav"
     import soundfile as sf
 

@@ -93,10 +93,10 @@ class Trainer:
             self.loss_fn = MultiResolutionSTFTLoss(rate).to(self.device)
         self.kind = kinds.get(opts.kind)
         self.prior = self.kind.float_prior(self.cfg).to(self.device)
-        if opts.init:
-            self._init_from(opts.init)
         self.adversary = (Adversary(opts.gan, self.cfg.sample_rate, self.device, self.world > 1)
                           if opts.gan else None)
+        if opts.init:
+            self._init_from(opts.init)
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -158,7 +158,17 @@ class Trainer:
                              f"--steps {self.opts.steps} cannot change that (use --steps {planned[0]})")
 
     def _init_from(self, path: str) -> None:
-        """Warm start: the autoencoder's weights (not the prior) from an existing model file."""
+        """Warm start (not the prior): the autoencoder of a model file, or the autoencoder,
+        codebook statistics and discriminators of another run's checkpoint (`.ckpt`)."""
+        if path.endswith(".ckpt"):
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            try:
+                self.net.load_state_dict(state["net"])
+            except (KeyError, RuntimeError):
+                raise BadInputError(f"--init {path}: not a checkpoint of this configuration") from None
+            if self.adversary is not None and "disc" in state:
+                self.adversary.load_state_dict(state)
+            return
         from ..models.modelfile import load_model
 
         src = load_model(path)
