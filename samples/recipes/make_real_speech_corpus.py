@@ -27,6 +27,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -86,7 +87,17 @@ def licence_line(root: Path, pkg: str, relpath: str) -> str:
         if any(fnmatch.fnmatch(relpath, p) or fnmatch.fnmatch(relpath, "*/" + p) for p in patterns
                if p != "*"):
             best = fields["License"]
-    return best or fallback or "unknown"
+    return best or fallback or _free_form_licence(path.read_text(errors="replace"))
+
+
+def _free_form_licence(text: str) -> str:
+    """A licence name from an old-style (not machine-readable) copyright file."""
+    if "Redistribution and use" in text:  # the upstream terms; GPL may follow for packaging
+        return "BSD-like"
+    gpl = re.search(r"GNU General Public\s+License.{0,200}?version\s+(\d)", text, re.S)
+    if gpl:
+        return f"GPL-{gpl.group(1)}" + ("+" if "any later version" in text else "")
+    return "see the package's copyright file"
 
 
 def discover(root: Path) -> list[dict]:
