@@ -12,6 +12,7 @@ class Kind:
     code: ClassVar[int]  # the modality byte in stream headers
     params: ClassVar[type]  # the typed header parameters (ImageParams, AudioParams)
     article: ClassVar[str] = "a"
+    quality_name: ClassVar[str]  # the training summary's held-out quality figure
 
     def config(self, overrides: dict) -> Any:
         """The model configuration dataclass from a dict (as saved in a model file)."""
@@ -75,3 +76,24 @@ class Kind:
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"
+
+    def example_size(self, opts) -> float:
+        """The training example size from TrainOptions (crop pixels, or segment seconds)."""
+        raise NotImplementedError
+
+    def training_loss(self, cfg):
+        """The reconstruction loss module training needs beside `reconstruction_loss`, or None."""
+        return None
+
+    def encode(self, net, x, cfg):
+        """Every stage's indices, (B, S, *spatial)."""
+        raise NotImplementedError
+
+    def prior_examples(self, net, data, opts, cfg, device) -> list:
+        """Index grids for the prior to learn from: larger examples, encoded once."""
+        raise NotImplementedError
+
+    def prior_crop(self, x):
+        """A training batch of index grids as the prior sees it (speech: a random prefix)."""
+        return x
+

@@ -8,6 +8,7 @@ from .base import Kind
 
 class ImageKind(Kind):
     name, code, params, article = "image", 0, ImageParams, "an"
+    quality_name = "val_psnr"
 
     def config(self, overrides: dict):
         from ..networks.config import ImageModelConfig
@@ -72,6 +73,27 @@ class ImageKind(Kind):
 
     def stage_indices(self, idx, stage: int):
         return idx  # (B, h, w): one stage
+
+    def example_size(self, opts) -> float:
+        return opts.crop
+
+    def encode(self, net, x, cfg):
+        return net.encode(x)  # (B, 1, h, w)
+
+    def prior_examples(self, net, data, opts, cfg, device) -> list:
+        import math
+
+        import torch
+
+        from ..networks.config import FACTOR
+
+        size = min(opts.prior_crop, min(min(im.shape[:2]) for im in data.images))
+        size = size // FACTOR * FACTOR
+        out = []
+        for _ in range(math.ceil(opts.prior_examples / 32)):
+            with torch.no_grad():
+                out.append(net.encode(data.batch(32, size).to(device))[:, 0].cpu())  # (B, h, w)
+        return out
 
 
 IMAGE = ImageKind()

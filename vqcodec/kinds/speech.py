@@ -8,6 +8,7 @@ from .base import Kind
 
 class SpeechKind(Kind):
     name, code, params = "speech", 1, AudioParams
+    quality_name = "val_loss"
 
     def config(self, overrides: dict):
         from ..networks.config import SpeechModelConfig
@@ -70,6 +71,35 @@ class SpeechKind(Kind):
 
     def stage_indices(self, idx, stage: int):
         return idx[..., stage]  # (B, T, S) -> (B, T)
+
+    def example_size(self, opts) -> float:
+        return opts.seconds
+
+    def training_loss(self, cfg):
+        from ..train.losses import MultiResolutionSTFTLoss
+
+        return MultiResolutionSTFTLoss(cfg.sample_rate)
+
+    def encode(self, net, x, cfg):
+        return net.encode(x, cfg.stages)  # (B, S, T)
+
+    def prior_examples(self, net, data, opts, cfg, device) -> list:
+        import math
+
+        import torch
+
+        length = int(opts.prior_seconds * data.rate) // cfg.frame * cfg.frame
+        out = []
+        for _ in range(math.ceil(opts.prior_examples / 16)):
+            with torch.no_grad():
+                idx = net.encode(data.batch(16, length).to(device), cfg.stages)
+            out.append(idx.transpose(1, 2).cpu())  # (B, T, S)
+        return out
+
+    def prior_crop(self, x):
+        import random
+
+        return x[..., : random.randint(1, x.shape[-1])]  # the prior learns chunks of any length
 
 
 SPEECH = SpeechKind()

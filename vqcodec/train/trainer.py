@@ -17,15 +17,11 @@ from typing import Callable
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .data import ImageCrops, SpeechSegments
 from .. import kinds
 from ..errors import BadInputError, UsageError
 from ..models.modelfile import save_model
-from ..networks.image_model import FACTOR
-from .losses import MultiResolutionSTFTLoss
 from ..networks.discriminators import GanConfig
 from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
@@ -82,16 +78,12 @@ class Trainer:
         self.cfg, self.net = build(opts)
         self.net.to(self.device)
         data_seed = opts.seed + 1000 * self.rank  # each rank draws its own examples
-        if opts.kind == "image":
-            self.data = ImageCrops(opts.data, opts.crop, data_seed)
-            self.val = ImageCrops(opts.val_data or opts.data, opts.crop, opts.seed + 1)
-            self.loss_fn = None
-        else:
-            rate = self.cfg.sample_rate
-            self.data = SpeechSegments(opts.data, rate, opts.seconds, data_seed)
-            self.val = SpeechSegments(opts.val_data or opts.data, rate, opts.seconds, opts.seed + 1)
-            self.loss_fn = MultiResolutionSTFTLoss(rate).to(self.device)
         self.kind = kinds.get(opts.kind)
+        size = self.kind.example_size(opts)
+        self.data = self.kind.data(opts.data, size, data_seed, self.cfg)
+        self.val = self.kind.data(opts.val_data or opts.data, size, opts.seed + 1, self.cfg)
+        loss_fn = self.kind.training_loss(self.cfg)
+        self.loss_fn = loss_fn.to(self.device) if loss_fn is not None else None
         self.prior = self.kind.float_prior(self.cfg).to(self.device)
         self.adversary = (Adversary(opts.gan, self.cfg.sample_rate, self.device, self.world > 1)
                           if opts.gan else None)
@@ -197,7 +189,7 @@ class Trainer:
         with self.autocast():
             y, _, vq_loss, err = self.train_net(x)
         y = y.float()
-        rec = F.mse_loss(y, x) if self.opts.kind == "image" else self.loss_fn(y, x)
+        rec = self.kind.reconstruction_loss(y, x, self.loss_fn)
         loss = rec + vq_loss.float()
         out = {}
         if self.adversary is not None and self.adversary.active(self.step):
@@ -216,19 +208,7 @@ class Trainer:
     def indices_for_prior(self) -> torch.Tensor:
         """Encode a fixed set of larger training examples once, for the prior to learn from."""
         self.net.eval()
-        out = []
-        if self.opts.kind == "image":
-            size = min(self.opts.prior_crop, min(min(im.shape[:2]) for im in self.data.images))
-            size = size // FACTOR * FACTOR
-            for _ in range(math.ceil(self.opts.prior_examples / 32)):
-                with torch.no_grad():
-                    out.append(self.net.encode(self.data.batch(32, size).to(self.device))[:, 0].cpu())
-        else:
-            length = int(self.opts.prior_seconds * self.data.rate) // self.cfg.frame * self.cfg.frame
-            for _ in range(math.ceil(self.opts.prior_examples / 16)):
-                with torch.no_grad():
-                    idx = self.net.encode(self.data.batch(16, length).to(self.device), self.cfg.stages)
-                out.append(idx.transpose(1, 2).cpu())  # (B, T, S)
+        out = self.kind.prior_examples(self.net, self.data, self.opts, self.cfg, self.device)
         return torch.cat(out)[: self.opts.prior_examples]
 
     def prior_step(self) -> dict:
@@ -236,8 +216,7 @@ class Trainer:
         data = self.prior_data
         sel = torch.from_numpy(self.data.rng.integers(len(data), size=self.opts.batch))
         x = data[sel].to(self.device)
-        if self.opts.kind == "speech":
-            x = x[..., : random.randint(1, x.shape[-1])]
+        x = self.kind.prior_crop(x)
         with self.autocast():
             logits = self.train_prior(x)
         loss = self.kind.prior_loss(logits.float(), x)
@@ -324,13 +303,10 @@ class Trainer:
         summary: dict = {"kind": self.opts.kind, "quantizer": self.opts.quantizer,
                          "steps": self.opts.steps, "prior_steps": self.opts.prior_steps}
         x = self.val.batch(64)
-        if self.opts.kind == "image":
-            idx = self.net.encode(x)
-            mse = F.mse_loss((self.net.decode(idx).clamp(-1, 1) + 1) * 127.5, (x + 1) * 127.5)
-            summary["val_psnr"] = round(float(10 * torch.log10(255.0**2 / mse)), 2)
-        else:
-            idx = self.net.encode(x, self.cfg.stages)
-            summary["val_loss"] = round(float(self.loss_fn.cpu()(self.net.decode(idx), x)), 4)
+        idx = self.kind.encode(self.net, x, self.cfg)
+        y = self.net.decode(idx)
+        rec = float(self.kind.reconstruction_loss(y, x, self.loss_fn.cpu() if self.loss_fn else None))
+        summary[self.kind.quality_name] = round(self.kind.quality(y, x, rec), 4)
         summary["codebooks"] = [health_from_indices(idx[:, s], self.cfg.codebook_size)
                                 for s in range(idx.shape[1])]
         int_prior = self.prior.to_integer()
