@@ -99,7 +99,7 @@ class SpeechKind(Kind):
     def prior_crop(self, x):
         import random
 
-        return x[..., : random.randint(1, x.shape[-1])]  # the prior learns chunks of any length
+        return x[..., : random.randint(1, x.shape[-1])]  # (B, T, S): any prefix of the stages
 
 
 SPEECH = SpeechKind()
