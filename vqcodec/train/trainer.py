@@ -55,10 +55,8 @@ class TrainOptions:
     ae_minutes: float = 0.0  # wall-clock budgets: 0 = run all steps; else fewer steps to fit
     prior_minutes: float = 0.0
     model: dict = field(default_factory=dict)  # config overrides, e.g. {"codebook_size": 256}
-    init: str | None = None  # start the autoencoder from this model file's weights (fine-tuning)
+    init: str | None = None  # start the autoencoder from a model file or a run's .ckpt (fine-tuning)
     gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
-
-
 
 
 def build(opts: TrainOptions):
