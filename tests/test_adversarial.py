@@ -71,13 +71,15 @@ def test_adversarial_training_fine_tunes_and_round_trips(media, speech_model, tm
     r = runner.invoke(app, ["train", "speech", "--data", str(media / "sp"), "--out", str(again),
                             "--config", json.dumps(TINY_SPEECH), "--init", str(out) + ".ckpt",
                             "--adversarial", "--gan-config", gan, "--steps", "0",
-                            "--prior-steps", "1", "--batch", "2", "--seconds", "0.5",
+                            "--prior-steps", "0", "--batch", "2", "--seconds", "0.5",
                             "--prior-examples", "4", "-q"])
     assert r.exit_code == 0, r.output
     first = {k: v for k, v in ckpt["net"].items() if k.startswith("decoder.")}
     second = torch.load(str(again) + ".ckpt", weights_only=True)
     assert all(torch.equal(second["net"][k], v) for k, v in first.items())  # no AE step ran
     assert all(torch.equal(second["disc"][k], v) for k, v in ckpt["disc"].items())
+    # and its trained prior, which then adapts to the new codes
+    assert all(torch.equal(second["prior"][k], v) for k, v in ckpt["prior"].items())
     wav = tmp_path / "in.wav"
     import soundfile as sf
 

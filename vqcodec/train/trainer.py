@@ -148,8 +148,10 @@ class Trainer:
                              f"--steps {self.opts.steps} cannot change that (use --steps {planned[0]})")
 
     def _init_from(self, path: str) -> None:
-        """Warm start (not the prior): the autoencoder of a model file, or the autoencoder,
-        codebook statistics and discriminators of another run's checkpoint (`.ckpt`)."""
+        """Warm start: the autoencoder of a model file, or the autoencoder, codebook
+        statistics and discriminators of another run's checkpoint (`.ckpt`), and its prior
+        when that run trained one (the prior then adapts to the new codes instead of starting
+        from nothing)."""
         if path.endswith(".ckpt"):
             state = torch.load(path, map_location=self.device, weights_only=True)
             try:
@@ -158,6 +160,8 @@ class Trainer:
                 raise BadInputError(f"--init {path}: not a checkpoint of this configuration") from None
             if self.adversary is not None and "disc" in state:
                 self.adversary.load_state_dict(state)
+            if state.get("stage") == "prior" and int(state.get("step", 0)) > 0:
+                self.prior.load_state_dict(state["prior"])
             return
         from ..models.modelfile import load_model
 
