@@ -90,10 +90,11 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 def _register_subcommands() -> None:
     from .bench_cmd import bench_app
     from .codec_cmds import compress, decompress
+    from .pack_cmd import pack
     from .sample_cmd import sample
     from .train_cmd import train
 
-    for command in (compress, decompress, info, models, train, sample):
+    for command in (compress, decompress, info, models, train, pack, sample):
         app.command(cls=PlainMetavars)(command)
 
     from .eval_cmd import eval_app

@@ -43,6 +43,7 @@ def train(
     init: Optional[str] = typer.Option(None, "--init", help="Start the autoencoder from this model's weights (a file or a bundled name): fine-tuning."),
     adversarial: bool = typer.Option(False, "--adversarial", help="Speech: add multi-period and multi-resolution STFT discriminators with feature matching."),
     gan_config: Optional[str] = typer.Option(None, "--gan-config", help='Discriminator/loss overrides as JSON, e.g. \'{"fm_weight": 2.0}\'.'),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes beside the training step (default: one per two cores; 0: none).", show_default=False),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
     """Train a VQ-VAE and its prior.
@@ -61,6 +62,8 @@ def train(
 
     if quantizer not in QUANTIZERS:
         fail(f"unknown quantizer {quantizer!r}: use {', '.join(QUANTIZERS)}", 1)
+    if workers is not None and not 0 <= workers <= 64:
+        fail(f"--workers {workers} is out of range (0..64)", 1)
     if precision not in ("32", "bf16", "16-mixed"):
         fail(f"unknown precision {precision!r}: use 32, bf16 or 16-mixed", 1)
     try:
@@ -91,7 +94,7 @@ def train(
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
                         ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after,
-                        init=init, gan=gan)
+                        init=init, gan=gan, workers=workers)
     err = _err()
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)

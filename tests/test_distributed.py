@@ -35,7 +35,9 @@ def test_two_process_gloo_run_ends_with_identical_ranks(media, tmp_path, quantiz
 
 
 def test_resume_after_a_stop_gives_the_same_model(media, tmp_path):
-    base = ["train", "image", "--data", media / "img", "--steps", "10", "--prior-steps", "6", "-q", *COMMON]
+    # two data-loading processes: the resumed run must continue their batch sequence
+    base = ["train", "image", "--data", media / "img", "--steps", "10", "--prior-steps", "6", "-q",
+            "--workers", "2", *COMMON]
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     assert run_cli(*base, "--out", a).returncode == 0
     r = run_cli(*base, "--out", b, "--stop-after", "4")

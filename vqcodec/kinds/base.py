@@ -46,8 +46,9 @@ class Kind:
         """The index grid of `n` samples of `size` (pixels per side, or 20 ms frames)."""
         raise NotImplementedError
 
-    def data(self, source, size: float, seed: int, cfg=None):
-        """Training examples from `source`: image crops of `size` px, or `size`-s segments."""
+    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1):
+        """Training examples from `source` (a folder or a pack), read on demand: image crops of
+        `size` px, or `size`-s segments; under DDP, rank `rank` of `world` keeps its share."""
         raise NotImplementedError
 
     def latents(self, net, x):

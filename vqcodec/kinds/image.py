@@ -48,10 +48,10 @@ class ImageKind(Kind):
 
         return (n, size // FACTOR, size // FACTOR)
 
-    def data(self, source, size: float, seed: int, cfg=None):
+    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1):
         from ..train.data import ImageCrops
 
-        return ImageCrops(source, int(size), seed)  # batches (n, 3, size, size)
+        return ImageCrops(source, int(size), seed, rank, world)  # batches (n, 3, size, size)
 
     def latents(self, net, x):
         return net.encoder(x)
@@ -87,7 +87,7 @@ class ImageKind(Kind):
 
         from ..networks.config import FACTOR
 
-        size = min(opts.prior_crop, min(min(im.shape[:2]) for im in data.images))
+        size = min(opts.prior_crop, data.examples.min_side)
         size = size // FACTOR * FACTOR
         out = []
         for _ in range(math.ceil(opts.prior_examples / 32)):

@@ -49,10 +49,11 @@ class SpeechKind(Kind):
     def grid_shape(self, cfg, n: int, size: int):
         return (n, size, cfg.default_stages)
 
-    def data(self, source, size: float, seed: int, cfg=None):
+    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1):
         from ..train.data import SpeechSegments
 
-        return SpeechSegments(source, cfg.sample_rate if cfg else 16000, size, seed)  # (n, samples)
+        rate = cfg.sample_rate if cfg else 16000
+        return SpeechSegments(source, rate, size, seed, rank, world)  # (n, samples)
 
     def latents(self, net, x):
         return net.encoder(net.features(x))

@@ -1,13 +1,20 @@
-"""Training data: random image crops and random speech segments, from folders or packed arrays.
+"""Training data, read on demand: random image crops and random speech segments.
 
-A folder is searched recursively (images: anything Pillow reads; speech: wav/flac/ogg). A packed
-`.npy` file (uint8 (N, H, W, 3) patches, or int16 audio with a `.json` list of clip offsets)
-serves machines without the media libraries and loads fast.
+A source is a folder (searched recursively; only headers are read up front, each file is opened
+when it is sampled) or a pack (`vqcodec pack`, memory-mapped and sliced; see `packs`). Memory
+does not grow with the corpus. Under DDP each rank keeps its own share of the examples
+(`rank::world`), so ranks never see the same example.
+
+The k-th training batch of a rank depends only on (seed, k): worker processes can draw batches
+in any order and a resumed run draws the same batches (see `loader`). Other draws (the prior's
+examples, the discriminators' crops) use `rng`, whose state the checkpoint keeps.
+
+A file that cannot be read is skipped and recorded in `bad` (source -> reason); a source with
+no usable example is an error before training starts.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,89 +23,207 @@ import torch
 from ..errors import BadInputError
 from ..media import AUDIO_SUFFIXES as AUDIO_EXT
 from ..media import IMAGE_SUFFIXES as IMAGE_EXT
+from .packs import find_files, open_pack
+
+__all__ = ["AUDIO_EXT", "IMAGE_EXT", "ImageCrops", "SpeechSegments", "find_files", "load_mono"]
+READ_ERRORS = (BadInputError, OSError, ValueError, RuntimeError, EOFError, SyntaxError)
 
 
-def find_files(root: str | Path, exts: set[str]) -> list[Path]:
-    root = Path(root)
-    if not root.exists():
-        raise BadInputError(f"no such data folder: {root}")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in exts)
-    if not files:
-        raise BadInputError(f"no {'/'.join(sorted(exts))} files under {root}")
-    return files
+class Examples:
+    """A corpus of examples known by size up front and read when sampled."""
+
+    def __init__(self, source: str | Path):
+        self.source = Path(source)
+        self.bad: dict[str, str] = {}  # skipped files and why
+        self.ids = np.zeros(0, dtype=np.int64)  # usable examples (this rank's share)
+        self.sources: list[str] = []
+
+    def keep(self, usable: np.ndarray, what: str) -> None:
+        self.ids = np.flatnonzero(usable)
+        if not len(self.ids):
+            raise BadInputError(f"no usable {what} in {self.source}"
+                                + (f" ({len(self.bad)} unreadable)" if self.bad else ""))
+
+    def shard(self, rank: int, world: int) -> None:
+        """Keep every world-th example, from the rank-th: disjoint shares for DDP ranks."""
+        if world > 1:
+            if len(self.ids) < world:
+                raise BadInputError(f"{self.source}: {len(self.ids)} examples cannot be shared "
+                                    f"among {world} ranks")
+            self.ids = self.ids[rank::world]
+
+    def pick(self, rng: np.random.Generator) -> int:
+        return int(self.ids[rng.integers(len(self.ids))])
+
+    def drop(self, i: int, exc: Exception) -> None:
+        """Stop sampling example i (its file failed to read)."""
+        self.bad[self.sources[i]] = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        self.ids = self.ids[self.ids != i]
+        if not len(self.ids):
+            raise BadInputError(f"no readable examples left in {self.source}")
 
 
-class ImageCrops:
-    """Random `size` x `size` RGB crops in [-1, 1] with flips, from a folder or a packed .npy."""
+class AudioExamples(Examples):
+    """Mono clips at `rate`: slices of a pack, or segments read from files (resampled)."""
 
-    def __init__(self, source: str | Path, size: int = 64, seed: int = 0):
+    def __init__(self, source: str | Path, rate: int):
+        super().__init__(source)
+        self.rate = rate
+        if self.source.suffix == ".npy":
+            self.pack = open_pack(self.source)
+            if self.pack.kind != "speech":
+                raise BadInputError(f"{self.source} is a pack of images, not speech")
+            if self.pack.sample_rate and self.pack.sample_rate != rate:
+                raise BadInputError(f"{self.source} is packed at {self.pack.sample_rate} Hz and the "
+                                    f"model runs at {rate} Hz: pack it with --rate {rate}")
+            self.sources, self.lengths = self.pack.sources, self.pack.sizes
+        else:
+            import soundfile as sf
+
+            self.pack, self.files = None, find_files(self.source, AUDIO_EXT)
+            self.sources = [str(p) for p in self.files]
+            self.info = []
+            for p in self.files:
+                try:
+                    inf = sf.info(str(p))
+                    self.info.append((inf.samplerate, inf.frames))
+                except READ_ERRORS as exc:
+                    self.bad[str(p)] = str(exc).splitlines()[0][:160]
+                    self.info.append((rate, 0))
+            self.lengths = np.array([-(-n * rate // sr) for sr, n in self.info], dtype=np.int64)
+        self.keep(self.lengths > rate // 10, "audio clips")
+
+    def segment(self, i: int, start: int, n: int) -> np.ndarray:
+        """Up to n float32 samples of clip i from sample `start` (at `rate`)."""
+        if self.pack is not None:
+            return np.asarray(self.pack.example(i)[start: start + n], dtype=np.float32) / 32768.0
+        import soundfile as sf
+
+        from ..runtime.resample import resample
+
+        sr = self.info[i][0]
+        a = start * sr // self.rate
+        x, _ = sf.read(str(self.files[i]), start=a, frames=-(-n * sr // self.rate),
+                       dtype="float32", always_2d=True)
+        return resample(x.mean(axis=1), sr, self.rate)[:n]
+
+
+class ImageExamples(Examples):
+    """RGB images: views into a pack, or files decoded when sampled."""
+
+    def __init__(self, source: str | Path, min_side: int):
+        super().__init__(source)
+        if self.source.suffix == ".npy":
+            self.pack = open_pack(self.source)
+            if self.pack.kind != "image":
+                raise BadInputError(f"{self.source} is a pack of speech, not images")
+            self.sources, self.shapes = self.pack.sources, [s[:2] for s in self.pack.shapes]
+        else:
+            from PIL import Image
+
+            self.pack, self.files = None, find_files(self.source, IMAGE_EXT)
+            self.sources, self.shapes = [str(p) for p in self.files], []
+            for p in self.files:
+                try:
+                    with Image.open(p) as im:
+                        self.shapes.append(im.size[::-1])
+                except READ_ERRORS as exc:
+                    self.bad[str(p)] = str(exc).splitlines()[0][:160]
+                    self.shapes.append((0, 0))
+        sides = np.array([min(s) for s in self.shapes])
+        for i in np.flatnonzero((sides > 0) & (sides < min_side)):
+            self.bad[self.sources[i]] = f"smaller than {min_side}x{min_side}"
+        self.keep(sides >= min_side, f"images of at least {min_side}x{min_side}")
+
+    @property
+    def min_side(self) -> int:
+        return int(min(min(self.shapes[i]) for i in self.ids))
+
+    def image(self, i: int) -> np.ndarray:
+        if self.pack is not None:
+            return self.pack.example(i)
         from ..media import read_image
 
-        self.size, self.rng = size, np.random.default_rng(seed)
-        src = Path(source)
-        if src.suffix == ".npy":
-            self.images = list(np.load(src, mmap_mode="r"))
-        else:
-            self.images = [read_image(str(p))[0] for p in find_files(src, IMAGE_EXT)]
-        small = [im.shape for im in self.images if min(im.shape[:2]) < size]
-        if small:
-            raise BadInputError(f"{len(small)} training images are smaller than {size}x{size}")
-
-    def batch(self, n: int, size: int | None = None) -> torch.Tensor:
-        """(n, 3, size, size) crops; `size` defaults to the training crop size."""
-        size = size or self.size
-        out = np.empty((n, size, size, 3), dtype=np.uint8)
-        for i in range(n):
-            im = self.images[self.rng.integers(len(self.images))]
-            y = self.rng.integers(im.shape[0] - size + 1)
-            x = self.rng.integers(im.shape[1] - size + 1)
-            crop = im[y: y + size, x: x + size]
-            out[i] = crop[:, ::-1] if self.rng.random() < 0.5 else crop
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        return read_image(str(self.files[i]), max_pixels=1 << 40)[0]
 
 
-class SpeechSegments:
-    """Random mono segments of `seconds` at the model rate, from a folder or a packed .npy."""
+class _Sampler:
+    """Batches drawn from `examples`; subclasses say how one example is cut."""
 
-    def __init__(self, source: str | Path, rate: int, seconds: float = 1.0, seed: int = 0):
-        self.rate, self.length = rate, int(round(seconds * rate))
+    examples: Examples
+
+    def __init__(self, examples: Examples, seed: int, rank: int, world: int):
+        self.examples, self.seed = examples, seed
+        examples.shard(rank, world)
         self.rng = np.random.default_rng(seed)
-        src = Path(source)
-        if src.suffix == ".npy":
-            flat = np.load(src, mmap_mode="r")
-            offsets = json.loads(src.with_suffix(".json").read_text())
-            offsets = offsets.get("offsets", offsets) if isinstance(offsets, dict) else offsets
-            bounds = list(offsets) + [len(flat)] if offsets[-1] != len(flat) else list(offsets)
-            self.clips = [np.asarray(flat[a:b], dtype=np.float32) / 32768.0
-                          for a, b in zip(bounds[:-1], bounds[1:])]
-        else:
-            self.clips = [load_mono(p, rate) for p in find_files(src, AUDIO_EXT)]
-        self.clips = [c for c in self.clips if len(c) > rate // 10]
-        if not self.clips:
-            raise BadInputError(f"no usable audio clips in {source}")
 
-    def batch(self, n: int, length: int | None = None) -> torch.Tensor:
-        """(n, length) segments; `length` defaults to the training segment length."""
+    @property
+    def bad(self) -> dict[str, str]:
+        return self.examples.bad
+
+    def batch(self, n: int, size: int | None = None, rng: np.random.Generator | None = None) -> torch.Tensor:
+        rng = rng or self.rng
+        out = []
+        while len(out) < n:
+            i = self.examples.pick(rng)
+            try:
+                out.append(self.cut(i, size, rng))
+            except READ_ERRORS as exc:
+                self.examples.drop(i, exc)
+        return self.stack(out)
+
+    def batch_at(self, k: int, n: int) -> tuple[torch.Tensor, dict[str, str]]:
+        """The k-th training batch (a function of seed and k alone) and the files found bad."""
+        return self.batch(n, rng=np.random.default_rng([self.seed, k])), dict(self.bad)
+
+
+class ImageCrops(_Sampler):
+    """Random `size` x `size` RGB crops in [-1, 1] with horizontal flips."""
+
+    def __init__(self, source: str | Path, size: int = 64, seed: int = 0, rank: int = 0, world: int = 1):
+        self.size = size
+        super().__init__(ImageExamples(source, size), seed, rank, world)
+
+    def cut(self, i: int, size: int | None, rng: np.random.Generator) -> np.ndarray:
+        size = size or self.size
+        im = self.examples.image(i)
+        y = rng.integers(im.shape[0] - size + 1)
+        x = rng.integers(im.shape[1] - size + 1)
+        crop = im[y: y + size, x: x + size]
+        return np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop)
+
+    def stack(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """(n, 3, size, size)"""
+        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+class SpeechSegments(_Sampler):
+    """Random mono segments of `seconds` at `rate`, with level augmentation."""
+
+    def __init__(self, source: str | Path, rate: int, seconds: float = 1.0, seed: int = 0,
+                 rank: int = 0, world: int = 1):
+        self.rate, self.length = rate, int(round(seconds * rate))
+        super().__init__(AudioExamples(source, rate), seed, rank, world)
+
+    def cut(self, i: int, length: int | None, rng: np.random.Generator) -> np.ndarray:
         length = length or self.length
-        out = np.zeros((n, length), dtype=np.float32)
-        for i in range(n):
-            clip = self.clips[self.rng.integers(len(self.clips))]
-            if len(clip) > length:
-                a = self.rng.integers(len(clip) - length + 1)
-                out[i] = clip[a: a + length]
-            else:
-                out[i, : len(clip)] = clip
-            out[i] *= 10 ** (self.rng.uniform(-12, 3) / 20)  # level augmentation
-        return torch.from_numpy(np.clip(out, -1, 1))
+        out = np.zeros(length, dtype=np.float32)
+        n = int(self.examples.lengths[i])
+        a = int(rng.integers(n - length + 1)) if n > length else 0
+        x = self.examples.segment(i, a, length)
+        out[: len(x)] = x
+        return out * np.float32(10 ** (rng.uniform(-12, 3) / 20))  # level augmentation
+
+    def stack(self, segments: list[np.ndarray]) -> torch.Tensor:
+        """(n, length)"""
+        return torch.from_numpy(np.clip(np.stack(segments), -1, 1))
 
 
 def load_mono(path: str | Path, rate: int) -> np.ndarray:
-    """Whole file -> mono float32 at `rate` (for training and evaluation clips)."""
+    """Whole file -> mono float32 at `rate` (for sampling's reference clips)."""
     import soundfile as sf
-    import torchaudio.functional as AF
+
+    from ..runtime.resample import resample
 
     x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    if sr != rate:
-        x = AF.resample(torch.from_numpy(x), sr, rate).numpy()
-    return x
+    return resample(x.mean(axis=1), sr, rate)

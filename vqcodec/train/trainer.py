@@ -25,6 +25,7 @@ from ..models.modelfile import save_model
 from ..networks.discriminators import GanConfig
 from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
+from .loader import Batches, default_workers
 
 Progress = Callable[[str, int, int, dict], None]
 
@@ -57,6 +58,7 @@ class TrainOptions:
     model: dict = field(default_factory=dict)  # config overrides, e.g. {"codebook_size": 256}
     init: str | None = None  # start the autoencoder from a model file or a run's .ckpt (fine-tuning)
     gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
+    workers: int | None = None  # data-loading processes (None: one per two cores; 0: in-process)
 
 
 def build(opts: TrainOptions):
@@ -78,8 +80,9 @@ class Trainer:
         data_seed = opts.seed + 1000 * self.rank  # each rank draws its own examples
         self.kind = kinds.get(opts.kind)
         size = self.kind.example_size(opts)
-        self.data = self.kind.data(opts.data, size, data_seed, self.cfg)
+        self.data = self.kind.data(opts.data, size, data_seed, self.cfg, self.rank, self.world)
         self.val = self.kind.data(opts.val_data or opts.data, size, opts.seed + 1, self.cfg)
+        self.batches: Batches | None = None
         loss_fn = self.kind.training_loss(self.cfg)
         self.loss_fn = loss_fn.to(self.device) if loss_fn is not None else None
         self.prior = self.kind.float_prior(self.cfg).to(self.device)
@@ -102,6 +105,7 @@ class Trainer:
         self.log_path = Path(str(opts.out) + ".log.jsonl")
         self.prior_data: torch.Tensor | None = None
         self.history: list[dict] = []
+        self.data_wait = (0.0, 0.0)  # (seconds waiting for batches, seconds of the stage)
 
     # -- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -173,6 +177,17 @@ class Trainer:
             q.initialised.fill_(True)
             q.after_init()
 
+    def open_batches(self) -> None:
+        """Training batches from this step on, made by --workers processes."""
+        workers = default_workers() if self.opts.workers is None else self.opts.workers
+        self.batches = Batches(self.data, self.opts.batch, self.step, workers)
+
+    def warn_skipped(self, bad: dict[str, str]) -> None:
+        """Report unreadable training files (they are skipped, and counted in the summary)."""
+        for source, reason in bad.items():
+            self.log({"stage": "skipped", "source": source, "reason": reason})
+            self.progress("warning", 0, 0, {"message": f"skipped {source}: {reason}"})
+
     def log(self, record: dict) -> None:
         if self.rank != 0:
             return
@@ -187,7 +202,11 @@ class Trainer:
 
     def ae_step(self) -> dict:
         self.net.train()
-        x = self.data.batch(self.opts.batch).to(self.device)
+        if self.batches is None:
+            self.open_batches()
+        x, bad = next(self.batches)
+        self.warn_skipped(bad)
+        x = x.to(self.device)
         with self.autocast():
             y, _, vq_loss, err = self.train_net(x)
         y = y.float()
@@ -236,10 +255,18 @@ class Trainer:
             self.load_checkpoint()
         elif self.log_path.exists() and self.rank == 0:
             self.log_path.unlink()
+        self.warn_skipped(self.data.bad)  # files found unreadable while scanning the corpus
         t0 = time.time()
         self.ran = 0
         if self.stage == "autoencoder":
-            if not self._stage(self.ae_step, "steps", self.opts.ae_minutes):
+            self.open_batches()
+            ae_start = time.time()
+            try:
+                done = self._stage(self.ae_step, "steps", self.opts.ae_minutes)
+            finally:
+                self.batches.close()
+            self.data_wait = (self.batches.waited, time.time() - ae_start)
+            if not done:
                 return {"stopped_at": self.step, "stage": self.stage}
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
@@ -304,6 +331,10 @@ class Trainer:
         self.prior.eval().cpu()
         summary: dict = {"kind": self.opts.kind, "quantizer": self.opts.quantizer,
                          "steps": self.opts.steps, "prior_steps": self.opts.prior_steps}
+        if self.data_wait[1] > 0:  # share of the autoencoder stage spent waiting for batches
+            summary["data_wait_percent"] = round(100 * self.data_wait[0] / self.data_wait[1], 1)
+        if self.data.bad:
+            summary["skipped_files"] = len(self.data.bad)
         x = self.val.batch(64)
         idx = self.kind.encode(self.net, x, self.cfg)
         y = self.net.decode(idx)

@@ -1,0 +1,170 @@
+"""Training data read on demand: packs, folders, worker processes, DDP shares, bad files."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import TINY_SPEECH, make_image, make_speechlike, run_cli
+from vqcodec.errors import BadInputError
+from vqcodec.train.data import ImageCrops, SpeechSegments
+from vqcodec.train.loader import Batches
+from vqcodec.train.packs import open_pack, write_pack
+
+
+@pytest.fixture
+def speech_dir(tmp_path):
+    d = tmp_path / "speech"
+    (d / "sub").mkdir(parents=True)
+    for i in range(5):
+        sf.write(d / f"{i}.wav", make_speechlike(1.0 + 0.5 * i, 16000, i), 16000)
+    sf.write(d / "sub" / "low.flac", make_speechlike(2.0, 8000, 9), 8000)  # resampled on read
+    return d
+
+
+def _corrupt(d):
+    (d / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really a wave file")
+
+
+def test_speech_pack_holds_every_file_resampled_and_lists_what_it_skipped(speech_dir, tmp_path):
+    _corrupt(speech_dir)
+    out = tmp_path / "sp.npy"
+    calls = []
+    index = write_pack("speech", [speech_dir], out, rate=16000, progress=lambda *a: calls.append(a))
+    assert index["count"] == 6 and [s["source"] for s in index["skipped"]] == [str(speech_dir / "broken.wav")]
+    assert calls[-1][:2] == (7, 7) and [c[0] for c in calls] == list(range(8))
+    pack = open_pack(out)
+    assert pack.kind == "speech" and pack.sample_rate == 16000 and len(pack) == 6
+    x, _ = sf.read(speech_dir / "2.wav", dtype="int16")
+    assert np.array_equal(pack.example(pack.sources.index(str(speech_dir / "2.wav"))), x)
+    low = pack.example(pack.sources.index(str(speech_dir / "sub" / "low.flac")))
+    assert len(low) == 32000  # 2 s at 8 kHz -> 16 kHz
+    # the training sampler reads segments of the pack exactly as they were packed
+    seg = SpeechSegments(out, 16000, 0.5, seed=0)
+    i = pack.sources.index(str(speech_dir / "2.wav"))
+    assert np.array_equal(seg.examples.segment(i, 100, 50), x[100:150] / np.float32(32768))
+
+
+def test_image_pack_keeps_each_image_whole(tmp_path):
+    d = tmp_path / "img"
+    d.mkdir()
+    for i, (w, h) in enumerate([(160, 128), (96, 200), (300, 90)]):
+        make_image(d / f"{i}.png", w, h, i)
+    (d / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "im.npy"
+    index = write_pack("image", [d], out)
+    assert index["count"] == 3 and len(index["skipped"]) == 1
+    pack = open_pack(out)
+    from PIL import Image
+
+    for i in range(3):
+        ref = np.asarray(Image.open(d / f"{i}.png").convert("RGB"))
+        assert np.array_equal(pack.example(pack.sources.index(str(d / f"{i}.png"))), ref)
+    crops = ImageCrops(out, 64, seed=0)
+    assert crops.examples.min_side == 90 and crops.batch(3).shape == (3, 3, 64, 64)
+
+
+def test_memory_stays_bounded_on_a_corpus_much_larger_than_the_bound(tmp_path):
+    """80 MB of audio and 40 MB of pixels on disk; sampling them holds a few MB."""
+    d = tmp_path / "big"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(20):  # 20 files x 2 M samples (4 MB each as int16, 8 MB as float32)
+        sf.write(d / f"{i}.wav", (rng.standard_normal(2_000_000) * 3000).astype(np.int16), 16000)
+    imgs = tmp_path / "photos"
+    imgs.mkdir()
+    from PIL import Image
+
+    for i in range(10):  # 10 x 1.2 MB of pixels
+        Image.fromarray(rng.integers(0, 255, (600, 700, 3), dtype=np.uint8)).save(imgs / f"{i}.bmp")
+    tracemalloc.start()
+    seg = SpeechSegments(d, 16000, 1.0, seed=0)
+    for _ in range(5):
+        assert seg.batch(16).shape == (16, 16000)
+    crops = ImageCrops(imgs, 64, seed=0)
+    for _ in range(3):
+        crops.batch(16)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 12e6, f"{peak / 1e6:.1f} MB"  # loading it all would need 160 MB + 12 MB
+
+
+def test_ranks_get_disjoint_shares_and_workers_the_same_batches_in_order(speech_dir):
+    shares = [SpeechSegments(speech_dir, 16000, 0.25, seed=7, rank=r, world=2).examples.ids for r in (0, 1)]
+    assert not set(shares[0]) & set(shares[1]) and len(set(shares[0]) | set(shares[1])) == 6
+    sampler = SpeechSegments(speech_dir, 16000, 0.25, seed=7)
+    runs = []
+    for workers in (0, 2, 2):
+        it = Batches(sampler, 4, start=3, workers=workers)
+        runs.append([next(it)[0] for _ in range(5)])
+        it.close()
+    for other in runs[1:]:  # two worker processes: the same batches as one process, reproducibly
+        assert all(torch.equal(a, b) for a, b in zip(runs[0], other))
+    assert not torch.equal(runs[0][0], runs[0][1])  # and successive batches differ
+    # batch k does not depend on where the stream started (what resuming relies on)
+    again = Batches(sampler, 4, start=5, workers=0)
+    assert torch.equal(next(again)[0], runs[0][2])
+
+
+def test_too_few_examples_for_the_ranks_is_an_error(speech_dir):
+    with pytest.raises(BadInputError, match="cannot be shared among 8 ranks"):
+        SpeechSegments(speech_dir, 16000, 0.25, rank=0, world=8)
+
+
+def test_a_file_that_breaks_while_training_is_skipped_and_counted(speech_dir):
+    seg = SpeechSegments(speech_dir, 16000, 0.5, seed=0)
+    victim = speech_dir / "3.wav"
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated after the scan
+    for _ in range(10):
+        assert np.isfinite(seg.batch(8).numpy()).all()
+    assert list(seg.bad) == [str(victim)]
+
+
+@pytest.mark.slow
+def test_training_skips_corrupt_files_and_counts_them(speech_dir, tmp_path):
+    _corrupt(speech_dir)
+    out = tmp_path / "m.safetensors"
+    r = run_cli("train", "speech", "--data", speech_dir, "--out", out, "--config", json.dumps(TINY_SPEECH),
+                "--steps", "3", "--prior-steps", "2", "--batch", "2", "--seconds", "0.5",
+                "--prior-examples", "4", "--workers", "2")
+    assert r.returncode == 0, r.stderr.decode()
+    assert f"vqcodec: warning: skipped {speech_dir / 'broken.wav'}" in r.stderr.decode()
+    log = [json.loads(line) for line in open(str(out) + ".log.jsonl")]
+    summary = [rec for rec in log if rec["stage"] == "summary"][0]
+    assert summary["skipped_files"] == 1 and 0 <= summary["data_wait_percent"] <= 100
+    assert [rec["source"] for rec in log if rec["stage"] == "skipped"] == [str(speech_dir / "broken.wav")]
+
+
+def test_a_corpus_without_a_usable_file_fails_before_training(tmp_path):
+    d = tmp_path / "bad"
+    d.mkdir()
+    _corrupt(d)
+    out = tmp_path / "m.safetensors"
+    r = run_cli("train", "speech", "--data", d, "--out", out, "--config", json.dumps(TINY_SPEECH),
+                "--steps", "3", "--prior-steps", "2")
+    assert r.returncode == 2 and "no usable audio clips" in r.stderr.decode() and "1 unreadable" in r.stderr.decode()
+    assert not out.exists() and not (tmp_path / "m.safetensors.log.jsonl").exists()
+
+
+def test_pack_command_writes_a_pack_and_refuses_to_overwrite(speech_dir, tmp_path):
+    out = tmp_path / "p.npy"
+    r = run_cli("pack", "speech", speech_dir, "-o", out)
+    assert r.returncode == 0 and "packed 6 files" in r.stderr.decode()
+    assert json.loads(out.with_suffix(".json").read_text())["count"] == 6
+    r = run_cli("pack", "speech", speech_dir, "-o", out)
+    assert r.returncode == 4 and r.stderr.decode().count("\n") == 1 and "already exists" in r.stderr.decode()
+    assert run_cli("pack", "video", speech_dir, "-o", tmp_path / "v.npy").returncode == 1
+    r = run_cli("pack", "image", speech_dir, "-o", tmp_path / "i.npy")
+    assert r.returncode == 2 and "no " in r.stderr.decode() and not (tmp_path / "i.npy").exists()
+
+
+def test_a_pack_at_another_rate_is_refused(speech_dir, tmp_path):
+    out = tmp_path / "p8.npy"
+    write_pack("speech", [speech_dir], out, rate=8000)
+    with pytest.raises(BadInputError, match="packed at 8000 Hz.*--rate 16000"):
+        SpeechSegments(out, 16000)
