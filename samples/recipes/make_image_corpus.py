@@ -13,8 +13,9 @@ Split per source image (seeded): ~80% train, ~20% test. Output under --out:
   train/*.png      full images, downscaled so the long side is <= 1536
   test/*.png       centre crops of --crop size (default 768x512) = benchmark set
   manifest.json    source path, Debian package, size and split of each image
-With --pack FILE.npy, --count random --patch-sized RGB uint8 patches
-(N, P, P, 3) are cut from the train images (scale 0.5-1.0, random flips).
+With --pack FILE.npy the train images are also written as a pack (one flat uint8
+array and FILE.json, the index of the images), as `vqcodec pack` writes; training
+cuts its random crops from it.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ import subprocess
 
 import numpy as np
 from PIL import Image
+
+from packing import pack_files  # this folder
 
 Image.MAX_IMAGE_PIXELS = None
 EXTS = (".jpg", ".jpeg", ".png", ".webp")
@@ -156,29 +159,9 @@ def build(out: str, crop: tuple[int, int], seed: int, extra: list[str], test_fra
     return rows
 
 
-def pack(out: str, rows: list[dict], path: str, patch: int, count: int, seed: int) -> None:
-    """Random patches from train images, chosen with probability ~ image area."""
-    rng = np.random.default_rng(seed + 1)
-    imgs = [Image.open(os.path.join(out, r["file"])).convert("RGB") for r in rows if r["split"] == "train"]
-    area = np.array([im.width * im.height for im in imgs], dtype=np.float64)
-    which = rng.choice(len(imgs), size=count, p=area / area.sum())
-    data = np.empty((count, patch, patch, 3), np.uint8)
-    for n, i in enumerate(which):
-        im = imgs[i]
-        side = min(round(patch / rng.uniform(0.5, 1.0)), im.width, im.height)
-        x, y = rng.integers(0, im.width - side + 1), rng.integers(0, im.height - side + 1)
-        p = im.crop((int(x), int(y), int(x) + side, int(y) + side))
-        a = np.asarray(p.resize((patch, patch), Image.Resampling.BICUBIC) if side != patch else p)
-        if rng.random() < 0.5:
-            a = a[:, ::-1]
-        if rng.random() < 0.5:
-            a = a[::-1]
-        data[n] = a
-    np.save(path, data)
-    with open(os.path.splitext(path)[0] + ".json", "w") as fh:
-        json.dump({"shape": list(data.shape), "dtype": "uint8", "layout": "NHWC", "seed": seed,
-                   "train_images": [r["file"] for r in rows if r["split"] == "train"]}, fh, indent=1)
-    print(f"packed {count} patches {patch}x{patch} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+def pack(out: str, rows: list[dict], path: str) -> None:
+    """The train images, whole -> one pack (path .npy + .json index, as `vqcodec pack` writes)."""
+    pack_files("image", [os.path.join(out, r["file"]) for r in rows if r["split"] == "train"], path)
 
 
 def main() -> None:
@@ -189,9 +172,7 @@ def main() -> None:
     ap.add_argument("--test-frac", type=float, default=0.2)
     ap.add_argument("--max-side", type=int, default=1536, help="long side of train images")
     ap.add_argument("--extra-dir", action="append", default=[], help="more photo folders")
-    ap.add_argument("--pack", metavar="FILE.npy", help="write random training patches")
-    ap.add_argument("--patch", type=int, default=64)
-    ap.add_argument("--count", type=int, default=10000)
+    ap.add_argument("--pack", metavar="FILE.npy", help="also write the train images as a pack")
     ap.add_argument("--pack-only", action="store_true", help="reuse the images already in --out")
     args = ap.parse_args()
     crop = tuple(int(v) for v in args.crop.lower().split("x"))
@@ -208,7 +189,7 @@ def main() -> None:
         mpx = sum(r["size"][0] * r["size"][1] for r in sel) / 1e6
         print(f"{split}: {len(sel)} images, {mpx:.1f} Mpixel")
     if args.pack:
-        pack(args.out, rows, args.pack, args.patch, args.count, args.seed)
+        pack(args.out, rows, args.pack)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ Output under --out:
   summary.json    minutes per split / source, and the files skipped with the reason
 
 With --pack FILE.npy the training clips of this corpus and of any `--mix DIR` folders (for
-example the synthetic corpus of make_speech_corpus.py) are written as one flat int16 array plus
-FILE.json, the packed format `vqcodec train --data FILE.npy` reads.
+example the synthetic corpus of make_speech_corpus.py) are written as one pack (FILE.npy plus its
+index FILE.json, as `vqcodec pack` writes), which `vqcodec train --data FILE.npy` memory-maps.
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from packing import pack_files  # this folder
 
 SR = 16000
 PACKAGES = ["festvox-ru", "asterisk-prompt-it-menardi-wav", "asterisk-prompt-fr-armelle",
@@ -271,23 +273,8 @@ def main() -> None:
 
 
 def pack(folders: list[Path], out: Path) -> None:
-    """Training clips of several folders -> one flat int16 .npy and a .json of clip offsets."""
-    files = sorted(p for d in folders for p in d.rglob("*") if p.suffix in (".flac", ".wav"))
-    offsets, total = [], 0
-    lengths = [sf.info(p).frames for p in files]
-    flat = np.lib.format.open_memmap(out, mode="w+", dtype=np.int16, shape=(sum(lengths),))
-    for p, n in zip(files, lengths):
-        x, sr = sf.read(p, dtype="int16", always_2d=True)
-        if sr != SR:
-            raise SystemExit(f"{p}: {sr} Hz, expected {SR}")
-        flat[total: total + n] = x[:, 0]
-        offsets.append({"file": str(p), "offset": total, "length": n})
-        total += n
-    flat.flush()
-    out.with_suffix(".json").write_text(json.dumps(
-        {"sample_rate": SR, "dtype": "int16", "total_samples": total,
-         "offsets": [o["offset"] for o in offsets], "clips": offsets}))
-    print(f"packed {len(files)} clips, {total / SR / 60:.1f} min -> {out}")
+    """Training clips of several folders -> one pack (FILE.npy + FILE.json index)."""
+    pack_files("speech", folders, out, SR)
 
 
 if __name__ == "__main__":

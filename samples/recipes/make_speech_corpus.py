@@ -12,8 +12,8 @@ Output under --out:
   val_synth/*.flac   clean clips from held-out voices and held-out sentences
   val_real/*.wav     real human speech from /usr/share/sounds/alsa (alsa-utils)
   manifest.jsonl     one JSON line per clip (engine, voice, params, text, ...)
-With --pack FILE.npy the training audio is also written as one flat int16
-array, with FILE.json holding sample offsets per clip.
+With --pack FILE.npy the training audio is also written as a pack (one flat
+int16 array and FILE.json, the index of its clips), as `vqcodec pack` writes.
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+
+from packing import pack_files  # this folder
 
 SR = 16000
 STOPWORDS = {
@@ -294,19 +296,8 @@ def run_split(out: str, split: str, seconds: float | None, count: int | None, se
 
 
 def pack(out: str, rows: list[dict], path: str) -> None:
-    """Concatenate train clips as int16 into path (.npy) plus a .json index."""
-    chunks, index, offset = [], [], 0
-    for r in rows:
-        x, _ = sf.read(os.path.join(out, r["file"]), dtype="int16")
-        chunks.append(x)
-        index.append({"file": r["file"], "offset": offset, "length": int(x.size)})
-        offset += x.size
-    np.save(path, np.concatenate(chunks).astype(np.int16))
-    with open(os.path.splitext(path)[0] + ".json", "w") as fh:
-        json.dump({"sample_rate": SR, "dtype": "int16", "total_samples": offset,
-                   "clips": index}, fh)
-    print(f"packed {len(index)} clips, {offset / SR / 60:.1f} min -> {path} "
-          f"({os.path.getsize(path) / 1e6:.1f} MB)")
+    """Train clips -> one pack (path .npy + .json index, as `vqcodec pack` writes)."""
+    pack_files("speech", [os.path.join(out, r["file"]) for r in rows], path, SR)
 
 
 def main() -> None:
@@ -316,7 +307,7 @@ def main() -> None:
     ap.add_argument("--val-clips", type=int, default=30, help="held-out synthetic val clips")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--pack", metavar="FILE.npy", help="also write train audio as flat int16")
+    ap.add_argument("--pack", metavar="FILE.npy", help="also write train audio as a pack")
     ap.add_argument("--pack-only", action="store_true",
                     help="skip synthesis; pack the first --minutes of the corpus in --out")
     args = ap.parse_args()

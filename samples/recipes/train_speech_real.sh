@@ -20,11 +20,7 @@ mkdir -p data "$out"
 
 [ -d data/real/train ] || "$py" samples/recipes/make_real_speech_corpus.py --out data/real --root data/debs-root
 [ -d data/synth/train ] || "$py" samples/recipes/make_speech_corpus.py --out data/synth --minutes 30 --seed 0
-[ -f data/speech_mix.npy ] || "$py" -c "
-import sys; sys.path.insert(0, 'samples/recipes')
-from pathlib import Path
-from make_real_speech_corpus import pack
-pack([Path('data/real/train'), Path('data/synth/train')], Path('data/speech_mix.npy'))"
+[ -f data/speech_mix.npy ] || "$py" -m cli.main pack speech data/real/train data/synth/train -o data/speech_mix.npy
 
 precision=32
 [ "$device" = cuda ] && precision=bf16
