@@ -60,3 +60,45 @@ def test_compare_reports_all_three_schemes(image_model, media, tmp_path):
     table = json.loads(r.stdout)
     assert set(table) == {"uniform", "histogram", "prior"}
     assert all(row["bits_per_index"] > 0 for row in table.values())
+
+
+def test_histogram_from_a_folder_counts_every_position_of_every_file(image_model, speech_model, media):
+    from vqcodec import api
+    from vqcodec.tools import sampling
+
+    img = sampling.collect_histogram(api.load_any_model(str(image_model)), media / "img")
+    assert img.shape == (1, 32) and int(img.sum()) == 6 * (160 // 8) * (128 // 8)
+    sp = sampling.collect_histogram(api.load_any_model(str(speech_model)), media / "sp")
+    assert sp.shape == (2, 32) and sp.sum(dim=1).tolist() == [4 * 150] * 2  # 3 s at 50 frames/s
+
+
+def test_histogram_sampling_from_a_folder_writes_one_grid(image_model, media, tmp_path):
+    r = run_cli("sample", "--model", image_model, "--scheme", "histogram", "--data", media / "img",
+                "-n", "2", "--size", "16", "-o", tmp_path / "h.png")
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(tmp_path / "h.png")).shape == (16 + 4, 4 * (16 + 2) + 2, 3)
+
+
+def test_speech_samples_into_a_folder_are_numbered(speech_model, tmp_path):
+    r = run_cli("sample", "--model", speech_model, "--scheme", "uniform", "-n", "3", "--size", "10",
+                "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"sample_{i}.wav" for i in range(3)]
+
+
+def test_speech_compare_reports_the_logmel_distance_and_writes_nothing(speech_model, media, tmp_path):
+    import json
+
+    r = run_cli("sample", "--model", speech_model, "--compare", media / "sp", "-n", "2", "--size", "10",
+                "--json", "-o", tmp_path / "cmp")
+    assert r.returncode == 0, r.stderr
+    table = json.loads(r.stdout)
+    assert set(table) == {"uniform", "histogram", "prior"}
+    assert all(row["mean_logmel_l1_db"] > 0 and row["bits_per_index"] > 0 for row in table.values())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_sample_size_must_be_a_multiple_of_the_grid(image_model, tmp_path):
+    r = run_cli("sample", "--model", image_model, "--size", "12", "-o", tmp_path / "x.png")
+    assert r.returncode == 1 and b"multiple of 8" in r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from . import kinds
 from .errors import BadInputError, OutputError, UsageError
 from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
 
@@ -88,7 +89,8 @@ def _stdout() -> Iterator[BinaryIO]:
     sys.stdout.buffer.flush()
 
 
-def _open_output(dst: str | None, force: bool):
+def open_output(dst: str | None, force: bool):
+    """An atomic output at `dst`, or standard output for None."""
     return atomic_output(dst, force) if dst else _stdout()
 
 
@@ -172,15 +174,8 @@ def compressed_name(src: str, output: str | None, many: bool) -> str | None:
 
 def decompressed_name(src: str, output: str | None, many: bool, kind: str) -> str | None:
     """Where decompressing `src` goes (None for stdout), given the stream's kind."""
-    from .media import IMAGE_SUFFIXES
-
     base = STDIN_NAME + VQC if src == "-" else Path(src).name
-    base = base[: -len(VQC)] if base.endswith(VQC) else base + ".out"
-    suffix = Path(base).suffix.lower()
-    if kind == "image":
-        base = str(Path(base).with_suffix(".png")) if suffix in IMAGE_SUFFIXES else base + ".png"
-    elif suffix not in AUDIO_FORMATS:
-        base += ".wav"
+    base = kinds.get(kind).output_name(base[: -len(VQC)] if base.endswith(VQC) else base + ".out")
     return _place(base, None if src == "-" else str(Path(src).parent / base), output, many)
 
 
@@ -204,8 +199,6 @@ def audio_format(path: str, raw: bool) -> str:
 # -- one file each way ----------------------------------------------------------------------
 def compress_file(src: str, dst: str | None, o: Options) -> dict:
     """Compress one input ('-' for stdin) to `dst` (None: stdout); returns what was done."""
-    from . import api
-
     t0 = time.perf_counter()
     if dst is not None:
         check_output(dst, o.force)
@@ -220,33 +213,13 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
     else:
         data = src
         kind = "speech" if o.raw else sniff(src)
-    if kind == "image":
-        if o.stages is not None:
-            raise UsageError("--stages applies to speech; the input is an image")
-        if o.rate is not None or o.stream:
-            raise UsageError("--rate and --stream apply to speech; the input is an image")
-    elif o.rate is not None and not o.raw:
-        raise UsageError("--rate describes --raw input; a file with a header states its own rate")
-    model = api.get_model(o.model, kind)
-    if kind == "speech" and o.stages is not None and not 1 <= o.stages <= model.config.stages:
-        raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
-    with _open_output(dst, o.force) as out:
-        if kind == "image":
-            rep = api.compress_image_to(data, out, o.model, o.max_pixels)
-        else:
-            channels = 1 if o.channels is None else o.channels
-            info, blocks = api.audio_source(data, o.raw, o.rate, channels, o.max_seconds)
-            if o.audio_blocks is not None:
-                blocks = o.audio_blocks(blocks)
-            rep = api.compress_audio_to(blocks, info, out, o.model, o.stages, o.chunk_frames,
-                                        flush=o.stream)
+    k = kinds.get(kind)
+    k.check_compress(o)
+    with open_output(dst, o.force) as out:
+        rep = k.compress_to(data, out, o)
     result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,
-              "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3)}
-    if kind == "image":
-        result["bpp"] = round(rep.output_bytes * 8 / (rep.extra["width"] * rep.extra["height"]), 5)
-    else:
-        secs = rep.extra["samples"] / rep.extra["rate"]
-        result["bit_per_second"] = round(rep.output_bytes * 8 / max(secs, 1e-9), 1)
+              "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3),
+              k.rate_name: k.rate(rep.output_bytes, max(k.extent(rep.extra), 1e-9))}
     result["overhead_percent"] = round(rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100, 2)
     return result
 
@@ -273,29 +246,12 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
         dst = decompressed_name(src, output, many, header.kind)
         if dst is not None:
             check_output(dst, o.force)
-        if header.kind == "image":
-            fmt = "PNG" if dst is None else image_format(dst)
-            if o.raw or o.rate or o.channels:
-                raise UsageError("--raw, --rate and --channels apply to speech; the stream is an image")
-            rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels)
-            with _open_output(dst, o.force) as out:
-                api.write_image(rgb, ch, out, fmt)
-            p = header.params
-            detail = {"width": p.width, "height": p.height}
-            per = ("bpp", p.width * p.height)
-        else:
-            fmt = ("raw" if o.raw else "wav-stream") if dst is None else audio_format(dst, o.raw)
-            rate, ch, blocks = api.decode_audio_blocks(
-                f, header, o.model, o.rate, o.channels, batch_records=1 if dst is None else 16,
-                on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal)
-            with _open_output(dst, o.force) as out:
-                n = api.write_audio(blocks, rate, ch, out, fmt, flush=dst is None)
-            detail = {"audio_seconds": round(n / rate, 3), "rate": rate, "channels": ch}
-            per = ("bit_per_second", n / rate)
+        k = kinds.get(header.kind)
+        detail, extent = k.decompress_to(f, header, dst, o)
     size = Path(src).stat().st_size if src != "-" else None
     model = api.model_for_stream(header, o.model)
     out = {"input": src, "output": dst or "-", "bytes": size, "model": model.name,
            "seconds": round(time.perf_counter() - t0, 3), **detail}
-    if size is not None and per[1]:
-        out[per[0]] = round(size * 8 / per[1], 5 if per[0] == "bpp" else 1)
+    if size is not None and extent:
+        out[k.rate_name] = k.rate(size, extent)
     return out
