@@ -22,7 +22,7 @@ from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
 
 VQC = ".vqc"
 STDIN_NAME = "stdin"  # the base name of outputs made from standard input
-AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3")
+AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3")  # RIFF only with WAVE: WebP is RIFF too
 AUDIO_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".raw": "raw", ".pcm": "raw"}
 
 
@@ -125,6 +125,13 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+def audio_magic(head: bytes) -> bool:
+    """Whether the first 12 or more bytes start an audio container."""
+    if head.startswith(b"RIFF"):
+        return head[8:12] == b"WAVE"
+    return head.startswith(AUDIO_MAGIC)
+
+
 def sniff(src: str | Path | bytes) -> str:
     """'image' or 'speech' by content, for every format Pillow or soundfile reads here."""
     from PIL import Image, UnidentifiedImageError
@@ -132,7 +139,7 @@ def sniff(src: str | Path | bytes) -> str:
     if not isinstance(src, bytes) and Path(src).stat().st_size == 0:
         raise BadInputError(f"{src}: empty file")
     data = io.BytesIO(src) if isinstance(src, bytes) else str(src)
-    if isinstance(src, bytes) and src.startswith(AUDIO_MAGIC):
+    if isinstance(src, bytes) and audio_magic(src):
         return "speech"
     try:
         with Image.open(data):
@@ -205,7 +212,7 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
     if src == "-":
         head = read_head(sys.stdin.buffer)
         stream: BinaryIO = io.BufferedReader(_Prefixed(head, sys.stdin.buffer))
-        kind = "speech" if o.raw or head.startswith(AUDIO_MAGIC) else None
+        kind = "speech" if o.raw or audio_magic(head) else None
         data: str | bytes | BinaryIO = stream
         if kind is None:
             data = stream.read()
