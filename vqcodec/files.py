@@ -1,7 +1,8 @@
 """Files in, files out: what `vqcodec compress` / `decompress` do for one input.
 
-Sniffing (audio or image, by content), output names and formats, every check that can fail
-before any coding starts, and atomic outputs. The CLI parses options and calls these.
+Sniffing (audio or image, by content), output names and formats, the checks that can fail
+before any coding starts, and atomic outputs; what differs per modality (its options, its coder,
+its output format) the stream's kind does (vqcodec.kinds). The CLI parses options and calls these.
 """
 
 from __future__ import annotations
