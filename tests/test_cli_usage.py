@@ -35,6 +35,19 @@ def test_stdin_with_an_output_folder_is_named_stdin(image_model, tmp_path):
     assert [p.name for p in out.iterdir()] == ["stdin.vqc"]
 
 
+def test_a_webp_on_stdin_or_as_bytes_is_an_image_though_riff(image_model, tmp_path):
+    """WebP and WAV are both RIFF files: only RIFF/WAVE is taken for audio by its first bytes."""
+    import vqcodec
+    from PIL import Image
+
+    make_image(tmp_path / "a.png", 32, 24, seed=2)
+    Image.open(tmp_path / "a.png").save(tmp_path / "a.webp")
+    webp = (tmp_path / "a.webp").read_bytes()
+    r = run_cli("compress", "-", "--model", image_model, "-o", tmp_path / "a.vqc", input=webp)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a.vqc").read_bytes() == vqcodec.compress(webp, str(image_model))
+
+
 def test_mp3_is_audio_by_content(speech_model, tmp_path):
     if "MP3" not in sf.available_formats():
         pytest.skip("this libsndfile does not write MP3")

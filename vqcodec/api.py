@@ -19,7 +19,7 @@ from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
 from .errors import BadInputError, BadStreamError, ModelError, UsageError
 from . import files
 from .files import Options, atomic_output, compress_file, decompress_file, sniff
-from .media import AudioInfo, audio_source, read_image, write_audio, write_image
+from .media import AudioInfo, read_image, write_audio, write_image
 from .models.modelfile import BUNDLED, CodecModel, find_by_fingerprint, load_model
 
 __all__ = ["compress", "decompress", "compress_file", "decompress_file", "Options", "Report",
@@ -180,19 +180,9 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str
                           max_seconds: float = DEFAULT_MAX_SECONDS) -> np.ndarray:
     """Entropy-decode a stream to its codebook indices only: (h, w) for images, (frames,
     stages) for audio (damaged chunks as -1 with `conceal`). Validated as decoding is."""
-    from .codec.image import decode_indices, read_image_stream
-    from .codec.speech import SpeechDecoderStream
-
     m = model_for_stream(header, model)
-    if header.kind == "image":
-        return decode_indices(m, header, read_image_stream(stream, header, max_pixels))
-    dec = SpeechDecoderStream(m, header, max_seconds=max_seconds, conceal=conceal)
-    out = []
-    for rec in container.audio_records(stream, header.params, dec.max_records):
-        (idx,) = dec.indices([rec])
-        length = dec._lengths_seen[0]
-        out.append(idx if idx is not None else np.full((length, dec.stages), -1, dtype=np.int64))
-    return np.concatenate(out)
+    limits = Options(conceal=conceal, max_pixels=max_pixels, max_seconds=max_seconds)
+    return kinds.get(header.kind).stream_indices(stream, header, m, limits)
 
 
 # -- convenience API for programs ---------------------------------------------------------
@@ -223,11 +213,7 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
     if rate is not None:
         raise UsageError("rate= describes an array; a file states its own rate")
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
-    if sniff(raw) == "speech":
-        info, blocks = audio_source(raw, False, None, 1)
-        compress_audio_to(blocks, info, out, model, stages)
-    else:
-        compress_image_to(raw, out, model)
+    kinds.get(sniff(raw)).compress_to(raw, out, Options(model=model, stages=stages))
     return out.getvalue()
 
 
@@ -237,13 +223,4 @@ def decompress(data: bytes | str | Path, model: str | Path | None = None):
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     stream = io.BytesIO(raw)
     header = container.read_header(stream)
-    if header.kind == "image":
-        rgb, channels = decompress_image_from(stream, header, model)
-        if channels == 1:
-            from PIL import Image
-
-            return np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
-        return rgb
-    rate, _, blocks = decode_audio_blocks(stream, header, model)
-    parts = list(blocks)
-    return (np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)), rate
+    return kinds.get(header.kind).decompress_array(stream, header, model)

@@ -2,7 +2,8 @@
 
 
 class VQCodecError(Exception):
-    """Base class: anything wrong with the user's input, files or models."""
+    """Base class: anything wrong with the user's input, files or models. Exit status 2 unless
+    a subclass says otherwise."""
 
     exit_code = 2
 
@@ -16,19 +17,13 @@ class UsageError(VQCodecError):
 class BadInputError(VQCodecError):
     """Input media that cannot be read: not an image/audio, truncated, empty."""
 
-    exit_code = 2
-
 
 class BadStreamError(VQCodecError):
     """A compressed stream that is malformed, truncated or corrupt."""
 
-    exit_code = 2
-
 
 class LimitError(VQCodecError):
     """Input that exceeds a configured limit (pixels, samples, chunks, bytes)."""
-
-    exit_code = 2
 
 
 class ModelError(VQCodecError):

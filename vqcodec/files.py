@@ -1,7 +1,8 @@
 """Files in, files out: what `vqcodec compress` / `decompress` do for one input.
 
-Sniffing (audio or image, by content), output names and formats, every check that can fail
-before any coding starts, and atomic outputs. The CLI parses options and calls these.
+Sniffing (audio or image, by content), output names and formats, the checks that can fail
+before any coding starts, and atomic outputs; what differs per modality (its options, its coder,
+its output format) the stream's kind does (vqcodec.kinds). The CLI parses options and calls these.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from . import kinds
 from .errors import BadInputError, OutputError, UsageError
 from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
 
 VQC = ".vqc"
 STDIN_NAME = "stdin"  # the base name of outputs made from standard input
-AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3")
+AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3")  # RIFF only with WAVE: WebP is RIFF too
 AUDIO_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".raw": "raw", ".pcm": "raw"}
 
 
@@ -88,7 +90,8 @@ def _stdout() -> Iterator[BinaryIO]:
     sys.stdout.buffer.flush()
 
 
-def _open_output(dst: str | None, force: bool):
+def open_output(dst: str | None, force: bool):
+    """An atomic output at `dst`, or standard output for None."""
     return atomic_output(dst, force) if dst else _stdout()
 
 
@@ -123,6 +126,13 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+def audio_magic(head: bytes) -> bool:
+    """Whether the first 12 or more bytes start an audio container."""
+    if head.startswith(b"RIFF"):
+        return head[8:12] == b"WAVE"
+    return head.startswith(AUDIO_MAGIC)
+
+
 def sniff(src: str | Path | bytes) -> str:
     """'image' or 'speech' by content, for every format Pillow or soundfile reads here."""
     from PIL import Image, UnidentifiedImageError
@@ -130,7 +140,7 @@ def sniff(src: str | Path | bytes) -> str:
     if not isinstance(src, bytes) and Path(src).stat().st_size == 0:
         raise BadInputError(f"{src}: empty file")
     data = io.BytesIO(src) if isinstance(src, bytes) else str(src)
-    if isinstance(src, bytes) and src.startswith(AUDIO_MAGIC):
+    if isinstance(src, bytes) and audio_magic(src):
         return "speech"
     try:
         with Image.open(data):
@@ -172,15 +182,8 @@ def compressed_name(src: str, output: str | None, many: bool) -> str | None:
 
 def decompressed_name(src: str, output: str | None, many: bool, kind: str) -> str | None:
     """Where decompressing `src` goes (None for stdout), given the stream's kind."""
-    from .media import IMAGE_SUFFIXES
-
     base = STDIN_NAME + VQC if src == "-" else Path(src).name
-    base = base[: -len(VQC)] if base.endswith(VQC) else base + ".out"
-    suffix = Path(base).suffix.lower()
-    if kind == "image":
-        base = str(Path(base).with_suffix(".png")) if suffix in IMAGE_SUFFIXES else base + ".png"
-    elif suffix not in AUDIO_FORMATS:
-        base += ".wav"
+    base = kinds.get(kind).output_name(base[: -len(VQC)] if base.endswith(VQC) else base + ".out")
     return _place(base, None if src == "-" else str(Path(src).parent / base), output, many)
 
 
@@ -204,15 +207,13 @@ def audio_format(path: str, raw: bool) -> str:
 # -- one file each way ----------------------------------------------------------------------
 def compress_file(src: str, dst: str | None, o: Options) -> dict:
     """Compress one input ('-' for stdin) to `dst` (None: stdout); returns what was done."""
-    from . import api
-
     t0 = time.perf_counter()
     if dst is not None:
         check_output(dst, o.force)
     if src == "-":
         head = read_head(sys.stdin.buffer)
         stream: BinaryIO = io.BufferedReader(_Prefixed(head, sys.stdin.buffer))
-        kind = "speech" if o.raw or head.startswith(AUDIO_MAGIC) else None
+        kind = "speech" if o.raw or audio_magic(head) else None
         data: str | bytes | BinaryIO = stream
         if kind is None:
             data = stream.read()
@@ -220,33 +221,13 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
     else:
         data = src
         kind = "speech" if o.raw else sniff(src)
-    if kind == "image":
-        if o.stages is not None:
-            raise UsageError("--stages applies to speech; the input is an image")
-        if o.rate is not None or o.stream:
-            raise UsageError("--rate and --stream apply to speech; the input is an image")
-    elif o.rate is not None and not o.raw:
-        raise UsageError("--rate describes --raw input; a file with a header states its own rate")
-    model = api.get_model(o.model, kind)
-    if kind == "speech" and o.stages is not None and not 1 <= o.stages <= model.config.stages:
-        raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
-    with _open_output(dst, o.force) as out:
-        if kind == "image":
-            rep = api.compress_image_to(data, out, o.model, o.max_pixels)
-        else:
-            channels = 1 if o.channels is None else o.channels
-            info, blocks = api.audio_source(data, o.raw, o.rate, channels, o.max_seconds)
-            if o.audio_blocks is not None:
-                blocks = o.audio_blocks(blocks)
-            rep = api.compress_audio_to(blocks, info, out, o.model, o.stages, o.chunk_frames,
-                                        flush=o.stream)
+    k = kinds.get(kind)
+    k.check_compress(o)
+    with open_output(dst, o.force) as out:
+        rep = k.compress_to(data, out, o)
     result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,
-              "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3)}
-    if kind == "image":
-        result["bpp"] = round(rep.output_bytes * 8 / (rep.extra["width"] * rep.extra["height"]), 5)
-    else:
-        secs = rep.extra["samples"] / rep.extra["rate"]
-        result["bit_per_second"] = round(rep.output_bytes * 8 / max(secs, 1e-9), 1)
+              "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3),
+              k.rate_name: k.rate(rep.output_bytes, max(k.extent(rep.extra), 1e-9))}
     result["overhead_percent"] = round(rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100, 2)
     return result
 
@@ -273,29 +254,12 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
         dst = decompressed_name(src, output, many, header.kind)
         if dst is not None:
             check_output(dst, o.force)
-        if header.kind == "image":
-            fmt = "PNG" if dst is None else image_format(dst)
-            if o.raw or o.rate or o.channels:
-                raise UsageError("--raw, --rate and --channels apply to speech; the stream is an image")
-            rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels)
-            with _open_output(dst, o.force) as out:
-                api.write_image(rgb, ch, out, fmt)
-            p = header.params
-            detail = {"width": p.width, "height": p.height}
-            per = ("bpp", p.width * p.height)
-        else:
-            fmt = ("raw" if o.raw else "wav-stream") if dst is None else audio_format(dst, o.raw)
-            rate, ch, blocks = api.decode_audio_blocks(
-                f, header, o.model, o.rate, o.channels, batch_records=1 if dst is None else 16,
-                on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal)
-            with _open_output(dst, o.force) as out:
-                n = api.write_audio(blocks, rate, ch, out, fmt, flush=dst is None)
-            detail = {"audio_seconds": round(n / rate, 3), "rate": rate, "channels": ch}
-            per = ("bit_per_second", n / rate)
+        k = kinds.get(header.kind)
+        detail, extent = k.decompress_to(f, header, dst, o)
     size = Path(src).stat().st_size if src != "-" else None
     model = api.model_for_stream(header, o.model)
     out = {"input": src, "output": dst or "-", "bytes": size, "model": model.name,
            "seconds": round(time.perf_counter() - t0, 3), **detail}
-    if size is not None and per[1]:
-        out[per[0]] = round(size * 8 / per[1], 5 if per[0] == "bpp" else 1)
+    if size is not None and extent:
+        out[k.rate_name] = k.rate(size, extent)
     return out

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from typing import BinaryIO
 
+from .. import kinds
 from ..errors import VQCodecError
 from ..models.registry import MODELS_DIR, bundled_names, read_metadata
 from . import container
-from .params import DEFAULT_MAX_SECONDS
-
-MAX_FRAME_RATE = 100.0  # latent frames per second assumed when counting chunks without a model
 
 
 def describe(f: BinaryIO) -> dict:
@@ -19,17 +17,13 @@ def describe(f: BinaryIO) -> dict:
     A stream that breaks off or breaks a limit is described as far as it was read, with the
     reason in "error"."""
     header = container.read_header(f)
+    kind = kinds.get(header.kind)
     out = header.describe()
     records = payload = damaged = 0
     total = header.size
     last = None
-    if header.kind == "image":
-        recs = iter_image_record(f)
-    else:
-        recs = container.audio_records(f, header.params,
-                                       header.params.max_records(MAX_FRAME_RATE, DEFAULT_MAX_SECONDS))
     try:
-        for rec in recs:
+        for rec in kind.header_records(f, header.params):
             records += 1
             payload += len(rec.payload)
             damaged += not rec.intact
@@ -40,21 +34,12 @@ def describe(f: BinaryIO) -> dict:
         out["error"] = str(exc)
     out.update({"records": records, "payload_bytes": payload, "total_bytes": total,
                 "damaged_records": damaged})
-    if header.kind == "image":
-        p = header.params
-        out["bits_per_pixel"] = round(total * 8 / max(1, p.width * p.height), 5)
-    elif last is not None:
-        seconds = last.extra / header.params.rate
-        out["samples"] = last.extra
-        out["seconds"] = round(seconds, 3)
-        out["bits_per_second"] = round(total * 8 / seconds, 1) if seconds else None
-    else:
+    size = kind.describe_size(header.params, total, last)
+    if size is None:
         out.setdefault("error", "truncated stream: no final chunk")
+    else:
+        out.update(size)
     return out
-
-
-def iter_image_record(f: BinaryIO):
-    yield container.read_record(f)
 
 
 def bundled_models() -> list[dict]:

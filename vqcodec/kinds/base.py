@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Iterator
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from ..api import Report
+    from ..codec.container import Header, Record
+    from ..files import Options
+    from ..models.modelfile import CodecModel
 
 
 class Kind:
-    """One modality. Class attributes describe it; methods import torch only when called."""
+    """One modality. Class attributes describe it; methods import torch only when called, and
+    the file-coding methods (compress, decompress, info) never do."""
 
     name: ClassVar[str]  # the one name used everywhere: model files, CLI, container
     code: ClassVar[int]  # the modality byte in stream headers
@@ -97,4 +109,84 @@ class Kind:
     def prior_crop(self, x):
         """A training batch of index grids as the prior sees it (speech: a random prefix)."""
         return x
+
+    # -- coding files: vqcodec.files, vqcodec.api and `info` (torch-free) ---------------------
+    rate_name: ClassVar[str]  # the rate figure in reports: "bpp" or "bit_per_second"
+    rate_digits: ClassVar[int]  # its rounding
+
+    def output_name(self, base: str) -> str:
+        """The name of decoded media from a stream's name `base` (its .vqc already removed)."""
+        raise NotImplementedError
+
+    def check_compress(self, o: Options) -> None:
+        """Refuse options that do not apply to this kind, and a model that does not fit,
+        before any output is opened."""
+        raise NotImplementedError
+
+    def compress_to(self, data, out: BinaryIO, o: Options) -> Report:
+        """Code one input (a path, bytes, or for streams a file object) into `out`."""
+        raise NotImplementedError
+
+    def extent(self, extra: dict) -> float:
+        """What a rate is per, from a compression Report's `extra`: pixels or seconds."""
+        raise NotImplementedError
+
+    def rate(self, nbytes: int, extent: float) -> float:
+        """`nbytes` of stream as this kind's rate figure, rounded for reports."""
+        return round(nbytes * 8 / extent, self.rate_digits)
+
+    def decompress_to(self, f: BinaryIO, header: Header, dst: str | None,
+                      o: Options) -> tuple[dict, float]:
+        """Decode the records after `header` to `dst` (None: stdout), in the format its name
+        says; returns the details to report and the extent the rate is per."""
+        raise NotImplementedError
+
+    def decompress_array(self, f: BinaryIO, header: Header, model):
+        """Decode the records after `header` to media in memory (vqcodec.decompress)."""
+        raise NotImplementedError
+
+    def stream_indices(self, f: BinaryIO, header: Header, m: CodecModel, o: Options) -> np.ndarray:
+        """Entropy-decode the records after `header` to codebook indices only."""
+        raise NotImplementedError
+
+    def header_records(self, f: BinaryIO, params) -> Iterator[Record]:
+        """The records after a header, read without a model (for `info`)."""
+        raise NotImplementedError
+
+    def describe_size(self, params, total_bytes: int, last: Record | None) -> dict | None:
+        """The size and rate `info` shows; None when the stream has no final record."""
+        raise NotImplementedError
+
+    # -- sampling the latent space: vqcodec.tools.sampling and `vqcodec sample` --------------
+    sample_size: ClassVar[int]  # the default `sample --size`: pixels per side, or 20 ms frames
+
+    def check_sample_size(self, size: int) -> None:
+        """Refuse a sample size this kind cannot generate (UsageError)."""
+
+    def sampled_stages(self, cfg) -> int:
+        """Codebook stages in sampled index grids and in code histograms."""
+        return 1
+
+    def example_files(self, folder: str | Path) -> list[Path]:
+        """This kind's media files under `folder`, sorted."""
+        raise NotImplementedError
+
+    def load_example(self, model: CodecModel, path: Path) -> np.ndarray:
+        """One media file as sampling compares it: (H, W, 3) uint8, or mono at the model rate."""
+        raise NotImplementedError
+
+    def example_codes(self, model: CodecModel, x: np.ndarray) -> torch.Tensor:
+        """The codes of one loaded example, (sampled stages, positions)."""
+        raise NotImplementedError
+
+    def compare_samples(self, model: CodecModel, idx: torch.Tensor, real: list) -> tuple[dict, Any]:
+        """Distances of the media decoded from `idx` to `real` examples, and the decoded media."""
+        raise NotImplementedError
+
+    def write_samples(self, model: CodecModel, idx: torch.Tensor, output: str, force: bool) -> None:
+        """Decode index grids and write the media to `output` (a file or a folder)."""
+        raise NotImplementedError
+
+    def write_comparison(self, outputs: dict, output: str, force: bool) -> None:
+        """Write the media `compare_samples` decoded for each scheme, where this kind shows any."""
 

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+
 from ..codec.params import ImageParams
+from ..errors import UsageError
 from .base import Kind
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from ..api import Report
+    from ..codec.container import Header, Record
+    from ..files import Options
+    from ..models.modelfile import CodecModel
 
 
 class ImageKind(Kind):
     name, code, params, article = "image", 0, ImageParams, "an"
     quality_name = "val_psnr"
+    rate_name, rate_digits = "bpp", 5
+    sample_size = 128
 
     def config(self, overrides: dict):
         from ..networks.config import ImageModelConfig
@@ -94,6 +109,130 @@ class ImageKind(Kind):
             with torch.no_grad():
                 out.append(net.encode(data.batch(32, size).to(device))[:, 0].cpu())  # (B, h, w)
         return out
+
+    # -- coding files -------------------------------------------------------------------------
+    def output_name(self, base: str) -> str:
+        from ..media import IMAGE_SUFFIXES
+
+        path = Path(base)  # decoded images are PNG unless -o names another format
+        return str(path.with_suffix(".png")) if path.suffix.lower() in IMAGE_SUFFIXES else base + ".png"
+
+    def check_compress(self, o: Options) -> None:
+        from .. import api
+
+        if o.stages is not None:
+            raise UsageError("--stages applies to speech; the input is an image")
+        if o.rate is not None or o.stream:
+            raise UsageError("--rate and --stream apply to speech; the input is an image")
+        api.get_model(o.model, self.name)
+
+    def compress_to(self, data, out: BinaryIO, o: Options) -> Report:
+        from .. import api
+
+        return api.compress_image_to(data, out, o.model, o.max_pixels)
+
+    def extent(self, extra: dict) -> float:
+        return extra["width"] * extra["height"]
+
+    def decompress_to(self, f: BinaryIO, header: Header, dst: str | None,
+                      o: Options) -> tuple[dict, float]:
+        from .. import api, files
+        from ..media import write_image
+
+        fmt = "PNG" if dst is None else files.image_format(dst)
+        if o.raw or o.rate or o.channels:
+            raise UsageError("--raw, --rate and --channels apply to speech; the stream is an image")
+        rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels)
+        with files.open_output(dst, o.force) as out:
+            write_image(rgb, ch, out, fmt)
+        p = header.params
+        return {"width": p.width, "height": p.height}, p.width * p.height
+
+    def decompress_array(self, f: BinaryIO, header: Header, model):
+        """(H, W, 3) uint8, or (H, W) for a grey original."""
+        import numpy as np
+
+        from .. import api
+
+        rgb, channels = api.decompress_image_from(f, header, model)
+        if channels == 1:
+            from PIL import Image
+
+            return np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+        return rgb
+
+    def stream_indices(self, f: BinaryIO, header: Header, m: CodecModel, o: Options) -> np.ndarray:
+        """(h, w)."""
+        from ..codec.image import decode_indices, read_image_stream
+
+        return decode_indices(m, header, read_image_stream(f, header, o.max_pixels))
+
+    def header_records(self, f: BinaryIO, params) -> Iterator[Record]:
+        from ..codec import container
+
+        yield container.read_record(f)  # an image is one record
+
+    def describe_size(self, params, total_bytes: int, last: Record | None) -> dict | None:
+        return {"bits_per_pixel": round(total_bytes * 8 / max(1, params.width * params.height), 5)}
+
+    # -- sampling -----------------------------------------------------------------------------
+    def check_sample_size(self, size: int) -> None:
+        from ..networks.config import FACTOR
+
+        if size < FACTOR or size % FACTOR:
+            raise UsageError(f"--size must be a positive multiple of {FACTOR} for images")
+
+    def example_files(self, folder: str | Path) -> list[Path]:
+        from ..media import IMAGE_SUFFIXES
+        from ..train.data import find_files
+
+        return find_files(folder, IMAGE_SUFFIXES)
+
+    def load_example(self, model: CodecModel, path: Path) -> np.ndarray:
+        from ..media import read_image
+
+        return read_image(str(path))[0]  # (H, W, 3) uint8
+
+    def example_codes(self, model: CodecModel, x: np.ndarray) -> torch.Tensor:
+        import torch
+
+        from ..codec.image import encode_indices
+
+        return torch.from_numpy(encode_indices(model, x)).reshape(1, -1)  # (1, h * w)
+
+    def compare_samples(self, model: CodecModel, idx: torch.Tensor, real: list) -> tuple[dict, Any]:
+        """RGB- and gradient-histogram distances; the decoded images as one grid."""
+        import numpy as np
+
+        from ..tools.sampling import colour_distance, decode_images, gradient_distance, tile_images
+
+        imgs = decode_images(model, idx)
+        pixels = np.concatenate([i.reshape(-1, 3) for i in imgs])
+        real_pixels = np.concatenate([r.reshape(-1, 3) for r in real])
+        return ({"gradient_histogram_tv": round(gradient_distance(imgs, real), 4),
+                 "rgb_histogram_tv": round(colour_distance(pixels, real_pixels), 4)},
+                tile_images(imgs))
+
+    def write_samples(self, model: CodecModel, idx: torch.Tensor, output: str, force: bool) -> None:
+        """One PNG grid of all samples."""
+        from ..files import atomic_output
+        from ..media import write_image
+        from ..tools.sampling import decode_images, tile_images
+
+        with atomic_output(output, force) as f:
+            write_image(tile_images(decode_images(model, idx)), 3, f, "PNG")
+
+    def write_comparison(self, outputs: dict, output: str, force: bool) -> None:
+        """The schemes' grids side by side in one PNG."""
+        import numpy as np
+
+        from ..files import atomic_output
+        from ..media import write_image
+
+        strip = np.concatenate([np.pad(g, ((0, 0), (0, 8), (0, 0)), constant_values=255)
+                                for g in outputs.values()], axis=1)
+        with atomic_output(output, force) as f:
+            write_image(strip, 3, f, "PNG")
 
 
 IMAGE = ImageKind()

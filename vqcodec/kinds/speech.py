@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from ..codec.params import AudioParams
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+
+from ..codec.params import DEFAULT_MAX_SECONDS, AudioParams
+from ..errors import UsageError
 from .base import Kind
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from ..api import Report
+    from ..codec.container import Header, Record
+    from ..files import Options
+    from ..models.modelfile import CodecModel
+
+MAX_FRAME_RATE = 100.0  # latent frames per second assumed when counting chunks without a model
 
 
 class SpeechKind(Kind):
     name, code, params = "speech", 1, AudioParams
     quality_name = "val_loss"
+    rate_name, rate_digits = "bit_per_second", 1
+    sample_size = 150  # frames: 3 s
 
     def config(self, overrides: dict):
         from ..networks.config import SpeechModelConfig
@@ -101,6 +118,133 @@ class SpeechKind(Kind):
         import random
 
         return x[..., : random.randint(1, x.shape[-1])]  # (B, T, S): any prefix of the stages
+
+    # -- coding files -------------------------------------------------------------------------
+    def output_name(self, base: str) -> str:
+        from ..files import AUDIO_FORMATS
+
+        return base if Path(base).suffix.lower() in AUDIO_FORMATS else base + ".wav"
+
+    def check_compress(self, o: Options) -> None:
+        from .. import api
+
+        if o.rate is not None and not o.raw:
+            raise UsageError("--rate describes --raw input; a file with a header states its own rate")
+        model = api.get_model(o.model, self.name)
+        if o.stages is not None and not 1 <= o.stages <= model.config.stages:
+            raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
+
+    def compress_to(self, data, out: BinaryIO, o: Options) -> Report:
+        from .. import api
+        from ..media import audio_source
+
+        channels = 1 if o.channels is None else o.channels
+        info, blocks = audio_source(data, o.raw, o.rate, channels, o.max_seconds)
+        if o.audio_blocks is not None:
+            blocks = o.audio_blocks(blocks)
+        return api.compress_audio_to(blocks, info, out, o.model, o.stages, o.chunk_frames,
+                                     flush=o.stream)
+
+    def extent(self, extra: dict) -> float:
+        return extra["samples"] / extra["rate"]
+
+    def decompress_to(self, f: BinaryIO, header: Header, dst: str | None,
+                      o: Options) -> tuple[dict, float]:
+        from .. import api, files
+        from ..media import write_audio
+
+        fmt = ("raw" if o.raw else "wav-stream") if dst is None else files.audio_format(dst, o.raw)
+        rate, ch, blocks = api.decode_audio_blocks(
+            f, header, o.model, o.rate, o.channels, batch_records=1 if dst is None else 16,
+            on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal)
+        with files.open_output(dst, o.force) as out:
+            n = write_audio(blocks, rate, ch, out, fmt, flush=dst is None)
+        return {"audio_seconds": round(n / rate, 3), "rate": rate, "channels": ch}, n / rate
+
+    def decompress_array(self, f: BinaryIO, header: Header, model):
+        """(waveform (n, channels) float32, sample rate)."""
+        import numpy as np
+
+        from .. import api
+
+        rate, _, blocks = api.decode_audio_blocks(f, header, model)
+        parts = list(blocks)
+        return (np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)), rate
+
+    def stream_indices(self, f: BinaryIO, header: Header, m: CodecModel, o: Options) -> np.ndarray:
+        """(frames, stages); with `o.conceal` a damaged chunk's frames are -1."""
+        import numpy as np
+
+        from ..codec import container
+        from ..codec.speech import SpeechDecoderStream
+
+        dec = SpeechDecoderStream(m, header, max_seconds=o.max_seconds, conceal=o.conceal)
+        out = []
+        for rec in container.audio_records(f, header.params, dec.max_records):
+            (idx,) = dec.indices([rec])
+            length = dec._lengths_seen[0]
+            out.append(idx if idx is not None else np.full((length, dec.stages), -1, dtype=np.int64))
+        return np.concatenate(out)
+
+    def header_records(self, f: BinaryIO, params) -> Iterator[Record]:
+        from ..codec import container
+
+        return container.audio_records(f, params, params.max_records(MAX_FRAME_RATE, DEFAULT_MAX_SECONDS))
+
+    def describe_size(self, params, total_bytes: int, last: Record | None) -> dict | None:
+        if last is None:
+            return None
+        seconds = last.extra / params.rate  # the last record carries the total sample count
+        return {"samples": last.extra, "seconds": round(seconds, 3),
+                "bits_per_second": round(total_bytes * 8 / seconds, 1) if seconds else None}
+
+    # -- sampling -----------------------------------------------------------------------------
+    def sampled_stages(self, cfg) -> int:
+        return cfg.default_stages
+
+    def example_files(self, folder: str | Path) -> list[Path]:
+        from ..media import AUDIO_SUFFIXES
+        from ..train.data import find_files
+
+        return find_files(folder, AUDIO_SUFFIXES)
+
+    def load_example(self, model: CodecModel, path: Path) -> np.ndarray:
+        from ..train.data import load_mono
+
+        return load_mono(path, model.config.sample_rate)  # (n,) float32
+
+    def example_codes(self, model: CodecModel, x: np.ndarray) -> torch.Tensor:
+        import numpy as np
+        import torch
+
+        x = np.pad(x, (0, -len(x) % model.config.frame))
+        with torch.inference_mode():
+            return model.net.encode(torch.from_numpy(x)[None], self.sampled_stages(model.config))[0]  # (S, T)
+
+    def compare_samples(self, model: CodecModel, idx: torch.Tensor, real: list) -> tuple[dict, Any]:
+        """The mean log-mel distance; the decoded waveforms."""
+        from ..tools.sampling import render_speech, spectral_distance
+
+        waves = render_speech(model, idx)
+        return {"mean_logmel_l1_db": round(spectral_distance(waves, real, model.config.sample_rate), 3)}, waves
+
+    def write_samples(self, model: CodecModel, idx: torch.Tensor, output: str, force: bool) -> None:
+        """One WAV per sample: `output` itself for one .wav, numbered beside it for several,
+        or sample_<i>.wav inside the folder `output`."""
+        import soundfile as sf
+
+        from ..files import atomic_output
+        from ..tools.sampling import render_speech
+
+        out, n = Path(output), len(idx)
+        if out.suffix == ".wav":
+            paths = [out] if n == 1 else [out.with_name(f"{out.stem}_{i}.wav") for i in range(n)]
+        else:
+            paths = [out / f"sample_{i}.wav" for i in range(n)]
+            out.mkdir(parents=True, exist_ok=True)
+        for p, wave in zip(paths, render_speech(model, idx)):
+            with atomic_output(p, force) as f:
+                sf.write(f, wave, model.config.sample_rate, format="WAV", subtype="PCM_16")
 
 
 SPEECH = SpeechKind()

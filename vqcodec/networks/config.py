@@ -10,14 +10,20 @@ FACTOR = 8  # image pixels per index along each axis
 
 
 @dataclass
-class ImageModelConfig:
-    widths: tuple[int, int, int, int] = (32, 64, 128, 128)
+class BottleneckConfig:
+    """The vector-quantised bottleneck both VQ-VAEs build their ResidualVQ from."""
+
     latent_dim: int = 64
     codebook_size: int = 1024
+    quantizer: str = "ema"  # ste, ema or nsvq
+    beta: float = 0.25  # commitment weight
+    dead_after: int = 200  # training steps a code may go unused before it is restarted
+
+
+@dataclass
+class ImageModelConfig(BottleneckConfig):
+    widths: tuple[int, int, int, int] = (32, 64, 128, 128)
     blocks: int = 2
-    quantizer: str = "ema"
-    beta: float = 0.25
-    dead_after: int = 200
     prior: PixelCNNConfig = field(default_factory=lambda: PixelCNNConfig(1024, 64, 5))
 
     def __post_init__(self):
@@ -28,20 +34,15 @@ class ImageModelConfig:
 
 
 @dataclass
-class SpeechModelConfig:
+class SpeechModelConfig(BottleneckConfig):
     sample_rate: int = 16000
     hop: int = 160  # STFT hop: 100 Hz spectral frames
     n_fft: int = 640
     n_mels: int = 80
     width: int = 192
     dec_blocks: int = 8
-    latent_dim: int = 64
     stages: int = 3
     default_stages: int = 2
-    codebook_size: int = 1024
-    quantizer: str = "ema"
-    beta: float = 0.25
-    dead_after: int = 200
     prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
 
     def __post_init__(self):

@@ -35,7 +35,7 @@ def sample_indices(model: CodecModel, scheme: str, n: int, size: int, temperatur
     kind = kinds.get(model.kind)
     shape = kind.grid_shape(model.config, n, size)
     k = model.config.codebook_size
-    stages = shape[2] if kind.stages_of(model.config) > 1 else 1  # stages the grid holds
+    stages = kind.sampled_stages(model.config)  # stages the grid holds
     if scheme == "uniform":
         idx = torch.from_numpy(rng.integers(0, k, size=shape))
     elif scheme == "histogram":
@@ -69,12 +69,16 @@ def _ancestral(model: CodecModel, shape: tuple, temperature: float,
     return torch.from_numpy(flat).view(shape)
 
 
-def render_images(model: CodecModel, idx: torch.Tensor, columns: int = 4) -> np.ndarray:
-    """(N, h, w) indices -> one uint8 RGB grid image with a 2-pixel white border."""
+def decode_images(model: CodecModel, idx: torch.Tensor) -> list[np.ndarray]:
+    """(N, h, w) indices -> N (H, W, 3) uint8 RGB images."""
     with torch.inference_mode():
         x = model.net.decode(idx[:, None]).clamp(-1, 1)
-    imgs = ((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    n, h, w, _ = imgs.shape
+    return list(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+
+
+def tile_images(imgs: list[np.ndarray], columns: int = 4) -> np.ndarray:
+    """Equal-sized images -> one uint8 RGB grid with a 2-pixel white border."""
+    n, (h, w, _) = len(imgs), imgs[0].shape
     rows = -(-n // columns)
     grid = np.full((rows * (h + 2) + 2, columns * (w + 2) + 2, 3), 255, dtype=np.uint8)
     for i, im in enumerate(imgs):
@@ -128,55 +132,24 @@ def spectral_distance(a: list[np.ndarray], b: list[np.ndarray], rate: int) -> fl
 
 def collect_histogram(model: CodecModel, data: str, limit: int = 200) -> torch.Tensor:
     """Code counts (S, K) over up to `limit` files of a folder, encoded with the model."""
-    from ..train.data import AUDIO_EXT, IMAGE_EXT, find_files, load_mono
-    from ..codec.image import encode_indices
-    from ..media import read_image
-
+    kind = kinds.get(model.kind)
     k = model.config.codebook_size
-    if model.kind == "image":
-        hist = torch.zeros(1, k, dtype=torch.long)
-        for p in find_files(data, IMAGE_EXT)[:limit]:
-            hist[0] += torch.bincount(encode_indices(model, read_image(str(p))[0]).flatten(), minlength=k)
-        return hist
-    stages = model.config.default_stages
-    hist = torch.zeros(stages, k, dtype=torch.long)
-    for p in find_files(data, AUDIO_EXT)[:limit]:
-        x = load_mono(p, model.config.sample_rate)
-        x = np.pad(x, (0, -len(x) % model.config.frame))
-        with torch.inference_mode():
-            idx = model.net.encode(torch.from_numpy(x)[None], stages)[0]
-        for s in range(stages):
-            hist[s] += torch.bincount(idx[s], minlength=k)
+    hist = torch.zeros(kind.sampled_stages(model.config), k, dtype=torch.long)
+    for p in kind.example_files(data)[:limit]:
+        for s, codes in enumerate(kind.example_codes(model, kind.load_example(model, p))):
+            hist[s] += torch.bincount(codes, minlength=k)
     return hist
 
 
 def compare(model: CodecModel, data: str, n: int, size: int, seed: int = 0) -> tuple[dict, dict]:
     """For each scheme: prior bits per index of its samples and a distance of the decoded
     outputs to real data (images: RGB-histogram TV distance; speech: mean log-mel L1 in dB).
-    Returns (table, rendered outputs per scheme)."""
-    from ..train.data import AUDIO_EXT, IMAGE_EXT, find_files, load_mono
-    from ..media import read_image
-
+    Returns (table, decoded outputs per scheme: an image grid, or a list of waveforms)."""
+    kind = kinds.get(model.kind)
+    real = [kind.load_example(model, p) for p in kind.example_files(data)[:50]]
     table, outputs = {}, {}
-    if model.kind == "image":
-        real = [read_image(str(p))[0] for p in find_files(data, IMAGE_EXT)[:50]]
-    else:
-        real = [load_mono(p, model.config.sample_rate) for p in find_files(data, AUDIO_EXT)[:50]]
     for scheme in SCHEMES:
         s = sample_indices(model, scheme, n, size, seed=seed)
-        row = {"bits_per_index": round(s.bits_per_index, 3)}
-        if model.kind == "image":
-            with torch.inference_mode():
-                x = model.net.decode(s.indices[:, None]).clamp(-1, 1)
-            imgs = list(((x + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
-            pixels = np.concatenate([i.reshape(-1, 3) for i in imgs])
-            row["gradient_histogram_tv"] = round(gradient_distance(imgs, real), 4)
-            row["rgb_histogram_tv"] = round(colour_distance(pixels, np.concatenate(
-                [r.reshape(-1, 3) for r in real])), 4)
-            outputs[scheme] = render_images(model, s.indices)
-        else:
-            waves = render_speech(model, s.indices)
-            row["mean_logmel_l1_db"] = round(spectral_distance(waves, real, model.config.sample_rate), 3)
-            outputs[scheme] = waves
-        table[scheme] = row
+        row, outputs[scheme] = kind.compare_samples(model, s.indices, real)
+        table[scheme] = {"bits_per_index": round(s.bits_per_index, 3), **row}
     return table, outputs
