@@ -134,4 +134,5 @@ def test_real_speech_recipe_writes_clips_manifest_and_speaker_disjoint_splits(tm
         assert {"package", "version", "path", "licence", "speaker", "language"} <= set(row)
     pack = np.load(tmp_path / "pack.npy")
     meta = json.loads((tmp_path / "pack.json").read_text())
-    assert meta["total_samples"] == len(pack) and len(meta["offsets"]) == 2
+    assert meta["total"] == len(pack) and meta["count"] == 2 and meta["sample_rate"] == 16000
+    assert {e["source"] for e in meta["examples"]} == {str(out / r["file"]) for r in rows if r["split"] == "train"}
