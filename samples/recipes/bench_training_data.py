@@ -8,8 +8,10 @@ Builds (once, under --work) the corpora of issue 15's targets:
            scales and flips of data/images/train by default)
 then runs `python -m cli.main train KIND ...` from --code (this checkout by default; another
 checkout measures an older version) and reports:
-  first_step_s  whole-process seconds until the first training step ended (`--stop-after 1`:
-                the run checkpoints and exits right after it)
+  first_step_starts_s  whole-process seconds until the first batch is ready and the first
+                step begins (the "ready" record of the training log; older versions lack it)
+  first_step_ends_s    ... until the first step has ended (`--stop-after 1`: the run
+                checkpoints and exits right after it)
   peak_pss_mb   the largest total proportional set size of the process and its data workers
                 (shared pages counted once), sampled every 0.1 s
   data_wait     with --steps N: the share of the autoencoder stage spent waiting for batches
@@ -88,18 +90,31 @@ def tree_pss_kb(pid: int) -> int:
     return total
 
 
-def run(code: Path, args: list[str], env: dict) -> dict:
-    t0 = time.perf_counter()
+def _hwm_kb(pid: int) -> int:
+    """The peak resident set size of one process so far (VmHWM), in kB."""
+    try:
+        return int(next(line for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM:")).split()[1])
+    except (FileNotFoundError, StopIteration):
+        return 0
+
+
+def run(code: Path, args: list[str], env: dict, log: Path) -> dict:
+    t0, ready = time.perf_counter(), None
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=code, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    peak = hwm = 0
     while proc.poll() is None:
         peak = max(peak, tree_pss_kb(proc.pid))
+        hwm = max(hwm, _hwm_kb(proc.pid))
+        if ready is None and log.exists() and '"ready"' in log.read_text():
+            ready = round(time.perf_counter() - t0, 1)
         time.sleep(0.1)
     err = proc.stderr.read().decode()
     if proc.returncode:
         raise SystemExit(f"training failed ({proc.returncode}): {err[-500:]}")
-    return {"seconds": round(time.perf_counter() - t0, 1), "peak_pss_mb": round(peak / 1024)}
+    return {"seconds": round(time.perf_counter() - t0, 1), "peak_pss_mb": round(peak / 1024),
+            "main_peak_rss_mb": round(hwm / 1024),
+            "ready_s": ready}
 
 
 def main() -> None:
@@ -111,14 +126,15 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=ROOT / "data/images/train")
     ap.add_argument("--steps", type=int, default=0, help="also run this many steps for data_wait")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--count", type=int, default=0, help="files to make (default 400 / 600)")
     ap.add_argument("--old", action="store_true", help="--code predates --workers: leave it out")
     args = ap.parse_args()
     data = args.work / ("speech" if args.kind == "speech" else "photos")
     if args.kind == "speech":
-        make_speech(data, args.pack)
+        make_speech(data, args.pack, args.count or 400)
         opts = ["--batch", "16", "--seconds", "1.0"]  # the bundled speech model's settings
     else:
-        make_photos(data, args.photos)
+        make_photos(data, args.photos, args.count or 600)
         opts = ["--batch", "32", "--crop", "128"]  # the bundled image model's settings
     size_gb = sum(p.stat().st_size for p in data.iterdir()) / 1e9
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -128,15 +144,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "m.safetensors")
         base = ["train", args.kind, "--data", str(data), "--out", out, "--device", "cpu", "-q", *opts, *workers]
-        first = run(args.code, [*base, "--steps", "1000", "--stop-after", "1"], env)
-        result.update(first_step_s=first["seconds"], peak_pss_mb=first["peak_pss_mb"])
+        log = Path(out + ".log.jsonl")
+        first = run(args.code, [*base, "--steps", "1000", "--stop-after", "1"], env, log)
+        result.update(first_step_starts_s=first["ready_s"], first_step_ends_s=first["seconds"],
+                      peak_pss_mb=first["peak_pss_mb"], main_peak_rss_mb=first["main_peak_rss_mb"])
         if args.steps:
             Path(out + ".ckpt").unlink(missing_ok=True)
             longer = run(args.code, [*base, "--steps", str(args.steps), "--prior-steps", "1",
-                                     "--prior-examples", "16"], env)
+                                     "--prior-examples", "16"], env, log)
             log = [json.loads(line) for line in open(out + ".log.jsonl")]
             summary = [r for r in log if r["stage"] == "summary"][0]
             result.update(steps=args.steps, run_s=longer["seconds"], run_peak_pss_mb=longer["peak_pss_mb"],
+                          run_main_peak_rss_mb=longer["main_peak_rss_mb"],
                           data_wait_percent=summary.get("data_wait_percent"))
     print(json.dumps(result))
 

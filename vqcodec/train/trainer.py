@@ -202,9 +202,12 @@ class Trainer:
 
     def ae_step(self) -> dict:
         self.net.train()
-        if self.batches is None:
+        first = self.batches is None
+        if first:
             self.open_batches()
         x, bad = next(self.batches)
+        if first:  # when the first step could begin (start-up cost, measured by the benchmark)
+            self.log({"stage": "ready", "step": self.step})
         self.warn_skipped(bad)
         x = x.to(self.device)
         with self.autocast():
@@ -259,13 +262,14 @@ class Trainer:
         t0 = time.time()
         self.ran = 0
         if self.stage == "autoencoder":
-            self.open_batches()
             ae_start = time.time()
             try:
                 done = self._stage(self.ae_step, "steps", self.opts.ae_minutes)
             finally:
-                self.batches.close()
-            self.data_wait = (self.batches.waited, time.time() - ae_start)
+                if self.batches is not None:
+                    self.batches.close()
+            waited = self.batches.waited if self.batches is not None else 0.0
+            self.data_wait = (waited, time.time() - ae_start)
             if not done:
                 return {"stopped_at": self.step, "stage": self.stage}
             self.stage, self.step = "prior", 0
