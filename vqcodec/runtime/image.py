@@ -16,7 +16,7 @@ from ..networks import arch
 from .nets import Params, sequential
 
 FACTOR = 8  # pixels per index along each axis
-TILE = 64  # indices per tile side (512 x 512 pixels): a few hundred MB of activations
+TILE = 96  # indices per tile side (768 x 768 pixels): about 250 MB of activations
 
 
 class ImageNet:
