@@ -117,16 +117,20 @@ class Plan2d:
 
     def commit(self, ids, symbols) -> None:
         ids = np.asarray(ids)
-        self._enter(np.unique(self._coords(ids)[2]))
+        self._enter(ids)
         self.flat("e")[self.rows(ids)] = self.model.np_embed[np.asarray(symbols)]
 
-    def _enter(self, waves: np.ndarray) -> None:
-        """Give wavefronts `waves` (sorted) their slots, clearing what older ones left there."""
-        if len(waves) and waves[-1] - waves[0] >= self.span:
+    def _enter(self, ids: np.ndarray) -> None:
+        """Give the wavefronts of `ids` their slots, clearing what older ones left there."""
+        if not len(ids):
+            return
+        waves = self._coords(ids)[2]
+        first, last = int(waves.min()), int(waves.max())
+        if last - first >= self.span:
             raise ValueError(f"a plan for {self.shape} evaluates at most {self.span} wavefronts "
                              "at once")
-        _, h, w = self.shape
-        for t in waves:
+        w = self.shape[2]
+        for t in range(first, last + 1):
             slot, old = t % self.slots, self.held[t % self.slots]
             if old == t:
                 continue
@@ -152,7 +156,7 @@ class Plan2d:
 
     def _logits(self, ids: np.ndarray) -> np.ndarray:
         m, rows = self.model, self.rows(ids)
-        self._enter(np.unique(self._coords(ids)[2]))
+        self._enter(ids)
         c = {n: self.flat(n) for n in self.cache}
         q, tab = m.layers, m.np_tables
         v = gate(q["v0"](gather(c["e"], rows, self.off["v0"])), tab)
