@@ -80,6 +80,17 @@ def _threads(n: Optional[int], jobs: int) -> None:
     threads.configure(n or (max(1, threads.default_threads() // jobs) if jobs > 1 else None))
 
 
+def _coding(fn: Callable, verb: str, quiet: bool, jobs: int) -> Callable:
+    """fn, with a progress bar per file on stderr when it is a terminal (one job, not -q)."""
+    if quiet or jobs > 1 or not sys.stderr.isatty():
+        return fn  # and rich is not imported: it costs more than a small file's coding
+    from rich.console import Console
+
+    from .progress import with_progress
+
+    return with_progress(fn, verb, Console(stderr=True))
+
+
 def _reporter(as_json: bool, verbose: bool, quiet: bool, line: Callable[[dict], str]):
     def report(result: dict) -> None:
         if as_json:
@@ -147,7 +158,8 @@ def compress(
 
     try:
         with stop if stream else contextlib.nullcontext():
-            _run_all(api.compress_file, [(src, dst, opts) for src, dst in tasks], report, jobs)
+            _run_all(_coding(api.compress_file, "compressing", quiet, jobs),
+                     [(src, dst, opts) for src, dst in tasks], report, jobs)
     except VQCodecError:
         if stop.exit_code is None:
             raise
@@ -213,7 +225,7 @@ def decompress(
                                               f"{r['width']}x{r['height']}" if "width" in r else
                                               f"{r['audio_seconds']:.2f} s at {r['rate']} Hz, {r['channels']} ch")))
     out = "-" if to_stdout else output
-    _run_all(api.decompress_file, [(src, out, opts, len(inputs) > 1, indices) for src in inputs],
-             report, jobs)
+    _run_all(_coding(api.decompress_file, "decompressing", quiet, jobs),
+             [(src, out, opts, len(inputs) > 1, indices) for src in inputs], report, jobs)
     if damaged:
         _say(quiet, f"vqcodec: warning: {sum(damaged)} damaged chunk(s) in all were concealed")

@@ -1,11 +1,16 @@
-"""Rich progress bars for training (only on a terminal) and the closing summary table."""
+"""Rich progress bars for training and for coding large images (only on a terminal), and the
+closing summary table."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 
@@ -72,3 +77,42 @@ def print_summary(console: Console, summary: dict) -> None:
         else:
             table.add_row(key, str(value))
     console.print(table)
+
+
+class CodingProgress:
+    """One file's coding as a bar with an ETA on a terminal, fed by the core's
+    progress(done, total) callback. It appears only once the work has run for `delay`
+    seconds, so quick files print nothing, and it is removed when the file is done."""
+
+    def __init__(self, console: Console, label: str, delay: float = 1.0):
+        self.console, self.label, self.delay = console, label, delay
+        self.start = time.monotonic()
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if done >= total or time.monotonic() - self.start < self.delay:
+                return
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                                TimeRemainingColumn(), console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __enter__(self) -> "CodingProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def with_progress(fn: Callable, verb: str, console: Console) -> Callable:
+    """fn(src, dst, opts, ...) that shows a CodingProgress for each file on `console`."""
+
+    def run(src: str, dst, opts, *rest):
+        with CodingProgress(console, f"{verb} {src}") as bar:
+            return fn(src, dst, dataclasses.replace(opts, progress=bar), *rest)
+
+    return run

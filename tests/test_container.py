@@ -79,6 +79,14 @@ def test_image_params_refuse_absurd_sizes_as_a_limit():
         ImageParams(10**6, 10**6, 3).validate()
 
 
+def test_camera_size_images_are_not_refused_by_default():
+    """The default limit guards work, not memory (images are coded in tiles)."""
+    ImageParams(6000, 4000, 3).validate()  # 24 MP, over the former 16 M default
+    ImageParams(10_000, 10_000, 3).validate()
+    with pytest.raises(LimitError):
+        ImageParams(10_001, 10_000, 3).validate()
+
+
 def _audio_stream(n_records: int, trailing: bytes = b"") -> io.BytesIO:
     recs = b"".join(container.record_bytes(b"p", last=i == n_records - 1, extra=1)
                     for i in range(n_records))

@@ -156,3 +156,42 @@ def test_train_through_the_cli(media, tmp_path):
                 "--prior-steps", "8", "--batch", "4", "--crop", "32", "--config", cfg,
                 "--prior-examples", "8", "--resume")
     assert r.returncode == 1 and b"finished the autoencoder after 6 steps" in r.stderr
+
+
+def test_image_coding_reports_rising_progress_that_ends_at_the_total(image_model, tmp_path):
+    import io
+
+    from vqcodec import api
+    from vqcodec.codec import container
+
+    src = make_image(tmp_path / "p.png", 800, 600, seed=8)  # 2 tiles, 4 prior groups
+    for code in ("compress", "decompress"):
+        calls = []
+        if code == "compress":
+            out = io.BytesIO()
+            api.compress_image_to(str(src), out, str(image_model), progress=lambda *a: calls.append(a))
+        else:
+            stream = io.BytesIO(out.getvalue())
+            api.decompress_image_from(stream, container.read_header(stream), str(image_model),
+                                      progress=lambda *a: calls.append(a))
+        done = [d for d, _ in calls]
+        assert len(calls) > 2 and done == sorted(set(done)) and done[-1] == calls[0][1], code
+
+
+def test_progress_bar_shows_only_once_coding_has_taken_a_second():
+    import io
+
+    from rich.console import Console
+
+    from cli.progress import CodingProgress
+
+    def shown(delay: float) -> str:
+        out = io.StringIO()
+        with CodingProgress(Console(file=out, force_terminal=True, width=80), "compressing x.png",
+                            delay) as bar:
+            for done in range(0, 101, 10):
+                bar(done, 100)
+        return out.getvalue()
+
+    assert shown(delay=60.0) == ""
+    assert "compressing x.png" in shown(delay=0.0)

@@ -61,6 +61,51 @@ def test_image_indices_round_trip_exactly(pixelcnn):
     assert len(streams[0]) * 8 <= ideal * 1.01 + 64  # within 1 % plus a few bytes
 
 
+@pytest.mark.parametrize("shape", [(1, 11, 13), (2, 7, 30)])
+def test_a_plan_holding_a_few_wavefronts_codes_as_a_whole_map_plan_does(pixelcnn, shape):
+    """The caches keep a ring of wavefronts (one group's worth); the stream must not notice."""
+    idx = torch.randint(0, 64, shape)
+    model = pixelcnn.to_integer()
+    whole = model.plan(shape, group=10**9)
+    few = model.plan(shape, group=1)
+    assert few.span == 1 and whole.span == 2 * (shape[1] - 1) + shape[2]
+    (few_streams, few_bits), (streams, bits) = (entropy.encode(p, idx.flatten(), shape[0])
+                                                for p in (few, whole))
+    assert few_streams == streams and few_bits == pytest.approx(bits, rel=1e-12)
+    streams, _ = entropy.encode(model.plan(shape), idx.flatten(), shape[0])
+    back = entropy.decode(model.plan(shape, group=1), streams, idx.numel())
+    assert torch.equal(torch.from_numpy(back), idx.flatten())
+
+
+def test_a_plans_memory_does_not_grow_with_the_map(pixelcnn):
+    model = pixelcnn.to_integer()
+
+    def positions_held(shape) -> int:
+        slots, _, rows, _ = model.plan(shape).cache["e"].shape
+        return slots * rows
+
+    assert positions_held((1, 40, 2000)) == positions_held((1, 40, 200_000))
+    assert positions_held((1, 2000, 2000)) < 2000 * 2000 / 100  # a few wavefronts of 2000 rows
+
+
+def test_a_plan_refuses_to_evaluate_more_wavefronts_than_it_holds(pixelcnn):
+    plan = pixelcnn.to_integer().plan((1, 9, 9), group=1)
+    with pytest.raises(ValueError, match="at most 1 wavefronts"):
+        plan.commit(torch.arange(81), torch.zeros(81, dtype=torch.long))
+
+
+def test_coding_reports_rising_progress_ending_at_the_total(pixelcnn):
+    model = pixelcnn.to_integer()
+    idx = torch.randint(0, 64, (1, 9, 12))
+    for code in (lambda p: entropy.encode(model.plan((1, 9, 12), group=8), idx.flatten(), 1, p),
+                 lambda p: entropy.decode(model.plan((1, 9, 12)), [streams[0]], idx.numel(), progress=p)):
+        calls = []
+        streams = entropy.encode(model.plan((1, 9, 12)), idx.flatten(), 1)[0]
+        code(lambda done, total: calls.append((done, total)))
+        done = [d for d, _ in calls]
+        assert len(calls) > 2 and done == sorted(set(done)) and done[-1] == calls[0][1]
+
+
 def test_sequence_indices_round_trip_per_chunk(causal):
     lengths = [20, 13, 1]
     x = torch.randint(0, 64, (3, 20, 2))

@@ -60,12 +60,14 @@ def load_any_model(name: str | Path) -> CodecModel:
 
 # -- compression ----------------------------------------------------------------------------
 def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path | None = None,
-                      max_pixels: int = DEFAULT_MAX_PIXELS) -> Report:
+                      max_pixels: int = DEFAULT_MAX_PIXELS,
+                      progress: Callable[[int, int], None] | None = None) -> Report:
+    """`progress(done, total)`, if given, hears how far the coding got."""
     from .codec.image import compress_image
 
     m = get_model(model, "image")
     rgb, channels = read_image(data if isinstance(data, bytes) else str(data), max_pixels)
-    blob, stats = compress_image(m, rgb, channels)
+    blob, stats = compress_image(m, rgb, channels, progress)
     out.write(blob)
     return Report("image", output_bytes=len(blob), ideal_bits=stats.ideal_bits,
                   payload_bytes=stats.payload_bytes,
@@ -127,14 +129,14 @@ def model_for_stream(header: container.Header, model: str | Path | None) -> Code
 
 
 def decompress_image_from(stream: BinaryIO, header: container.Header, model: str | Path | None,
-                          max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int]:
-    from .codec.image import decode_indices, decompress_indices, read_image_stream
+                          max_pixels: int = DEFAULT_MAX_PIXELS,
+                          progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
+    """`progress(done, total)`, if given, hears how far the decoding got."""
+    from .codec.image import decompress_payload, read_image_stream
 
     payload = read_image_stream(stream, header, max_pixels)
     m = model_for_stream(header, model)
-    idx = decode_indices(m, header, payload)
-    p = header.params
-    return decompress_indices(m, idx, p.width, p.height), p.channels
+    return decompress_payload(m, header, payload, progress), header.params.channels
 
 
 def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str | Path | None,

@@ -43,6 +43,7 @@ class Options:
     max_seconds: float = DEFAULT_MAX_SECONDS
     conceal: bool = False
     on_damage: Callable[[int], None] | None = None
+    progress: Callable[[int, int], None] | None = None  # hears (done, total) while coding an image
     # wraps the iterator of audio blocks; the CLI uses it to end a live stream on a signal
     audio_blocks: Callable[[Iterator], Iterator] | None = None
 

@@ -9,7 +9,7 @@ Numpy only: coding needs no torch.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import constriction
 import numpy as np
@@ -19,10 +19,13 @@ from ..threads import single
 
 # perfect=False on both sides: the fast quantisation, and the two settings are incompatible.
 FAMILY = constriction.stream.model.Categorical(perfect=False)
-ENCODE_GROUP = 1 << 16  # positions per full-pass group: bounds the encoder's logit memory
+ENCODE_GROUP = 1 << 12  # positions per full-pass group: bounds the encoder's logit memory
+Progress = Callable[[int, int], None]  # (steps done, steps in all)
 
 
 class Plan(Protocol):
+    span: int | None  # the most consecutive steps one evaluation may cover (None: any number)
+
     def steps_np(self) -> list[np.ndarray]: ...
     def commit(self, ids: np.ndarray, symbols: np.ndarray) -> None: ...
     def weights(self, ids: np.ndarray) -> np.ndarray: ...
@@ -38,17 +41,30 @@ def _to_words(data: bytes) -> np.ndarray:
     return np.frombuffer(data + b"\0" * (-len(data) % 4), dtype="<u4").astype(np.uint32)
 
 
-def _groups(steps: list[np.ndarray], size: int) -> list[np.ndarray]:
-    groups, cur, n = [], [], 0
-    for s in steps:
+def _groups(steps: list[np.ndarray], size: int, span: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    """Consecutive steps joined into groups of about `size` ids and at most `span` steps:
+    (steps so far, ids) for each."""
+    cur: list[np.ndarray] = []
+    n = 0
+    for i, s in enumerate(steps):
         cur.append(s)
         n += len(s)
-        if n >= size:
-            groups.append(np.concatenate(cur))
+        if n >= size or len(cur) == span or i == len(steps) - 1:
+            yield i + 1, np.concatenate(cur)
             cur, n = [], 0
-    if cur:
-        groups.append(np.concatenate(cur))
-    return groups
+
+
+def _weighed(plan: Plan, symbols: np.ndarray,
+             progress: Progress | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(ids, their symbols, their weights) group by group in coding order, each group's
+    contexts committed first: the encoder's full pass, in memory bounded by the group."""
+    steps = plan.steps_np()
+    for done, ids in _groups(steps, ENCODE_GROUP, plan.span):
+        sym = symbols[ids]
+        plan.commit(ids, sym)
+        yield ids, sym, plan.weights(ids)
+        if progress:
+            progress(done, len(steps))
 
 
 def code_length(weights: np.ndarray, symbols: np.ndarray) -> float:
@@ -60,51 +76,46 @@ def code_length(weights: np.ndarray, symbols: np.ndarray) -> float:
 def plan_bits(plan: Plan, symbols) -> float:
     """The ideal code length of flat `symbols` (array-like, laid out as the plan's shape)."""
     symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
-    ids = np.concatenate(plan.steps_np())
-    plan.commit(ids, symbols[ids])
-    return code_length(plan.weights(ids), symbols[ids])
+    return sum(code_length(w, sym) for _, sym, w in _weighed(plan, symbols))
 
 
-def encode(plan: Plan, symbols, batch: int) -> tuple[list[bytes], float]:
+def encode(plan: Plan, symbols, batch: int,
+           progress: Progress | None = None) -> tuple[list[bytes], float]:
     """Code flat `symbols` (array-like, laid out as the plan's shape) into one stream per batch
-    element. Returns the streams and the ideal code length in bits (sum of -log2 p)."""
+    element. Returns the streams and the ideal code length in bits (sum of -log2 p).
+    `progress(done, total)` hears of the steps coded."""
     symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
-    steps = plan.steps_np()
-    order = np.concatenate(steps)
-    plan.commit(order, symbols[order])
-    syms, weights = [], []
-    for ids in _groups(steps, ENCODE_GROUP):  # consecutive wavefronts: contexts are complete
-        syms.append(symbols[ids].astype(np.int32))
-        weights.append(plan.weights(ids))
-    sym, w = np.concatenate(syms), np.concatenate(weights)
-    ideal = code_length(w, sym)
-    owner = plan.batch_of_np(order)
-    streams = []
-    for b in range(batch):
-        sel = owner == b
-        coder = constriction.stream.queue.RangeEncoder()
-        if sel.any():
-            coder.encode(sym[sel], FAMILY, w[sel])
-        streams.append(_to_bytes(coder.get_compressed()))
-    return streams, ideal
+    coders = [constriction.stream.queue.RangeEncoder() for _ in range(batch)]
+    ideal = 0.0
+    for ids, sym, w in _weighed(plan, symbols, progress):
+        ideal += code_length(w, sym)
+        owner = plan.batch_of_np(ids)
+        for b in np.flatnonzero(np.bincount(owner)):  # a queue coder appends: groups in order
+            sel = owner == b
+            coders[b].encode(sym[sel].astype(np.int32), FAMILY, w[sel])
+    return [_to_bytes(c.get_compressed()) for c in coders], ideal
 
 
 def decode(plan: Plan, streams: list[bytes], total: int,
-           choose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+           choose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+           progress: Progress | None = None) -> np.ndarray:
     """Recover the flat int64 symbols (size `total`) from one stream per batch element.
 
     `choose(weights, owners)`, if given, picks symbols instead of the range decoder: that is
-    how sampling from the prior shares this exact path.
+    how sampling from the prior shares this exact path. `progress(done, total)` hears of the
+    steps decoded.
     """
     with single():  # many tiny steps: thread hand-offs cost more than they save
-        return _decode(plan, streams, total, choose)
+        return _decode(plan, streams, total, choose, progress)
 
 
 def _decode(plan: Plan, streams: list[bytes], total: int,
-            choose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+            choose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+            progress: Progress | None) -> np.ndarray:
     decoders = [constriction.stream.queue.RangeDecoder(_to_words(s)) for s in streams]
     out = np.zeros(total, dtype=np.int64)
-    for ids in plan.steps_np():
+    steps = plan.steps_np()
+    for i, ids in enumerate(steps):
         w = plan.weights(ids)
         owner = plan.batch_of_np(ids)
         if choose is not None:
@@ -123,4 +134,6 @@ def _decode(plan: Plan, streams: list[bytes], total: int,
         sym = np.asarray(sym, dtype=np.int64)
         out[ids] = sym
         plan.commit(ids, sym)
+        if progress:
+            progress(i + 1, len(steps))
     return out

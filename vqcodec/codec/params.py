@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import BadStreamError, LimitError
 
-DEFAULT_MAX_PIXELS = 16_000_000  # about 5 GB of peak memory in the networks
+DEFAULT_MAX_PIXELS = 100_000_000  # guards work (minutes on a CPU); memory no longer grows with it
 DEFAULT_MAX_SECONDS = 24 * 3600.0
 MIN_RATE, MAX_RATE = 1000, 768_000
 MAX_CHANNELS = 64

@@ -129,7 +129,7 @@ class ImageKind(Kind):
     def compress_to(self, data, out: BinaryIO, o: Options) -> Report:
         from .. import api
 
-        return api.compress_image_to(data, out, o.model, o.max_pixels)
+        return api.compress_image_to(data, out, o.model, o.max_pixels, o.progress)
 
     def extent(self, extra: dict) -> float:
         return extra["width"] * extra["height"]
@@ -142,7 +142,7 @@ class ImageKind(Kind):
         fmt = "PNG" if dst is None else files.image_format(dst)
         if o.raw or o.rate or o.channels:
             raise UsageError("--raw, --rate and --channels apply to speech; the stream is an image")
-        rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels)
+        rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels, o.progress)
         with files.open_output(dst, o.force) as out:
             write_image(rgb, ch, out, fmt)
         p = header.params

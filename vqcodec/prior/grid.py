@@ -41,5 +41,9 @@ class Grid:
         return np.array([sum(o * s for o, s in zip(t, self.strides)) for t in taps], dtype=np.int64)
 
     def gather(self, cache: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """(N,) rows and (taps,) flat offsets -> (N, taps * C) features."""
-        return cache[rows[:, None] + offsets[None, :]].reshape(len(rows), -1)
+        return gather(cache, rows, offsets)
+
+
+def gather(cache: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(N,) rows and (taps,) flat offsets -> (N, taps * C) features."""
+    return cache[rows[:, None] + offsets[None, :]].reshape(len(rows), -1)

@@ -69,6 +69,8 @@ class Plan1d:
     arrays to the codec.
     """
 
+    span = None  # the caches hold whole sequences: one evaluation may cover every step
+
     def __init__(self, model: IntCausalPrior, lengths: list[int], stages: int):
         self.model, self.lengths, self.stages = model, list(lengths), stages
         self.t_max = max(lengths)

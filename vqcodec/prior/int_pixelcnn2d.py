@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .grid import Grid
+from .grid import gather
 from .intops import RESIDUAL_CLAMP, QLayer, gate, load_network, network_state, np_tables, weights_np
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ H0_TAPS = [(0, -2), (0, -1)]
 H_TAPS = [(0, -2), (0, -1), (0, 0)]
 CENTER = [(0, 0)]
 PAD = 2
+LOOKBACK = 5  # the farthest wavefront back a tap reads: max of -(2 dy + dx), (-2, -1) in V0_TAPS
+GROUP = 1 << 12  # positions one evaluation covers at most: bounds the caches, not the map
 
 
 @dataclass
@@ -54,8 +56,8 @@ class IntGatedPixelCNN:
         return cls(cfg, t[prefix + "embed"], layers, tables)
 
     # -- evaluation ----------------------------------------------------------------------
-    def plan(self, shape: tuple[int, int, int]) -> "Plan2d":
-        return Plan2d(self, shape)
+    def plan(self, shape: tuple[int, int, int], group: int = GROUP) -> "Plan2d":
+        return Plan2d(self, shape, group)
 
 
 class Plan2d:
@@ -64,17 +66,29 @@ class Plan2d:
     Symbol ids index the flattened (B, H, W) map. The arithmetic is numpy, exact integers
     throughout; `steps`, `logits` and `batch_of` hand torch tensors to training code, their
     `_np` twins numpy arrays to the codec.
+
+    The caches are laid out by wavefront, (slot, B, PAD + H + PAD, C) with slot t mod `slots`
+    for position (y, x) on wavefront t = 2y + x, so every tap (dy, dx) is one flat offset
+    (2dy + dx) * B * (H + 2 PAD) + dy. They hold `span + LOOKBACK` wavefronts: what one
+    evaluation of at most `group` positions reads, not the whole map. A slot is reused once
+    its wavefront is LOOKBACK behind; a negative flat index wraps to the end, which is the
+    ring's previous slot. Rows outside a wavefront's range are the zero padding; `commit`
+    clears what the slot's previous wavefront left there.
     """
 
-    def __init__(self, model: IntGatedPixelCNN, shape: tuple[int, int, int]):
+    def __init__(self, model: IntGatedPixelCNN, shape: tuple[int, int, int], group: int = GROUP):
         b, h, w = shape
         self.model, self.shape = model, shape
-        self.grid = Grid(b, (h, w), PAD)
+        steps = 2 * (h - 1) + w
+        per_step = b * min(h, (w + 1) // 2)  # the most positions on one wavefront
+        self.span = min(steps, max(1, group // per_step))  # wavefronts evaluated at once, at most
+        self.slots, self.hp = self.span + LOOKBACK, h + 2 * PAD
         c = model.cfg.channels
         names = ["e"] + [f"{p}{i}" for i in range(model.cfg.layers) for p in "vh"]
-        self.cache = {n: self.grid.cache(c) for n in names}
-        self.off = {n: self.grid.offsets(t) for n, t in
-                    (("v0", V0_TAPS), ("v", V_TAPS), ("h0", H0_TAPS), ("h", H_TAPS))}
+        self.cache = {n: np.zeros((self.slots, b, self.hp, c)) for n in names}
+        self.held = np.full(self.slots, -1)  # the wavefront each slot holds
+        self.off = {n: np.array([(2 * dy + dx) * b * self.hp + dy for dy, dx in taps])
+                    for n, taps in (("v0", V0_TAPS), ("v", V_TAPS), ("h0", H0_TAPS), ("h", H_TAPS))}
 
     def steps(self) -> list:
         import torch
@@ -90,12 +104,45 @@ class Plan2d:
         bounds = np.cumsum(np.bincount(t, minlength=2 * (h - 1) + w))[:-1]
         return np.split(ids[order], bounds)
 
-    def rows(self, ids: np.ndarray) -> np.ndarray:
+    def _coords(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(batch, row, wavefront) of symbol ids."""
         _, h, w = self.shape
-        return self.grid.flat(ids // (h * w), (ids // w) % h, ids % w)
+        y, x = (ids // w) % h, ids % w
+        return ids // (h * w), y, 2 * y + x
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Flat cache rows of symbol ids."""
+        b, y, t = self._coords(ids)
+        return ((t % self.slots) * self.shape[0] + b) * self.hp + y + PAD
 
     def commit(self, ids, symbols) -> None:
-        self.cache["e"][self.rows(np.asarray(ids))] = self.model.np_embed[np.asarray(symbols)]
+        ids = np.asarray(ids)
+        self._enter(ids)
+        self.flat("e")[self.rows(ids)] = self.model.np_embed[np.asarray(symbols)]
+
+    def _enter(self, ids: np.ndarray) -> None:
+        """Give the wavefronts of `ids` their slots, clearing what older ones left there."""
+        if not len(ids):
+            return
+        waves = self._coords(ids)[2]
+        first, last = int(waves.min()), int(waves.max())
+        if last - first >= self.span:
+            raise ValueError(f"a plan for {self.shape} evaluates at most {self.span} wavefronts "
+                             "at once")
+        w = self.shape[2]
+        for t in range(first, last + 1):
+            slot, old = t % self.slots, self.held[t % self.slots]
+            if old == t:
+                continue
+            if old >= 0:  # rows old covered but t does not: below t's range (ranges only rise)
+                lo_old, lo = max(0, -(-(old - w + 1) // 2)), max(0, -(-(t - w + 1) // 2))
+                for c in self.cache.values():
+                    c[slot, :, PAD + lo_old: PAD + lo] = 0
+            self.held[slot] = t
+
+    def flat(self, name: str) -> np.ndarray:
+        """Cache `name` as (rows, C), a view."""
+        return self.cache[name].reshape(-1, self.cache[name].shape[-1])
 
     def logits(self, ids) -> "torch.Tensor":
         """Integer logits (N, K) at symbols `ids`, whose contexts must be committed."""
@@ -108,16 +155,18 @@ class Plan2d:
         return weights_np(self._logits(np.asarray(ids)), self.model.np_tables)
 
     def _logits(self, ids: np.ndarray) -> np.ndarray:
-        m, g, c, rows = self.model, self.grid, self.cache, self.rows(ids)
+        m, rows = self.model, self.rows(ids)
+        self._enter(ids)
+        c = {n: self.flat(n) for n in self.cache}
         q, tab = m.layers, m.np_tables
-        v = gate(q["v0"](g.gather(c["e"], rows, self.off["v0"])), tab)
+        v = gate(q["v0"](gather(c["e"], rows, self.off["v0"])), tab)
         c["v0"][rows] = v
-        h = gate(q["h0"](np.concatenate([g.gather(c["e"], rows, self.off["h0"]), c["v0"][rows]], 1)), tab)
+        h = gate(q["h0"](np.concatenate([gather(c["e"], rows, self.off["h0"]), v], 1)), tab)
         c["h0"][rows] = h
         for i in range(1, m.cfg.layers):
-            v = gate(q[f"v{i}"](g.gather(c[f"v{i - 1}"], rows, self.off["v"])), tab)
+            v = gate(q[f"v{i}"](gather(c[f"v{i - 1}"], rows, self.off["v"])), tab)
             c[f"v{i}"][rows] = v
-            feats = np.concatenate([g.gather(c[f"h{i - 1}"], rows, self.off["h"]), v], 1)
+            feats = np.concatenate([gather(c[f"h{i - 1}"], rows, self.off["h"]), v], 1)
             g_out = gate(q[f"h{i}"](feats), tab)
             h = np.clip(h + q[f"r{i}"](g_out.astype(np.float64)), -RESIDUAL_CLAMP, RESIDUAL_CLAMP)
             c[f"h{i}"][rows] = h
