@@ -11,7 +11,6 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,43 +21,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .. import kinds
 from ..errors import BadInputError, UsageError
 from ..models.modelfile import save_model
-from ..networks.discriminators import GanConfig
 from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
 from .loader import Batches, default_workers
+from .options import TrainOptions
 
 Progress = Callable[[str, int, int, dict], None]
 
-
-@dataclass
-class TrainOptions:
-    kind: str  # "image" or "speech"
-    data: str
-    out: Path
-    steps: int = 20000
-    prior_steps: int = 10000
-    batch: int = 16
-    lr: float = 5e-4
-    prior_lr: float = 1e-3
-    quantizer: str = "ema"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "32"
-    checkpoint_every: int = 500
-    resume: bool = False
-    stop_after: int = 0  # stop (after checkpointing) once this many steps of the current stage ran
-    crop: int = 64  # image training crops (pixels)
-    prior_crop: int = 256  # image crops encoded for the prior (pixels)
-    seconds: float = 1.0  # speech training segments
-    prior_seconds: float = 4.0
-    prior_examples: int = 2000
-    val_data: str | None = None
-    ae_minutes: float = 0.0  # wall-clock budgets: 0 = run all steps; else fewer steps to fit
-    prior_minutes: float = 0.0
-    model: dict = field(default_factory=dict)  # config overrides, e.g. {"codebook_size": 256}
-    init: str | None = None  # start the autoencoder from a model file or a run's .ckpt (fine-tuning)
-    gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
-    workers: int | None = None  # data-loading processes (None: one per two cores; 0: in-process)
 
 
 def build(opts: TrainOptions):
