@@ -126,28 +126,29 @@ def train_run(kind: str, data: str | Path, quantizer: str, seed: int, steps: int
         opts = TrainOptions(kind, str(data), Path(tmp) / "bench", steps=steps, quantizer=quantizer,
                             seed=seed, device="cpu", model=dict(small, **(overrides or {})),
                             val_data=str(val) if val else None, **TRAIN_SHAPE[kind])
-        trainer = Trainer(opts)
-    stft = MultiResolutionSTFTLoss(16000)
-    curve: dict[str, list] = {"step": [], "train_rec": [], "train_qmse": [],
-                              **{m: [] for m in CURVE_METRICS}}
-    window: list[dict] = []
-    t0 = time.time()
-    for step in range(1, steps + 1):
-        window.append(trainer.ae_step())
-        trainer.step = step
-        if step % log_every == 0 or step == steps:
-            held = measure(trainer.net, kind, heldout, stft)
-            curve["step"].append(step)
-            curve["train_rec"].append(float(np.mean([w["rec"] for w in window])))
-            curve["train_qmse"].append(float(np.mean([w["qerr"] for w in window])))
-            for m in CURVE_METRICS:
-                curve[m].append(held[m])
-            window = []
-    seconds = time.time() - t0
-    final = measure(trainer.net, kind, heldout, stft)
-    probe = heldout[: TRAIN_SHAPE[kind]["batch"]]  # a training-sized batch
-    final["cb_align"] = codebook_alignment(trainer.net, kind, probe, stft)
-    final["seconds"] = seconds
+        trainer = Trainer(opts)  # it logs into tmp: keep it while training
+        stft = MultiResolutionSTFTLoss(16000)
+        curve: dict[str, list] = {"step": [], "train_rec": [], "train_qmse": [],
+                                  **{m: [] for m in CURVE_METRICS}}
+        window: list[dict] = []
+        t0 = time.time()
+        for step in range(1, steps + 1):
+            window.append(trainer.ae_step())
+            trainer.step = step
+            if step % log_every == 0 or step == steps:
+                held = measure(trainer.net, kind, heldout, stft)
+                curve["step"].append(step)
+                curve["train_rec"].append(float(np.mean([w["rec"] for w in window])))
+                curve["train_qmse"].append(float(np.mean([w["qerr"] for w in window])))
+                for m in CURVE_METRICS:
+                    curve[m].append(held[m])
+                window = []
+        seconds = time.time() - t0
+        trainer.batches.close()
+        final = measure(trainer.net, kind, heldout, stft)
+        probe = heldout[: TRAIN_SHAPE[kind]["batch"]]  # a training-sized batch
+        final["cb_align"] = codebook_alignment(trainer.net, kind, probe, stft)
+        final["seconds"] = seconds
     return {"seed": seed, "curve": curve, "final": final}
 
 
