@@ -115,6 +115,9 @@ def compress(
     channels: int = typer.Option(1, "--channels", metavar="N", help="Channels of --raw input."),
     stages: Optional[int] = typer.Option(None, "--stages", metavar="N", show_default="the model's default",
                                          help="Speech: residual VQ stages to code (rate control)."),
+    quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the middle level, ceil(N/2)",
+                                          help="Images: quality level 1..N of the model (higher is better; `vqcodec models` lists N)."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", metavar="X", help="Images: the highest level whose file fits X bits per pixel."),
     stream: bool = typer.Option(False, "--stream", help="Speech: code and flush chunk by chunk as input arrives."),
     chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length (default 1000, 200 with --stream)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse larger images."),
@@ -138,13 +141,19 @@ def compress(
         fail("--chunk-ms must be between 20 and 60000", 1)
     if stages is not None and stages < 1:
         fail("--stages must be at least 1", 1)
+    if quality is not None and quality < 1:
+        fail("--quality must be at least 1", 1)
+    if bpp is not None and not bpp > 0:
+        fail("--bpp must be positive", 1)
+    if quality is not None and bpp is not None:
+        fail("give --quality or --bpp, not both", 1)
     _check_inputs(inputs)
     _threads(threads, jobs)
     tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
              for src in inputs]
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                       stages=stages, stream=stream, chunk_frames=max(1, round(chunk / 20)),
+                       stages=stages, quality=quality, bpp=bpp, stream=stream, chunk_frames=max(1, round(chunk / 20)),
                        max_pixels=max_pixels, max_seconds=max_seconds,
                        audio_blocks=stop.blocks if stream else None)
     for _, dst in tasks:
@@ -152,7 +161,8 @@ def compress(
             api.files.check_output(dst, force)
     report = _reporter(as_json, verbose, quiet, lambda r: (
         f"{r['input']} -> {r['output']}: {r['bytes']} bytes, "
-        + (f"{r['bpp']:.4f} bpp" if "bpp" in r else f"{r['bit_per_second']:.0f} bit/s")
+        + (f"{r['bpp']:.4f} bpp at level {r['level']}" if "bpp" in r
+           else f"{r['bit_per_second']:.0f} bit/s")
         + f" (payload {r['overhead_percent']:+.2f}% vs the prior's ideal)"))
     from vqcodec.errors import VQCodecError
 

@@ -60,14 +60,18 @@ def images(
     plot: Optional[str] = typer.Option(None, "--plot", help="Write a rate-distortion plot (PNG)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Image model (default: bundled)."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run JPEG, WebP and AVIF."),
+    curves: bool = typer.Option(True, "--curves/--no-curves", help="Rate-distortion curves: every level of ours, a ladder of settings for each peer, and BD-rates."),
     record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
 ) -> None:
-    """Bits per pixel, PSNR, MS-SSIM and speed against JPEG/WebP/AVIF at the same bpp."""
+    """Bits per pixel, PSNR, MS-SSIM and speed against JPEG/WebP/AVIF at the same bpp; RD
+    curves over every level and the Bjontegaard delta rate against each peer."""
     _check_plot(plot)
+    if plot and not curves:
+        fail("--plot draws the curves; drop --no-curves", 1)
     from vqcodec.eval.images import evaluate_images, plot_rd
 
-    result = evaluate_images(directory, model, peers=peers, curves=plot is not None,
+    result = evaluate_images(directory, model, peers=peers, curves=curves,
                              progress=_progress(quiet))
     if record:
         from vqcodec.eval import measured
@@ -97,6 +101,18 @@ def images(
                     f"{a['decode_s']:.3f}", _f(a.get("d_psnr_at_rate"), "+.2f"),
                     _f(a.get("d_ms_ssim_at_rate"), "+.4f"))
     out.print(avg)
+    if result.curves:
+        levels = Table("level", "bpp", "PSNR", "MS-SSIM", title="vqcodec at every level (means)")
+        for p in result.curves["vqcodec"]:
+            levels.add_row(str(p["quality"]), f"{p['bpp']:.4f}", f"{p['psnr']:.2f}", f"{p['ms_ssim']:.4f}")
+        out.print(levels)
+        bd = Table("against", "BD-rate PSNR", "BD-rate MS-SSIM",
+                   title="Bjontegaard delta rate of vqcodec (negative: fewer bits at equal quality; "
+                         "-: the curves do not overlap)")
+        for peer, v in result.bd_rates().items():
+            bd.add_row(peer, _f(v["psnr"], "+.1f") + ("%" if v["psnr"] is not None else ""),
+                       _f(v["ms_ssim"], "+.1f") + ("%" if v["ms_ssim"] is not None else ""))
+        out.print(bd)
     if any(not r.reached for r in result.rows):
         out.print("(min q): the codec's lowest quality setting is still above our bitrate.")
 

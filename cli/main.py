@@ -72,15 +72,17 @@ def info(
 
 @guarded
 def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the bundled models with their rate and measured quality."""
+    """List the bundled models with their levels (image --quality, speech --stages), rate and
+    measured quality."""
     from vqcodec.codec.describe import bundled_models
 
     rows = bundled_models()
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    cols = ("name", "kind", "model id", "size", "rate", "quality")
-    cells = [cols] + [(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB", str(r["rate"]),
+    cols = ("name", "kind", "model id", "size", "levels", "rate", "quality")
+    cells = [cols] + [(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB",
+                       f"1-{r['levels']} (default {r['default_level']})", str(r["rate"]),
                        str(r["quality"])) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
     for c in cells:  # plain columns: rich's import would cost more than the command itself

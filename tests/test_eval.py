@@ -216,3 +216,21 @@ def test_delay_estimate_finds_a_known_shift(shift):
 def test_stages_out_of_range_is_a_usage_error(speech_model, media):
     r = run_eval("speech", media / "sp", "--model", speech_model, "--stages", "7", "--no-peers")
     assert r.returncode == 1 and "stages" in r.stderr
+
+
+# -- Bjontegaard delta rate --------------------------------------------------------------------
+def test_bd_rate_of_the_same_curve_at_eight_tenths_of_the_rate_is_minus_twenty_percent():
+    from vqcodec.eval.bdrate import bd_rate
+
+    anchor = [(r, 20 + 6 * math.log2(r) + 0.3 * math.sin(r)) for r in (0.1, 0.2, 0.4, 0.8, 1.6)]
+    test = [(0.8 * r, q) for r, q in anchor]
+    assert bd_rate(anchor, test) == pytest.approx(-20.0, abs=1e-9)
+    assert bd_rate(test, anchor) == pytest.approx(25.0, abs=1e-9)
+    assert bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bd_rate_needs_overlapping_quality():
+    from vqcodec.eval.bdrate import bd_rate
+
+    assert bd_rate([(0.1, 20), (0.2, 22)], [(0.5, 30), (1.0, 33)]) is None
+    assert bd_rate([(0.1, 20)], [(0.1, 20), (0.2, 22)]) is None

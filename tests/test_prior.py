@@ -141,3 +141,69 @@ def test_integer_prior_costs_under_two_percent_more_bits(causal):
     with torch.no_grad():
         res = prior_bits("speech", causal, causal.to_integer(), x, 64)
     assert abs(res["int_overhead_percent"]) < 2.0
+
+
+# -- residual stages (image quality levels) ----------------------------------------------------
+@pytest.fixture
+def staged():
+    torch.manual_seed(0)
+    return GatedPixelCNN(PixelCNNConfig(64, 16, 3, stages=3))
+
+
+def test_staged_pixelcnn_sees_earlier_wavefronts_and_lower_stages_at_the_position(staged):
+    idx = torch.randint(0, 64, (1, 8, 10, 3))
+    with torch.no_grad():
+        base = staged(idx)
+        for s in range(3):
+            changed = idx.clone()
+            changed[0, 3, 4, s] = (changed[0, 3, 4, s] + 1) % 64
+            diff = (staged(changed) - base).abs().amax(1)[0]  # (H, W, S)
+            ys, xs, ss = torch.nonzero(diff > 0, as_tuple=True)
+            here = (ys == 3) & (xs == 4)
+            assert bool((2 * ys[~here] + xs[~here] > 2 * 3 + 4).all())  # later wavefronts only
+            assert sorted(ss[here].tolist()) == list(range(s + 1, 3))  # and later stages here
+
+
+def test_integer_staged_pixelcnn_tracks_float_logits_at_every_level(staged):
+    model = staged.to_integer()
+    for level in (1, 2, 3):
+        idx = torch.randint(0, 64, (2, 6, 9, level))
+        with torch.no_grad():
+            ref = staged(idx).permute(0, 2, 3, 4, 1).reshape(-1, 64)  # (B, H, W, S) order
+        plan = model.plan(tuple(idx.shape))
+        ids = torch.arange(idx.numel())
+        plan.commit(ids, idx.flatten())
+        got = plan.logits(ids).double() * LOGIT_SCALE
+        assert (got - ref.double()).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 9, 2), (2, 5, 11, 3)])
+def test_staged_maps_round_trip_and_any_group_codes_the_same_stream(staged, shape):
+    idx = torch.randint(0, 64, shape)
+    model = staged.to_integer()
+    streams = [entropy.encode(model.plan(shape, group=g), idx.flatten(), shape[0])[0]
+               for g in (1, 7, 10**9)]
+    assert streams[0] == streams[1] == streams[2]
+    back = entropy.decode(model.plan(shape, group=1), streams[0], idx.numel())
+    assert torch.equal(torch.from_numpy(back), idx.flatten())
+
+
+def test_staged_prior_incremental_equals_full_pass(staged):
+    model = staged.to_integer()
+    x = torch.randint(0, 64, (1, 6, 7, 3))
+    full = model.plan(tuple(x.shape), group=10**9)
+    ids = torch.cat(full.steps())
+    full.commit(ids, x.flatten()[ids])
+    want = full.logits(ids)
+    inc = model.plan(tuple(x.shape))
+    got = []
+    for step in inc.steps():
+        got.append(inc.logits(step))
+        inc.commit(step, x.flatten()[step])
+    assert torch.equal(torch.cat(got), want)
+
+
+def test_a_one_stage_prior_keeps_its_tensor_names(pixelcnn):
+    names = set(pixelcnn.to_integer().state())
+    assert "prior.embed" in names and "prior.o1.weight" in names
+    assert not any("embed_in" in n or "_1." in n for n in names)

@@ -37,6 +37,8 @@ class Options:
     rate: int | None = None
     channels: int | None = None
     stages: int | None = None
+    quality: int | None = None  # images: the level, 1..N (None: the model's middle level)
+    bpp: float | None = None  # images: the highest level that fits this many bits per pixel
     stream: bool = False
     chunk_frames: int = 50
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -229,6 +231,8 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
     result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,
               "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3),
               k.rate_name: k.rate(rep.output_bytes, max(k.extent(rep.extra), 1e-9))}
+    if "level" in rep.extra:
+        result["level"] = rep.extra["level"]
     result["overhead_percent"] = round(rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100, 2)
     return result
 

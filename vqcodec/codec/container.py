@@ -1,7 +1,7 @@
 """The .vqc bitstream: a few-byte binary header, then length-prefixed, checksummed records.
 
     header := "VQ" version:u8 modality:u8 fingerprint:4 params:varint* crc16:u16be
-    params  := image: width height channels | audio: rate channels stages chunk_frames
+    params  := image: width height channels [level, version 2] | audio: rate channels stages chunk_frames
     record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
 
 crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
@@ -23,7 +23,8 @@ from ..errors import BadStreamError, LimitError
 from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
-VERSION = 1
+VERSION = 2  # the newest version; each stream is written in the lowest that holds it
+VERSIONS = (1, 2)
 FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
 MAX_RECORD = 1 << 26  # bytes in one record's payload
 MAX_VARINT_BYTES = 9
@@ -70,14 +71,19 @@ class Header:
     params: ImageParams | AudioParams
     size: int = 0  # bytes on disk, filled in when read
 
+    @property
+    def version(self) -> int:
+        """The lowest version that holds the parameters (1 for kinds with one layout)."""
+        return self.params.version() if hasattr(self.params, "version") else 1
+
     def to_bytes(self) -> bytes:
-        body = FIXED.pack(MAGIC, VERSION, kinds.get(self.kind).code, self.fingerprint)
+        body = FIXED.pack(MAGIC, self.version, kinds.get(self.kind).code, self.fingerprint)
         body += b"".join(varint(p) for p in self.params.values())
         return body + struct.pack(">H", crc16(body))
 
     def describe(self) -> dict[str, int | str]:
         out: dict[str, int | str] = {"modality": self.kind, "model": self.fingerprint.hex(),
-                                     "version": VERSION, "header_bytes": self.size}
+                                     "version": self.version, "header_bytes": self.size}
         out.update(dataclasses.asdict(self.params))
         return out
 
@@ -90,13 +96,15 @@ def read_header(stream: BinaryIO) -> Header:
     if len(fixed) < FIXED.size or fixed[:2] != MAGIC:
         raise BadStreamError("not a vqcodec stream (bad magic bytes)")
     _, version, modality, fingerprint = FIXED.unpack(fixed)
-    if version != VERSION:
-        raise BadStreamError(f"unsupported stream version {version} (this vqcodec reads {VERSION})")
+    if version not in VERSIONS:
+        raise BadStreamError(f"unsupported stream version {version} (this vqcodec reads "
+                             f"{' and '.join(map(str, VERSIONS))})")
     kind = kinds.by_code(modality)
     if kind is None:
         raise BadStreamError(f"malformed stream: unknown modality {modality}")
     raw = bytearray(fixed)
-    n = len(dataclasses.fields(kind.params))
+    count = getattr(kind.params, "count", None)  # kinds whose layout grew with the version
+    n = count(version) if count else len(dataclasses.fields(kind.params))
     values = [_read_varint(stream, raw, "header") for _ in range(n)]
     (check,) = struct.unpack(">H", _read_exact(stream, 2, "header"))
     if check != crc16(bytes(raw)):

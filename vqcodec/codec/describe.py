@@ -42,6 +42,13 @@ def describe(f: BinaryIO) -> dict:
     return out
 
 
+def _default_level(kind: str | None, config: dict) -> int:
+    """The level `compress` uses by default: speech its default stages, images the middle."""
+    if kind == "speech":
+        return int(config.get("default_stages", config.get("stages", 1)))
+    return (int(config.get("stages", 1)) + 1) // 2
+
+
 def bundled_models() -> list[dict]:
     """Name, kind, id, size and the measured rate and quality of every bundled model. Only
     measurements written by `vqcodec eval ... --record` count; anything else is "not measured"."""
@@ -55,8 +62,11 @@ def bundled_models() -> list[dict]:
         measured = info.get("measured", {})
         if measured.get("recorded_by") != RECORDED_BY:
             measured = {}
+        stages = int(json.loads(meta.get("config", "{}")).get("stages", 1))
         rows.append({"name": name, "kind": meta.get("kind", "?"), "id": meta.get("fingerprint", "")[:8],
-                     "megabytes": path.stat().st_size / 1e6,
+                     "megabytes": path.stat().st_size / 1e6, "levels": stages,
+                     "default_level": _default_level(meta.get("kind"), json.loads(meta["config"]))
+                     if "config" in meta else 1,
                      "rate": measured.get("rate", "not measured"),
                      "quality": measured.get("quality", "not measured"), "measured": measured})
     return rows

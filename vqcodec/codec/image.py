@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import container, entropy
-from ..errors import BadStreamError
+from ..errors import BadStreamError, UsageError
 from ..models.modelfile import CodecModel
 from ..networks.config import FACTOR
 from .entropy import Progress
@@ -29,6 +29,7 @@ STEPS = 1000  # what `progress` counts to
 class ImageStats:
     ideal_bits: float  # sum of -log2 p under the integer prior
     payload_bytes: int
+    level: int = 1  # quality level: residual stages coded
 
 
 def split_progress(progress: Progress | None,
@@ -52,23 +53,64 @@ def split_progress(progress: Progress | None,
     return part(0.0, first_share), part(first_share, 1.0 - first_share)
 
 
-def encode_indices(model: CodecModel, rgb: np.ndarray,
-                   progress: Progress | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 -> (h, w) codebook indices."""
-    return model.runtime.encode_image(rgb, progress=progress)
+def encode_indices(model: CodecModel, rgb: np.ndarray, progress: Progress | None = None,
+                   level: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 -> (h, w) codebook indices, or (h, w, level) of the first `level` stages."""
+    return model.runtime.encode_image(rgb, progress=progress, level=level)
+
+
+def check_quality(model: CodecModel, quality: int | None, bpp: float | None) -> None:
+    """Refuse a --quality the model does not have, or a --bpp below zero, before any work."""
+    n = model.config.stages
+    if quality is not None and bpp is not None:
+        raise UsageError("give --quality or --bpp, not both")
+    if quality is not None and not 1 <= quality <= n:
+        raise UsageError(f"--quality must be between 1 and {n} for model {model.name}")
+    if bpp is not None and not bpp > 0:
+        raise UsageError("--bpp must be positive")
 
 
 def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
-                   progress: Progress | None = None) -> tuple[bytes, ImageStats]:
-    """Code an (H, W, 3) uint8 image; `progress(done, STEPS)` hears how far it got."""
+                   progress: Progress | None = None, quality: int | None = None,
+                   bpp: float | None = None) -> tuple[bytes, ImageStats]:
+    """Code an (H, W, 3) uint8 image at level `quality` (default: the model's middle level),
+    or at the highest level whose stream fits `bpp` bits per pixel (UsageError when none
+    does). `progress(done, STEPS)` hears how far it got."""
+    check_quality(model, quality, bpp)
     net_progress, prior_progress = split_progress(progress, NET_SHARE["compress"])
-    idx = encode_indices(model, rgb, net_progress)
-    h, w = idx.shape
-    streams, ideal = entropy.encode(model.prior.plan((1, h, w)), idx.reshape(-1), 1, prior_progress)
-    header = container.Header("image", model.fingerprint[:4],
-                              ImageParams(rgb.shape[1], rgb.shape[0], channels)).to_bytes()
-    data = header + container.record_bytes(streams[0], last=True)
-    return data, ImageStats(ideal, len(streams[0]))
+    top = model.config.stages if bpp is not None else quality or model.config.default_level
+    idx = encode_indices(model, rgb, net_progress, level=top)  # (h, w, top): every level's prefix
+
+    def code(level: int) -> tuple[bytes, ImageStats]:
+        h, w = idx.shape[:2]
+        plan = model.prior.plan((1, h, w, level))
+        streams, ideal = entropy.encode(plan, idx[..., :level].reshape(-1), 1, prior_progress)
+        params = ImageParams(rgb.shape[1], rgb.shape[0], channels, level)
+        header = container.Header("image", model.fingerprint[:4], params).to_bytes()
+        return header + container.record_bytes(streams[0], last=True), ImageStats(ideal, len(streams[0]), level)
+
+    if bpp is None:
+        return code(top)
+    return _fit(code, top, bpp * rgb.shape[0] * rgb.shape[1] / 8, bpp)
+
+
+def _fit(code, levels: int, budget: float, bpp: float) -> tuple[bytes, ImageStats]:
+    """The highest level whose stream is at most `budget` bytes, by bisection over levels (a
+    level adds a stage, so its stream is longer): about log2(levels) codings, each real."""
+    best, lo, hi, smallest = None, 1, levels, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        data, stats = code(mid)
+        if len(data) <= budget:
+            best, lo = (data, stats), mid + 1
+        else:
+            hi = mid - 1
+            smallest = len(data) if mid == 1 else smallest
+    if best is None:
+        pixels = budget * 8 / bpp
+        raise UsageError(f"no level fits {bpp:g} bpp: the lowest, level 1, takes "
+                         f"{smallest * 8 / pixels:.4f} bpp")
+    return best
 
 
 def read_image_stream(stream: io.BufferedIOBase, header: container.Header,
@@ -87,16 +129,17 @@ def read_image_stream(stream: io.BufferedIOBase, header: container.Header,
 
 def decode_indices(model: CodecModel, header: container.Header, payload: bytes,
                    progress: Progress | None = None) -> np.ndarray:
-    """The (h, w) indices of a stream's payload."""
-    p = header.params
+    """The indices of a stream's payload: (h, w) at level 1, else (h, w, level)."""
+    p = header.params.check_level(model.config.stages)
     h, w = -(-p.height // FACTOR), -(-p.width // FACTOR)
-    return entropy.decode(model.prior.plan((1, h, w)), [payload], h * w,
-                          progress=progress).reshape(h, w)
+    idx = entropy.decode(model.prior.plan((1, h, w, p.level)), [payload], h * w * p.level,
+                         progress=progress)
+    return idx.reshape(h, w) if p.level == 1 else idx.reshape(h, w, p.level)
 
 
 def decompress_indices(model: CodecModel, idx: np.ndarray, width: int, height: int,
                        progress: Progress | None = None) -> np.ndarray:
-    """(h, w) indices -> (H, W, 3) uint8 image."""
+    """(h, w) or (h, w, level) indices -> (H, W, 3) uint8 image."""
     return model.runtime.decode_image(np.asarray(idx), height, width, progress=progress)
 
 

@@ -1,6 +1,10 @@
 """The media parameters a stream header carries, typed, with every limit checked in one place.
 
-    image: width height channels            audio: rate channels stages chunk_frames
+    image: width height channels [level]    audio: rate channels stages chunk_frames
+
+`level` (the residual stages an image stream codes) exists from format version 2 on; a
+stream is written in the lowest version that holds it, so level-1 images and all audio
+stay version 1 (readable by older vqcodec, and byte-identical to what it wrote).
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
 configured limit, before anything is allocated. The CLI's defaults for the limits are these
@@ -26,17 +30,35 @@ class ImageParams:
     width: int
     height: int
     channels: int  # 1 (grey) or 3 (RGB): the channel count to restore
+    level: int = 1  # quality level: residual VQ stages coded per position
 
     def validate(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> "ImageParams":
-        if self.width < 1 or self.height < 1 or self.channels not in (1, 3):
-            raise BadStreamError(f"malformed stream: image {self.width}x{self.height}x{self.channels}")
+        if self.width < 1 or self.height < 1 or self.channels not in (1, 3) or self.level < 1:
+            raise BadStreamError(f"malformed stream: image {self.width}x{self.height}x{self.channels}"
+                                 f" at level {self.level}")
         if self.width * self.height > max_pixels:
             raise LimitError(f"stream claims {self.width}x{self.height} pixels, over the limit of "
                              f"{max_pixels} (raise it with --max-pixels)")
         return self
 
+    def check_level(self, model_levels: int) -> "ImageParams":
+        """Refuse a level the stream's model does not have (a forged or damaged header)."""
+        if self.level > model_levels:
+            raise BadStreamError(f"stream is coded at level {self.level}, but its model has levels "
+                                 f"1 to {model_levels}")
+        return self
+
+    def version(self) -> int:
+        """The lowest format version that holds these parameters."""
+        return 1 if self.level == 1 else 2
+
+    @staticmethod
+    def count(version: int) -> int:
+        """How many parameters a header of `version` carries."""
+        return 3 if version == 1 else 4
+
     def values(self) -> tuple[int, ...]:
-        return dataclasses.astuple(self)
+        return dataclasses.astuple(self)[: self.count(self.version())]
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,13 @@ class AudioParams:
             raise BadStreamError(f"malformed stream: {self.stages} stages, but the model has "
                                  f"{model_stages}")
         return self
+
+    def version(self) -> int:
+        return 1
+
+    @staticmethod
+    def count(version: int) -> int:
+        return 4
 
     def max_records(self, frame_rate: float, max_seconds: float) -> int:
         """How many records a stream of at most `max_seconds` can hold."""

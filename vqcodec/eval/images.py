@@ -1,8 +1,11 @@
 """Image benchmark: our codec against JPEG, WebP and AVIF (through Pillow) at the same bitrate.
 
-For each image our codec runs in-process through the library API; every peer's quality setting
-is searched for the file size closest to ours. Rates are real file sizes (headers included):
-bpp = bytes * 8 / (W * H). Quality is PSNR and MS-SSIM on 8-bit RGB.
+For each image our codec runs in-process through the library API at its default level; every
+peer's quality setting is searched for the file size closest to ours. The rate-distortion
+curves run our codec at every level and each peer at a ladder of settings on the same images,
+and the Bjontegaard delta rate (`bdrate`) summarises ours against each peer. Rates are real
+file sizes (headers included): bpp = bytes * 8 / (W * H). Quality is PSNR and MS-SSIM on
+8-bit RGB.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class ImageEval:
     warmup_s: float
     peers: list[str]
     rows: list[ImageRow]
-    curves: dict[str, list[dict]] = field(default_factory=dict)  # codec -> [{quality, bpp, psnr}]
+    curves: dict[str, list[dict]] = field(default_factory=dict)  # codec -> [{quality, bpp, psnr, ms_ssim}]
 
     def codecs(self) -> list[str]:
         return [OURS] + self.peers
@@ -94,12 +97,24 @@ class ImageEval:
             out.append(avg)
         return out
 
+    def bd_rates(self) -> dict[str, dict[str, float | None]]:
+        """Per peer: our BD-rate against it (percent; negative = fewer bits for the same PSNR
+        or MS-SSIM) over the quality range both curves cover, None where they do not meet."""
+        from .bdrate import bd_rate
+
+        ours = self.curves.get(OURS)
+        if not ours:
+            return {}
+        return {peer: {m: bd_rate([(p["bpp"], p[m]) for p in points], [(p["bpp"], p[m]) for p in ours])
+                       for m in ("psnr", "ms_ssim")}
+                for peer, points in self.curves.items() if peer != OURS}
+
     def to_dict(self) -> dict:
         """Plain data for JSON; non-finite numbers (PSNR of an exact copy) become None."""
         return _finite({"model": self.model, "model_load_s": self.model_load_s,
                         "warmup_s": self.warmup_s, "peers": self.peers,
                         "rows": [asdict(r) for r in self.rows], "averages": self.averages(),
-                        "curves": self.curves})
+                        "curves": self.curves, "bd_rate_percent": self.bd_rates()})
 
 
 def available_peers() -> list[Peer]:
@@ -176,14 +191,16 @@ def match_rate(rgb: np.ndarray, peer: Peer, target_bytes: int) -> tuple[int, byt
     return best, data, seconds, reached
 
 
-def _ours(path: Path, model: Path) -> tuple[bytes, float, np.ndarray, float]:
-    """Compress and decompress one image file with our codec: (stream, enc s, pixels, dec s)."""
+def _ours(path: Path, model: Path,
+          quality: int | None = None) -> tuple[bytes, float, np.ndarray, float]:
+    """Compress and decompress one image file with our codec at level `quality` (default: the
+    model's): (stream, enc s, pixels, dec s)."""
     from .. import api
     from ..codec import container
 
     out = io.BytesIO()
     t = time.perf_counter()
-    api.compress_image_to(path, out, model)
+    api.compress_image_to(path, out, model, quality=quality)
     enc_s = time.perf_counter() - t
     stream = io.BytesIO(out.getvalue())
     t = time.perf_counter()
@@ -227,7 +244,7 @@ def evaluate_images(directory: str | Path, model: str | Path | None = None, peer
     if curves:
         if progress:
             progress("rate-distortion curves")
-        result.curves = rd_curves(files, peer_list)
+        result.curves = rd_curves(files, peer_list, path, m.config.stages)
     return result
 
 
@@ -244,51 +261,58 @@ def _warm_up(model: Path) -> float:
     return time.perf_counter() - t
 
 
-def rd_curves(files: list[Path], peers: list[Peer]) -> dict[str, list[dict]]:
-    """Per peer and quality setting: bpp and PSNR averaged over the images."""
-    from .metrics import psnr
+def rd_curves(files: list[Path], peers: list[Peer], model: Path,
+              levels: int) -> dict[str, list[dict]]:
+    """Our codec at every level and each peer at every setting of its ladder: bpp, PSNR and
+    MS-SSIM averaged over the images."""
+    from .metrics import ms_ssim, psnr
     from ..media import read_image
 
     refs = [np.array(read_image(str(f))[0]) for f in files]
-    curves: dict[str, list[dict]] = {}
+
+    def point(q: int, coded: list[tuple[int, np.ndarray]]) -> dict:
+        """The mean over images of (stream bytes, decoded pixels) made at setting `q`."""
+        return {"quality": q,
+                "bpp": float(np.mean([n * 8 / (r.shape[0] * r.shape[1]) for (n, _), r in zip(coded, refs)])),
+                "psnr": float(np.mean([psnr(r, out) for (_, out), r in zip(coded, refs)])),
+                "ms_ssim": float(np.mean([ms_ssim(r, out) for (_, out), r in zip(coded, refs)]))}
+
+    curves = {OURS: [point(q, [(len(d), out) for d, _, out, _ in (_ours(f, model, q) for f in files)])
+                     for q in range(1, levels + 1)]}
     for peer in peers:
-        points = []
-        for q in peer.curve:
-            bpps, psnrs = [], []
-            for ref in refs:
-                data, _ = pil_encode(ref, peer, q)
-                bpps.append(len(data) * 8 / (ref.shape[0] * ref.shape[1]))
-                psnrs.append(psnr(ref, pil_decode(data)[0]))
-            points.append({"quality": q, "bpp": float(np.mean(bpps)),
-                           "psnr": float(np.mean(psnrs))})
-        curves[peer.name] = points
+        curves[peer.name] = [point(q, [(len(d), pil_decode(d)[0]) for d in
+                                       (pil_encode(r, peer, q)[0] for r in refs)])
+                             for q in peer.curve]
     return curves
 
 
 def plot_rd(result: ImageEval, out: str | Path) -> None:
-    """PSNR against bpp: a curve per peer over its quality settings and our codec's point."""
+    """PSNR and MS-SSIM against bpp: a curve per codec over its levels or settings, and the
+    rate-matched points (squares: peers at our default level's rate)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     avg = {a["codec"]: a for a in result.averages()}
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, points in result.curves.items():
-        ax.plot([p["bpp"] for p in points], [p["psnr"] for p in points], "o-", ms=3, label=name)
-    for name in result.peers:  # the rate-matched point of each peer
-        a = avg[name]
-        ax.plot(a["bpp"], a["psnr"], "s", mfc="none", color="gray")
-    if OURS in avg:
-        ax.plot(avg[OURS]["bpp"], avg[OURS]["psnr"], "*", ms=14, color="crimson",
-                label=f"{OURS} ({result.model})")
     n = avg[OURS]["images"] if OURS in avg else 0
-    ax.set_xscale("log")
-    ax.set_xlabel("bits per pixel (real file size, log scale)")
-    ax.set_ylabel("PSNR (dB, RGB)")
-    ax.set_title(f"Rate-distortion, mean over {n} images (squares: peers at our rate)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, key, label in ((axes[0], "psnr", "PSNR (dB, RGB)"), (axes[1], "ms_ssim", "MS-SSIM")):
+        for name, points in result.curves.items():
+            style = dict(color="crimson", lw=2) if name == OURS else {}
+            ax.plot([p["bpp"] for p in points], [p[key] for p in points], "o-", ms=3,
+                    label=f"{OURS} ({result.model}), levels" if name == OURS else name, **style)
+        for name in result.peers:
+            ax.plot(avg[name]["bpp"], avg[name][key], "s", mfc="none", color="gray")
+        if OURS in avg:
+            ax.plot(avg[OURS]["bpp"], avg[OURS][key], "*", ms=14, color="crimson")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (real file size, log scale)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"Rate-distortion, mean over {n} images (star: default level; squares: peers "
+                 "at its rate)")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -86,14 +86,17 @@ class ImageKind(Kind):
         mse = F.mse_loss((y.clamp(-1, 1) + 1) * 127.5, (x + 1) * 127.5)
         return float(10 * torch.log10(255.0**2 / mse))
 
+    def stages_of(self, cfg) -> int:
+        return cfg.stages
+
     def stage_indices(self, idx, stage: int):
-        return idx  # (B, h, w): one stage
+        return idx[..., stage] if idx.dim() == 4 else idx  # (B, h, w, S) or one stage (B, h, w)
 
     def example_size(self, opts) -> float:
         return opts.crop
 
     def encode(self, net, x, cfg):
-        return net.encode(x)  # (B, 1, h, w)
+        return net.encode(x)  # (B, S, h, w)
 
     def prior_examples(self, net, data, opts, cfg, device) -> list:
         import math
@@ -107,8 +110,15 @@ class ImageKind(Kind):
         out = []
         for _ in range(math.ceil(opts.prior_examples / 32)):
             with torch.no_grad():
-                out.append(net.encode(data.batch(32, size).to(device))[:, 0].cpu())  # (B, h, w)
+                idx = net.encode(data.batch(32, size).to(device)).cpu()  # (B, S, h, w)
+            out.append(idx[:, 0] if cfg.stages == 1 else idx.permute(0, 2, 3, 1))  # (B, h, w[, S])
         return out
+
+    def prior_crop(self, x):
+        import random
+
+        # (B, h, w, S): any prefix of the stages, so one prior serves every level
+        return x[..., : random.randint(1, x.shape[-1])] if x.dim() == 4 else x
 
     # -- coding files -------------------------------------------------------------------------
     def output_name(self, base: str) -> str:
@@ -124,12 +134,14 @@ class ImageKind(Kind):
             raise UsageError("--stages applies to speech; the input is an image")
         if o.rate is not None or o.stream:
             raise UsageError("--rate and --stream apply to speech; the input is an image")
-        api.get_model(o.model, self.name)
+        from ..codec.image import check_quality
+
+        check_quality(api.get_model(o.model, self.name), o.quality, o.bpp)
 
     def compress_to(self, data, out: BinaryIO, o: Options) -> Report:
         from .. import api
 
-        return api.compress_image_to(data, out, o.model, o.max_pixels, o.progress)
+        return api.compress_image_to(data, out, o.model, o.max_pixels, o.progress, o.quality, o.bpp)
 
     def extent(self, extra: dict) -> float:
         return extra["width"] * extra["height"]
@@ -162,7 +174,7 @@ class ImageKind(Kind):
         return rgb
 
     def stream_indices(self, f: BinaryIO, header: Header, m: CodecModel, o: Options) -> np.ndarray:
-        """(h, w)."""
+        """(h, w) at level 1, else (h, w, level)."""
         from ..codec.image import decode_indices, read_image_stream
 
         return decode_indices(m, header, read_image_stream(f, header, o.max_pixels))

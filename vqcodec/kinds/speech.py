@@ -128,6 +128,8 @@ class SpeechKind(Kind):
     def check_compress(self, o: Options) -> None:
         from .. import api
 
+        if o.quality is not None or o.bpp is not None:
+            raise UsageError("--quality and --bpp apply to images; speech sets its rate with --stages")
         if o.rate is not None and not o.raw:
             raise UsageError("--rate describes --raw input; a file with a header states its own rate")
         model = api.get_model(o.model, self.name)

@@ -24,13 +24,19 @@ class BottleneckConfig:
 class ImageModelConfig(BottleneckConfig):
     widths: tuple[int, int, int, int] = (32, 64, 128, 128)
     blocks: int = 2
+    stages: int = 1  # residual VQ stages: quality level q codes the first q
     prior: PixelCNNConfig = field(default_factory=lambda: PixelCNNConfig(1024, 64, 5))
 
     def __post_init__(self):
         if isinstance(self.prior, dict):
             self.prior = PixelCNNConfig(**self.prior)
         self.widths = tuple(self.widths)
-        self.prior.codebook_size = self.codebook_size
+        self.prior.codebook_size, self.prior.stages = self.codebook_size, self.stages
+
+    @property
+    def default_level(self) -> int:
+        """The level `compress` uses without --quality/--bpp: the middle one, ceil(N / 2)."""
+        return (self.stages + 1) // 2
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""The image VQ-VAE: encoder -> (single-stage) VQ -> decoder, plus its PixelCNN prior config."""
+"""The image VQ-VAE: encoder -> residual VQ -> decoder, plus its PixelCNN prior config.
+
+With several stages (quality levels) the quantizer trains with stage dropout (a random number
+of stages per step, as SoundStream and DAC do), so that every prefix of stages decodes well.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,14 @@ __all__ = ["FACTOR", "ImageModelConfig", "ImageVQVAE"]
 
 
 class ImageVQVAE(nn.Module):
-    """Images in [-1, 1], (B, 3, H, W) with H, W multiples of 8 -> indices (B, 1, H/8, W/8)."""
+    """Images in [-1, 1], (B, 3, H, W) with H, W multiples of 8 -> indices (B, S, H/8, W/8)."""
 
     def __init__(self, cfg: ImageModelConfig):
         super().__init__()
         self.cfg = cfg
         self.encoder = ImageEncoder(3, cfg.widths, cfg.latent_dim, cfg.blocks)
-        self.quantizer = ResidualVQ(cfg.quantizer, 1, cfg.codebook_size, cfg.latent_dim,
-                                    cfg.beta, cfg.dead_after)
+        self.quantizer = ResidualVQ(cfg.quantizer, cfg.stages, cfg.codebook_size, cfg.latent_dim,
+                                    cfg.beta, cfg.dead_after, dropout=cfg.stages > 1)
         self.decoder = ImageDecoder(3, cfg.widths, cfg.latent_dim, cfg.blocks)
 
     def forward(self, x: torch.Tensor):
@@ -29,8 +33,9 @@ class ImageVQVAE(nn.Module):
         return self.decoder(q), idx, loss, err
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.quantizer(self.encoder(x))[1]
+    def encode(self, x: torch.Tensor, n_stages: int | None = None) -> torch.Tensor:
+        """(B, S', h, w) indices of the first `n_stages` stages (default: all)."""
+        return self.quantizer(self.encoder(x), n_stages or self.cfg.stages)[1]
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 `encode` / `decode` run a whole (padded) image at once; `encode_image` / `decode_image` run
 it tile by tile (see `tiles`), in memory that does not grow with the image, to the same
-indices and pixels.
+indices and pixels. An index map is (h, w) for one stage (level 1) or (h, w, L) for the
+first L residual stages (level L).
 """
 
 from __future__ import annotations
@@ -26,40 +27,45 @@ class ImageNet:
         self.p = params
         self.enc = arch.image_encoder(3, cfg.widths, cfg.latent_dim, cfg.blocks)
         self.dec = arch.image_decoder(3, cfg.widths, cfg.latent_dim, cfg.blocks)
-        self.codebooks = [params["quantizer.stages.0.codebook"]]
+        self.codebooks = [params[f"quantizer.stages.{s}.codebook"] for s in range(cfg.stages)]
         self.enc_halo = -(-tiles.reach(self.enc) // FACTOR)  # in indices
         self.dec_halo = tiles.reach(self.dec)
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """(H, W, 3) in [-1, 1], H and W multiples of 8 -> (h, w) indices."""
-        return self._nearest(sequential(self.enc, self.p, "encoder.net", x))
+    def encode(self, x: np.ndarray, level: int | None = None) -> np.ndarray:
+        """(H, W, 3) in [-1, 1], H and W multiples of 8 -> (h, w) indices, or (h, w, level)."""
+        return self._nearest(sequential(self.enc, self.p, "encoder.net", x), level)
 
-    def _nearest(self, z: np.ndarray) -> np.ndarray:
-        """(h, w, D) latents -> (h, w) indices."""
-        return vq.encode(np.moveaxis(z, -1, 0), self.codebooks, 1)[0]
+    def _nearest(self, z: np.ndarray, level: int | None) -> np.ndarray:
+        """(h, w, D) latents -> (h, w) indices, or (h, w, level) of the first `level` stages."""
+        idx = vq.encode(np.moveaxis(z, -1, 0), self.codebooks, level or 1)  # (L, h, w)
+        return idx[0] if level is None else np.moveaxis(idx, 0, -1)
 
     def decode(self, idx: np.ndarray) -> np.ndarray:
-        """(h, w) indices -> (8h, 8w, 3) in roughly [-1, 1]."""
-        z = np.moveaxis(vq.decode(idx[None], self.codebooks), 0, -1)  # (h, w, D)
+        """(h, w) or (h, w, L) indices -> (8h, 8w, 3) in roughly [-1, 1]."""
+        stages = idx[None] if idx.ndim == 2 else np.moveaxis(idx, -1, 0)  # (L, h, w)
+        z = np.moveaxis(vq.decode(stages, self.codebooks), 0, -1)  # (h, w, D)
         return sequential(self.dec, self.p, "decoder.net", np.ascontiguousarray(z))
 
     def encode_image(self, rgb: np.ndarray, tile: int = TILE,
-                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 -> (h, w) indices, tile by tile: encode(to_input(rgb))."""
+                     progress: Callable[[int, int], None] | None = None,
+                     level: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 -> (h, w) or (h, w, level) indices, tile by tile:
+        encode(to_input(rgb), level)."""
         h, w = -(-rgb.shape[0] // FACTOR), -(-rgb.shape[1] // FACTOR)
-        idx = np.empty((h, w), dtype=np.int64)
+        idx = np.empty((h, w) if level is None else (h, w, level), dtype=np.int64)
 
         def one(t: tiles.Tile) -> None:
             x = to_input(rgb[t.wy0 * FACTOR: t.wy1 * FACTOR, t.wx0 * FACTOR: t.wx1 * FACTOR])
             z = sequential(self.enc, self.p, "encoder.net", x)  # (window h, window w, D)
-            idx[t.y0: t.y1, t.x0: t.x1] = self._nearest(z[t.core])
+            idx[t.y0: t.y1, t.x0: t.x1] = self._nearest(z[t.core], level)
 
         tiles.run(one, tiles.tiles(h, w, tile, self.enc_halo), progress)
         return idx
 
     def decode_image(self, idx: np.ndarray, height: int, width: int, tile: int = TILE,
                      progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """(h, w) indices -> (height, width, 3) uint8, tile by tile: to_pixels(decode(idx))."""
+        """(h, w) or (h, w, L) indices -> (height, width, 3) uint8, tile by tile:
+        to_pixels(decode(idx))."""
         out = np.empty((height, width, 3), dtype=np.uint8)
 
         def one(t: tiles.Tile) -> None:
@@ -70,7 +76,7 @@ class ImageNet:
             out[t.y0 * FACTOR: rows, t.x0 * FACTOR: cols] = to_pixels(
                 y, rows - t.y0 * FACTOR, cols - t.x0 * FACTOR)
 
-        tiles.run(one, tiles.tiles(*idx.shape, tile, self.dec_halo), progress)
+        tiles.run(one, tiles.tiles(*idx.shape[:2], tile, self.dec_halo), progress)
         return out
 
 

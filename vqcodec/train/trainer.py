@@ -139,10 +139,11 @@ class Trainer:
         from ..models.modelfile import load_model
 
         src = load_model(path)
-        if src.kind != self.opts.kind or src.config != self.cfg:
+        if src.kind != self.opts.kind or not _same_but_stages(src.config, self.cfg):
             raise BadInputError(f"--init {path}: a {src.kind} model with another configuration")
         self.net.load_state_dict(src.net.state_dict(), strict=False)
-        for q in self.net.quantizer.stages:  # keep the trained codebooks (no k-means seeding)
+        # keep the trained codebooks (no k-means seeding); stages the source lacks start fresh
+        for q in self.net.quantizer.stages[: len(src.net.quantizer.stages)]:
             q.initialised.fill_(True)
             q.after_init()
 
@@ -336,6 +337,20 @@ def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> N
     cos = 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
     for g in opt.param_groups:
         g["lr"] = base * warm * (0.1 + 0.9 * cos)
+
+
+def _same_but_stages(a, b) -> bool:
+    """Configurations equal but for the stage count: a model with more residual stages (more
+    quality levels) may start from one with fewer."""
+    import dataclasses
+
+    if type(a) is not type(b):
+        return False
+    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0} for c in (a, b)]
+    for p in plain:
+        if isinstance(p.get("prior"), dict):
+            p["prior"]["stages"] = 0
+    return plain[0] == plain[1]
 
 
 def _tuples(x):

@@ -1,0 +1,148 @@
+"""Image quality levels: residual stages coded as any prefix, chosen by --quality or --bpp."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY_IMAGE, make_image, run_cli
+
+LEVELS = 3
+
+
+@pytest.fixture(scope="session")
+def staged_model(tmp_path_factory):
+    """A tiny image model with three residual stages and random weights (coding is exact
+    whatever the weights; quality is not what these tests measure)."""
+    import torch
+
+    from vqcodec.models.modelfile import save_model
+    from vqcodec.networks.config import ImageModelConfig
+    from vqcodec.networks.image_model import ImageVQVAE
+    from vqcodec.prior import GatedPixelCNN
+
+    torch.manual_seed(0)
+    cfg = ImageModelConfig(**{**TINY_IMAGE, "stages": LEVELS})
+    net = ImageVQVAE(cfg).eval()
+    path = tmp_path_factory.mktemp("staged") / "staged.safetensors"
+    save_model(path, "image", net, GatedPixelCNN(cfg.prior).to_integer(), {})
+    return path
+
+
+@pytest.fixture(scope="session")
+def photo(tmp_path_factory):
+    return make_image(tmp_path_factory.mktemp("levels") / "p.png", 72, 56, seed=11)
+
+
+def _compress(model, src, out, *args):
+    r = run_cli("compress", src, "--model", model, "-o", out, "-f", "--json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_every_level_round_trips_exactly_through_the_cli(staged_model, photo, tmp_path):
+    from vqcodec import api
+    from vqcodec.codec.image import decompress_indices, encode_indices
+    from vqcodec.media import read_image
+
+    model = api.get_model(str(staged_model), "image")
+    rgb, _ = read_image(str(photo))
+    sizes = []
+    for q in range(1, LEVELS + 1):
+        vqc = tmp_path / f"{q}.vqc"
+        assert _compress(staged_model, photo, vqc, "--quality", str(q))["level"] == q
+        info = json.loads(run_cli("info", vqc, "--json").stdout)
+        assert info["level"] == q and info["version"] == (1 if q == 1 else 2)
+        npy, png = tmp_path / f"{q}.npy", tmp_path / f"{q}.png"
+        assert run_cli("decompress", vqc, "--model", staged_model, "--indices", npy).returncode == 0
+        r = run_cli("decompress", vqc, "--model", staged_model, "-o", png)
+        assert r.returncode == 0, r.stderr
+        want = encode_indices(model, rgb, level=q)
+        assert np.array_equal(np.load(npy), want[..., 0] if q == 1 else want)
+        from PIL import Image
+
+        assert np.array_equal(np.asarray(Image.open(png)), decompress_indices(model, want, 72, 56))
+        sizes.append(vqc.stat().st_size)
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]  # each level adds a stage's bits
+
+
+def test_the_default_level_is_the_middle_one(staged_model, photo, tmp_path):
+    assert _compress(staged_model, photo, tmp_path / "d.vqc")["level"] == (LEVELS + 1) // 2
+
+
+def test_bpp_picks_the_highest_level_that_fits(staged_model, photo, tmp_path):
+    bpp = {q: _compress(staged_model, photo, tmp_path / f"{q}.vqc", "--quality", str(q))["bpp"]
+           for q in range(1, LEVELS + 1)}
+    between = (bpp[2] + bpp[3]) / 2
+    got = _compress(staged_model, photo, tmp_path / "b.vqc", "--bpp", f"{between:.5f}")
+    assert got["level"] == 2 and got["bpp"] <= between
+    assert _compress(staged_model, photo, tmp_path / "t.vqc", "--bpp", "100")["level"] == LEVELS
+    r = run_cli("compress", photo, "--model", staged_model, "-o", tmp_path / "none.vqc",
+                "--bpp", f"{bpp[1] / 2:.5f}")
+    assert r.returncode == 1 and b"no level fits" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "none.vqc").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--quality", "4"], b"--quality must be between 1 and 3"),
+    (["--quality", "0"], b"--quality must be at least 1"),
+    (["--bpp", "0"], b"--bpp must be positive"),
+    (["--quality", "2", "--bpp", "1"], b"not both"),
+])
+def test_bad_quality_or_bpp_is_a_one_line_usage_error_before_any_work(staged_model, photo,
+                                                                      tmp_path, args, message):
+    out = tmp_path / "x.vqc"
+    r = run_cli("compress", photo, "--model", staged_model, "-o", out, *args)
+    assert r.returncode == 1 and message in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_one_stage_model_has_only_level_one(image_model, photo, tmp_path):
+    r = run_cli("compress", photo, "--model", image_model, "-o", tmp_path / "x.vqc", "--quality", "2")
+    assert r.returncode == 1 and b"between 1 and 1" in r.stderr
+    assert _compress(image_model, photo, tmp_path / "y.vqc", "--quality", "1")["level"] == 1
+
+
+def test_quality_applies_to_images_only(speech_model, tmp_path):
+    import soundfile as sf
+
+    from conftest import make_speechlike
+
+    wav = tmp_path / "s.wav"
+    sf.write(wav, make_speechlike(0.5, 16000, 1), 16000)
+    r = run_cli("compress", wav, "--model", speech_model, "--quality", "1")
+    assert r.returncode == 1 and b"apply to images" in r.stderr
+
+
+def test_a_stream_whose_level_the_model_lacks_is_refused(staged_model, photo, tmp_path):
+    from vqcodec.codec import container
+    from vqcodec.codec.params import ImageParams
+
+    vqc = tmp_path / "a.vqc"
+    _compress(staged_model, photo, vqc, "--quality", "3")
+    with open(vqc, "rb") as f:
+        header = container.read_header(f)
+        rest = f.read()
+    p = header.params
+    forged = container.Header("image", header.fingerprint, ImageParams(p.width, p.height, 3, 5))
+    (tmp_path / "b.vqc").write_bytes(forged.to_bytes() + rest)
+    r = run_cli("decompress", tmp_path / "b.vqc", "--model", staged_model, "-o", tmp_path / "b.png")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
+    assert b"coded at level 5, but its model has levels 1 to 3" in r.stderr
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_the_api_takes_a_quality(staged_model):
+    import vqcodec
+
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    blobs = [vqcodec.compress(rgb, str(staged_model), quality=q) for q in (1, 3)]
+    assert len(blobs[0]) < len(blobs[1])
+    assert vqcodec.decompress(blobs[1], str(staged_model)).shape == (40, 48, 3)
+
+
+def test_models_lists_the_levels():
+    r = run_cli("models", "--json")
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert rows["image-default"]["levels"] == 1 and rows["image-default"]["default_level"] == 1
+    assert rows["speech-default"]["levels"] == 3
