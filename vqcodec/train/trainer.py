@@ -19,12 +19,13 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import kinds
-from ..errors import BadInputError, UsageError
+from ..errors import UsageError
 from ..models.modelfile import save_model
 from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
 from .loader import Batches, default_workers
 from .options import TrainOptions
+from .warmstart import warm_start
 
 Progress = Callable[[str, int, int, dict], None]
 
@@ -58,7 +59,8 @@ class Trainer:
         self.adversary = (Adversary(opts.gan, self.cfg.sample_rate, self.device, self.world > 1)
                           if opts.gan else None)
         if opts.init:
-            self._init_from(opts.init)
+            warm_start(opts.init, self.opts.kind, self.cfg, self.net, self.prior, self.adversary,
+                       self.device)
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -119,33 +121,6 @@ class Trainer:
         if self.stage == "prior" and self.opts.steps != planned[0]:
             raise UsageError(f"the checkpoint finished the autoencoder after {planned[0]} steps; "
                              f"--steps {self.opts.steps} cannot change that (use --steps {planned[0]})")
-
-    def _init_from(self, path: str) -> None:
-        """Warm start: the autoencoder of a model file, or the autoencoder, codebook
-        statistics and discriminators of another run's checkpoint (`.ckpt`), and its prior
-        when that run trained one (the prior then adapts to the new codes instead of starting
-        from nothing)."""
-        if path.endswith(".ckpt"):
-            state = torch.load(path, map_location=self.device, weights_only=True)
-            try:
-                self.net.load_state_dict(state["net"])
-            except (KeyError, RuntimeError):
-                raise BadInputError(f"--init {path}: not a checkpoint of this configuration") from None
-            if self.adversary is not None and "disc" in state:
-                self.adversary.load_state_dict(state)
-            if state.get("stage") == "prior" and int(state.get("step", 0)) > 0:
-                self.prior.load_state_dict(state["prior"])
-            return
-        from ..models.modelfile import load_model
-
-        src = load_model(path)
-        if src.kind != self.opts.kind or not _same_but_stages(src.config, self.cfg):
-            raise BadInputError(f"--init {path}: a {src.kind} model with another configuration")
-        self.net.load_state_dict(src.net.state_dict(), strict=False)
-        # keep the trained codebooks (no k-means seeding); stages the source lacks start fresh
-        for q in self.net.quantizer.stages[: len(src.net.quantizer.stages)]:
-            q.initialised.fill_(True)
-            q.after_init()
 
     def open_batches(self) -> None:
         """Training batches from this step on, made by --workers processes."""
@@ -337,20 +312,6 @@ def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> N
     cos = 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
     for g in opt.param_groups:
         g["lr"] = base * warm * (0.1 + 0.9 * cos)
-
-
-def _same_but_stages(a, b) -> bool:
-    """Configurations equal but for the stage count: a model with more residual stages (more
-    quality levels) may start from one with fewer."""
-    import dataclasses
-
-    if type(a) is not type(b):
-        return False
-    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0} for c in (a, b)]
-    for p in plain:
-        if isinstance(p.get("prior"), dict):
-            p["prior"]["stages"] = 0
-    return plain[0] == plain[1]
 
 
 def _tuples(x):

@@ -1,0 +1,49 @@
+"""`train --init`: start a run from a model file or from another run's checkpoint."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import BadInputError
+
+
+def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None:
+    """Load into `net` (and `prior`, `adversary`): the autoencoder of a model file, or the
+    autoencoder, codebook statistics and discriminators of another run's checkpoint (`.ckpt`),
+    and its prior when that run trained one (the prior then adapts to the new codes instead of
+    starting from nothing)."""
+    if path.endswith(".ckpt"):
+        state = torch.load(path, map_location=device, weights_only=True)
+        try:
+            net.load_state_dict(state["net"])
+        except (KeyError, RuntimeError):
+            raise BadInputError(f"--init {path}: not a checkpoint of this configuration") from None
+        if adversary is not None and "disc" in state:
+            adversary.load_state_dict(state)
+        if state.get("stage") == "prior" and int(state.get("step", 0)) > 0:
+            prior.load_state_dict(state["prior"])
+        return
+    from ..models.modelfile import load_model
+
+    src = load_model(path)
+    if src.kind != kind or not same_but_stages(src.config, cfg):
+        raise BadInputError(f"--init {path}: a {src.kind} model with another configuration")
+    net.load_state_dict(src.net.state_dict(), strict=False)
+    # keep the trained codebooks (no k-means seeding); stages the source lacks start fresh
+    for q in net.quantizer.stages[: len(src.net.quantizer.stages)]:
+        q.initialised.fill_(True)
+        q.after_init()
+
+
+def same_but_stages(a, b) -> bool:
+    """Configurations equal but for the stage count: a model with more residual stages (more
+    quality levels) may start from one with fewer."""
+    import dataclasses
+
+    if type(a) is not type(b):
+        return False
+    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0} for c in (a, b)]
+    for p in plain:
+        if isinstance(p.get("prior"), dict):
+            p["prior"]["stages"] = 0
+    return plain[0] == plain[1]
