@@ -96,3 +96,28 @@ def test_strided_and_transposed_convolutions_match_torch():
         want = torch.nn.functional.conv_transpose2d(xt, torch.from_numpy(w), stride=s, padding=p)[0].numpy()
         got = ops.conv_transpose2d(x.transpose(1, 2, 0), w, None, s, p).transpose(2, 0, 1)
         assert np.abs(got - want).max() < TOL
+
+
+@pytest.mark.parametrize("band_bytes", [1, 2 << 20], ids=["one-row-bands", "default-bands"])
+@pytest.mark.parametrize("c_in, c_out", [(3, 5), (40, 2), (520, 64)],
+                         ids=["unfold", "shifted-outputs", "per-tap-products"])
+def test_every_convolution_path_matches_torch_with_bias(band_bytes, c_in, c_out, monkeypatch):
+    """Each way `_conv_s1` combines taps, in bands of one row or many, on odd sizes."""
+    from vqcodec.runtime import ops
+
+    monkeypatch.setattr(ops, "BAND_BYTES", band_bytes)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((c_in, 7, 9)).astype(np.float32)
+    xt = torch.from_numpy(x)[None]
+    for k, s, p in [(3, 1, 1), (4, 2, 1), (3, 2, 0)]:
+        w = rng.standard_normal((c_out, c_in, k, k)).astype(np.float32)
+        b = rng.standard_normal(c_out).astype(np.float32)
+        want = torch.nn.functional.conv2d(xt, torch.from_numpy(w), torch.from_numpy(b), s, p)
+        got = ops.conv2d(x.transpose(1, 2, 0), w, b, s, p).transpose(2, 0, 1)
+        assert np.abs(got - want[0].numpy()).max() < TOL * np.sqrt(c_in)
+    for k, s, p in [(4, 2, 1), (6, 3, 0)]:
+        w = rng.standard_normal((c_in, c_out, k, k)).astype(np.float32)
+        b = rng.standard_normal(c_out).astype(np.float32)
+        want = torch.nn.functional.conv_transpose2d(xt, torch.from_numpy(w), torch.from_numpy(b), s, p)
+        got = ops.conv_transpose2d(x.transpose(1, 2, 0), w, b, s, p).transpose(2, 0, 1)
+        assert np.abs(got - want[0].numpy()).max() < TOL * np.sqrt(c_in)
