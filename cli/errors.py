@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
+import typing
 from typing import Callable, NoReturn
 
 import typer
@@ -53,7 +55,57 @@ def guarded(fn: Callable) -> Callable:
     return wrapper
 
 
-class OneLineErrors(TyperGroup):
+def _plain_coercion(p) -> None:
+    """Coerce a str / int / float / bool (or list) parameter without pydantic.
+
+    typer >= 0.29 builds a pydantic TypeAdapter for every parameter a command receives;
+    importing pydantic is 0.1-0.2 s of each compress or decompress here. Our parameters carry
+    no constraints, so a plain conversion does the same. Anything else, or another typer
+    whose internals differ, keeps typer's own coercion."""
+    try:
+        from typer._click.exceptions import BadParameter
+        from typer._coercion import RuntimeParam
+
+        ann, info = p.type_descriptor.annotation, p.type_descriptor.parameter_info
+    except (ImportError, AttributeError):
+        return
+    item = typing.get_args(ann)[0] if typing.get_origin(ann) is list else ann
+    if item not in (str, int, float, bool) or getattr(p, "_runtime_param", ...) is not None:
+        return
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain(RuntimeParam):
+        def _coerce_value(self, value, param, ctx):
+            def one(v):
+                if item is bool and not isinstance(v, bool):
+                    v = {"1": True, "true": True, "yes": True, "0": False, "false": False,
+                         "no": False}.get(str(v).lower(), v)
+                    if isinstance(v, bool):
+                        return v
+                    raise BadParameter(f"{v!r} is not a boolean", ctx=ctx, param=param)
+                try:
+                    return item(v)
+                except (TypeError, ValueError):
+                    kind = {int: "an integer", float: "a number"}.get(item, "text")
+                    raise BadParameter(f"{v!r} is not {kind}", ctx=ctx, param=param) from None
+
+            return [one(v) for v in value] if isinstance(value, (list, tuple)) else one(value)
+
+    p._runtime_param = Plain(info, ann)
+
+
+class _PlainParams:
+    """Every parameter, --help and typer's completion options included, coerced by
+    `_plain_coercion`."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:
+            _plain_coercion(p)
+        return params
+
+
+class OneLineErrors(_PlainParams, TyperGroup):
     """Usage errors Typer finds (unknown option, missing argument, bad value) follow the same
     contract as ours: one line on stderr, exit status 1."""
 
@@ -76,8 +128,9 @@ class OneLineErrors(TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-class PlainMetavars(TyperCommand):
-    """Arguments shown by their metavar alone: `INPUT...`, not `{INPUT}...` and `<list[str]>`."""
+class PlainMetavars(_PlainParams, TyperCommand):
+    """Arguments shown by their metavar alone: `INPUT...`, not `{INPUT}...` and `<list[str]>`;
+    parameters coerced without pydantic (`_plain_coercion`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

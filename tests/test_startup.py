@@ -19,6 +19,23 @@ def no_torch(tmp_path_factory) -> dict:
     return {"PYTHONPATH": str(shim)}
 
 
+def test_coding_commands_never_import_pydantic(no_torch, image_model, tmp_path):
+    """typer would coerce options through pydantic (0.1-0.2 s of start-up): ours need not."""
+    shim = tmp_path / "shim"
+    (shim / "pydantic").mkdir(parents=True)
+    (shim / "pydantic" / "__init__.py").write_text(
+        "raise ModuleNotFoundError('No module named pydantic', name='pydantic')\n")
+    env = {"PYTHONPATH": f"{shim}:{no_torch['PYTHONPATH']}"}
+    src = make_image(tmp_path / "a.png", 40, 24, seed=7)
+    r = run_cli("compress", src, "--model", image_model, "--jobs", "1", "--max-seconds", "9.5", env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("decompress", tmp_path / "a.png.vqc", "-o", tmp_path / "b.png", "--model",
+                image_model, env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("compress", src, "--jobs", "two", env=env)
+    assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and b"'two' is not an integer" in r.stderr
+
+
 def test_help_info_models_and_usage_errors_need_no_torch(no_torch):
     assert run_cli("--help", env=no_torch).returncode == 0
     r = run_cli("info", "tests/golden/image.vqc", env=no_torch)
