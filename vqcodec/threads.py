@@ -65,6 +65,9 @@ def use_torch() -> None:
 @contextlib.contextmanager
 def single() -> Iterator[None]:
     """One thread for numpy's BLAS and torch inside the block."""
+    if _decided == 1:  # already so: threadpoolctl's scan of the loaded libraries costs 0.4 ms
+        yield
+        return
     from threadpoolctl import threadpool_limits
 
     torch = sys.modules.get("torch")

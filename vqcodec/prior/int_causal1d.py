@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .grid import Grid
-from .intops import RESIDUAL_CLAMP, QLayer, gate, load_network, network_state, np_tables, weights_np
+from .intops import RESIDUAL_CLAMP, QLayer, clamp, gate, load_network, network_state, np_tables, weights_np
 
 if TYPE_CHECKING:
     import torch
@@ -116,7 +116,7 @@ class Plan1d:
         for i in range(len(m.cfg.dilations)):
             c[f"h{i}"][rows] = h
             g_out = gate(m.layers[f"c{i}"](g.gather(c[f"h{i}"], rows, self.off[f"c{i}"])), tab)
-            h = np.clip(h + m.layers[f"r{i}"](g_out.astype(np.float64)), -RESIDUAL_CLAMP,
+            h = clamp(h + m.layers[f"r{i}"](g_out.astype(np.float64)), -RESIDUAL_CLAMP,
                         RESIDUAL_CLAMP)
         return h
 
@@ -125,7 +125,7 @@ class Plan1d:
         z = trunk
         for j in range(s):
             z = z + m.np_cur[j][self.symbols[b, t, j]]
-        o = np.clip(m.layers[f"o1_{s}"](z.astype(np.float64)), 0, RESIDUAL_CLAMP)
+        o = clamp(m.layers[f"o1_{s}"](z.astype(np.float64)), 0, RESIDUAL_CLAMP)
         return m.layers[f"o2_{s}"](o.astype(np.float64))
 
     def logits(self, ids) -> "torch.Tensor":

