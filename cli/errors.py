@@ -72,6 +72,8 @@ def _plain_coercion(p) -> None:
     item = typing.get_args(ann)[0] if typing.get_origin(ann) is list else ann
     if item not in (str, int, float, bool) or getattr(p, "_runtime_param", ...) is not None:
         return
+    if any(getattr(info, k, None) is not None for k in ("min", "max", "parser", "click_type")):
+        return  # a constraint or a custom parser: typer's own coercion applies it
 
     @dataclasses.dataclass(frozen=True)
     class Plain(RuntimeParam):
