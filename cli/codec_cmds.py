@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -60,6 +59,8 @@ def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jo
             codes.append(exc.exit_code)
 
     if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed  # 20 ms: only for --jobs
+
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(fn, *t): t[0] for t in tasks}
             for fut in as_completed(futures):
