@@ -41,3 +41,14 @@ def test_bench_stream_reports_per_chunk_latency(speech_model):
     assert res["exit_codes"] == [0, 0]
     assert res["samples_out"] == res["samples_in"] == 16000  # everything fed came out
     assert res["chunks"] >= 8 and 0 < res["chunk_median_ms"] <= res["chunk_worst_ms"]
+
+
+def test_bench_convs_reports_every_layer_beside_sgemm():
+    from vqcodec.runtime import ops
+    from vqcodec.tools import bench_convs
+
+    before = ops.BAND_BYTES
+    rows = bench_convs.run(repeat=1, band_bytes=4 << 20)
+    assert [r["layer"] for r in rows] == [layer[0] for layer in bench_convs.LAYERS]
+    assert all(r["ms"] > 0 and r["gmac_per_s"] > 0 and r["sgemm_gmac_per_s"] > 0 for r in rows)
+    assert ops.BAND_BYTES == before

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BAND_BYTES = 2 << 20
+BAND_BYTES = 1 << 20
 
 
 def conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int = 1, padding: int = 0,
@@ -64,7 +64,7 @@ def _conv_s1(xp: np.ndarray, w: np.ndarray, kh: int, kw: int, b: np.ndarray | No
     slice (no copy). Three ways to combine taps: shift the outputs of one product (few output
     channels), unfold the inputs into one long product (the common case), or accumulate one
     product per tap (very wide unfolds). Bands of `BAND_BYTES` keep each band's unfolded
-    input in cache while BLAS reads it: 30 % faster than 32 MB bands here (see ops_bench).
+    input in cache while BLAS reads it: 25 % faster than 32 MB bands here (tools/bench_convs).
     """
     hp, wp, c_in = xp.shape
     hp -= 1  # the spare row
