@@ -99,8 +99,8 @@ def test_strided_and_transposed_convolutions_match_torch():
 
 
 @pytest.mark.parametrize("band_bytes", [1, 1 << 20], ids=["one-row-bands", "default-bands"])
-@pytest.mark.parametrize("c_in, c_out", [(3, 5), (40, 2), (520, 64)],
-                         ids=["unfold", "shifted-outputs", "per-tap-products"])
+@pytest.mark.parametrize("c_in, c_out", [(3, 5), (24, 5), (40, 2), (520, 64)],
+                         ids=["unfold-narrow", "unfold-wide", "shifted-outputs", "per-tap-products"])
 def test_every_convolution_path_matches_torch_with_bias(band_bytes, c_in, c_out, monkeypatch):
     """Each way `_conv_s1` combines taps, in bands of one row or many, on odd sizes."""
     from vqcodec.runtime import ops

@@ -8,6 +8,7 @@ row slices. Large images run in bands of output rows, bounding temporaries by `B
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 BAND_BYTES = 1 << 20
 
@@ -82,8 +83,14 @@ def _conv_s1(xp: np.ndarray, w: np.ndarray, kh: int, kw: int, b: np.ndarray | No
         r1 = min(h_out, r0 + rows)
         base, n = r0 * wp, (r1 - r0) * wp
         if unfold:  # products straight into the outputs, the wrapped columns never computed
-            cols = np.concatenate([flat[base + o: base + o + n] for o in offs], axis=1)
-            cols = cols.reshape(r1 - r0, wp, -1)[:, :w_out]
+            if c_in < 16:  # taps of a few floats: one strided copy of a (rows, w_out, kh,
+                # kw * C_in) view (a kernel row's taps are adjacent), 3x faster than concatenating
+                s0, s1 = flat.strides
+                cols = as_strided(flat[base:], (r1 - r0, w_out, kh, kw * c_in),
+                                  (wp * s0, s0, wp * s0, s1)).reshape(r1 - r0, w_out, -1)
+            else:  # wider taps: concatenating slices is as fast, and faster for the products
+                cols = np.concatenate([flat[base + o: base + o + n] for o in offs], axis=1)
+                cols = cols.reshape(r1 - r0, wp, -1)[:, :w_out]
             for o, g0, g1 in zip(outs, splits, splits[1:]):
                 np.matmul(cols, wmat[:, g0:g1], out=o[r0:r1])
                 if b is not None:
