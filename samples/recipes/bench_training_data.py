@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="also run this many steps for data_wait")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--count", type=int, default=0, help="files to make (default 400 / 600)")
+    ap.add_argument("--cli-defaults", action="store_true",
+                    help="train with the CLI's default batch and crop, not the bundled models'")
     ap.add_argument("--old", action="store_true", help="--code predates --workers: leave it out")
     args = ap.parse_args()
     data = args.work / ("speech" if args.kind == "speech" else "photos")
@@ -136,11 +138,14 @@ def main() -> None:
     else:
         make_photos(data, args.photos, args.count or 600)
         opts = ["--batch", "32", "--crop", "128"]  # the bundled image model's settings
+    if args.cli_defaults:
+        opts = []
     size_gb = sum(p.stat().st_size for p in data.iterdir()) / 1e9
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     workers = [] if args.old else ["--workers", str(args.workers)]
     result = {"kind": args.kind, "files": len(list(data.iterdir())), "gigabytes": round(size_gb, 2),
-              "code": str(args.code), "workers": None if args.old else args.workers}
+              "code": str(args.code), "workers": None if args.old else args.workers,
+              "settings": " ".join(opts) or "CLI defaults"}
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "m.safetensors")
         base = ["train", args.kind, "--data", str(data), "--out", out, "--device", "cpu", "-q", *opts, *workers]
