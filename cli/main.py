@@ -82,11 +82,15 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         return
     cols = ("name", "kind", "model id", "size", "levels", "rate", "quality")
     cells = [cols] + [(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB",
-                       f"1-{r['levels']} (default {r['default_level']})", str(r["rate"]),
+                       _levels(r["levels"], r["default_level"]), str(r["rate"]),
                        str(r["quality"])) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
     for c in cells:  # plain columns: rich's import would cost more than the command itself
         print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+
+
+def _levels(n: int, default: int) -> str:
+    return "1" if n == 1 else f"1-{n} (default {default})"
 
 
 def _register_subcommands() -> None:

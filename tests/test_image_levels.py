@@ -146,3 +146,6 @@ def test_models_lists_the_levels():
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert rows["image-default"]["levels"] == 1 and rows["image-default"]["default_level"] == 1
     assert rows["speech-default"]["levels"] == 3
+    table = {line.split()[0]: line for line in run_cli("models").stdout.decode().splitlines()[1:]}
+    assert " 1-3 (default 2) " in table["speech-default"]
+    assert "  1  " in table["image-default"] and "(default" not in table["image-default"]
