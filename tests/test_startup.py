@@ -81,3 +81,15 @@ def test_training_without_torch_says_what_to_install(no_torch, tmp_path):
     r = run_cli("train", "image", "--data", tmp_path, "--out", tmp_path / "m.safetensors", env=no_torch)
     assert r.returncode == 1
     assert b"vqcodec[train]" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_packing_needs_no_torch(no_torch, tmp_path):
+    import soundfile as sf
+
+    (tmp_path / "sp").mkdir()
+    sf.write(tmp_path / "sp" / "a.wav", make_speechlike(1.0, 8000, 3), 8000)
+    r = run_cli("pack", "speech", tmp_path / "sp", "-o", tmp_path / "p.npy", env=no_torch)
+    assert r.returncode == 0, r.stderr
+    import numpy as np
+
+    assert len(np.load(tmp_path / "p.npy")) == 16000  # 1 s, resampled to 16 kHz

@@ -1,5 +1,14 @@
-"""Training: data loaders, losses, and the two-stage trainer (autoencoder, then prior)."""
+"""Training: data loaders, losses, and the two-stage trainer (autoencoder, then prior).
 
-from .trainer import Trainer, TrainOptions, train
+The trainer (and torch) load on first use, so `vqcodec pack` (train.packs) needs no torch.
+"""
 
 __all__ = ["Trainer", "TrainOptions", "train"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(name)

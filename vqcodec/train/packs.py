@@ -122,17 +122,13 @@ def _npy_header(dtype: np.dtype, n: int) -> bytes:
 
 def _audio_examples(path: Path, rate: int) -> Iterator[np.ndarray]:
     """One file as int16 mono blocks at `rate` (streamed: memory does not grow with length)."""
-    from ..media import PCM16_SCALE, Resampler, open_audio
+    from ..media import Resampler, open_audio, to_pcm16
 
     info, blocks = open_audio(str(path), float("inf"))
     rs = Resampler(info.rate, rate)
     for block in blocks:
-        yield _pcm16(rs.push(block.mean(axis=1, keepdims=True)), PCM16_SCALE)
-    yield _pcm16(rs.finish(), PCM16_SCALE)
-
-
-def _pcm16(x: np.ndarray, scale: float) -> np.ndarray:
-    return np.clip(np.round(x[:, 0] * scale), -32768, 32767).astype(np.int16)
+        yield np.frombuffer(to_pcm16(rs.push(block.mean(axis=1, keepdims=True))[:, 0]), dtype="<i2")
+    yield np.frombuffer(to_pcm16(rs.finish()[:, 0]), dtype="<i2")
 
 
 def _image_example(path: Path, max_side: int) -> Iterator[np.ndarray]:
@@ -200,8 +196,11 @@ def write_pack(kind: str, inputs: list[str | Path], out: str | Path, rate: int =
         if kind == "speech":
             index["sample_rate"] = rate
             index["seconds"] = round(total / rate, 2)
-        out.with_suffix(".json").write_text(json.dumps({**index, "examples": examples}, indent=0))
+        tmp_index = tmp.with_suffix(".json.tmp")
+        tmp_index.write_text(json.dumps({**index, "examples": examples}, indent=0))
         os.replace(tmp, out)
+        os.replace(tmp_index, out.with_suffix(".json"))
     finally:
         tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".json.tmp").unlink(missing_ok=True)
     return index
