@@ -168,3 +168,25 @@ def test_a_pack_at_another_rate_is_refused(speech_dir, tmp_path):
     write_pack("speech", [speech_dir], out, rate=8000)
     with pytest.raises(BadInputError, match="packed at 8000 Hz.*--rate 16000"):
         SpeechSegments(out, 16000)
+
+
+def test_image_augmentation_scales_jitters_and_adds_flat_colour_fields():
+    from vqcodec.train import augment
+
+    rng = np.random.default_rng(0)
+    ramp = np.broadcast_to(np.arange(256, dtype=np.uint8)[None, :, None], (256, 256, 3)).copy()
+    flats = 0
+    for _ in range(400):
+        c = augment.crop(ramp, 64, rng)
+        assert c.shape == (64, 64, 3) and c.dtype == np.uint8
+        flats += int(len(np.unique(c.reshape(-1, 3), axis=0)) <= 4)  # 1-4 flat colours
+    assert 8 <= flats <= 40  # about P_FLAT of 400 (a crop of the ramp has dozens of colours)
+    # scaled-down crops span more of the ramp than a 64-pixel crop can
+    spans = [np.ptp(augment.crop(ramp, 64, rng)[0, :, 0].astype(int)) for _ in range(200)]
+    assert max(spans) > 90 and min(spans) < 70
+    fields = [augment.flat_field(32, rng) for _ in range(300)]
+    colours = {tuple(px) for f in fields for px in f.reshape(-1, 3)[::97]}
+    assert (0, 0, 255) in colours or (255, 0, 0) in colours or (0, 255, 0) in colours
+    assert any(len(np.unique(f.reshape(-1, 3), axis=0)) > 1 for f in fields)  # edges too
+    j = augment.jitter(np.full((8, 8, 3), 100, dtype=np.uint8), np.random.default_rng(1))
+    assert j.dtype == np.uint8 and (j == j[0, 0]).all()  # a flat image stays flat

@@ -178,19 +178,17 @@ class _Sampler:
 
 
 class ImageCrops(_Sampler):
-    """Random `size` x `size` RGB crops in [-1, 1] with horizontal flips."""
+    """Random `size` x `size` RGB crops in [-1, 1], augmented (see `augment`: scale, flips,
+    colour jitter, synthetic flat colours)."""
 
     def __init__(self, source: str | Path, size: int = 64, seed: int = 0, rank: int = 0, world: int = 1):
         self.size = size
         super().__init__(ImageExamples(source, size), seed, rank, world)
 
     def cut(self, i: int, size: int | None, rng: np.random.Generator) -> np.ndarray:
-        size = size or self.size
-        im = self.examples.image(i)
-        y = rng.integers(im.shape[0] - size + 1)
-        x = rng.integers(im.shape[1] - size + 1)
-        crop = im[y: y + size, x: x + size]
-        return np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop)
+        from .augment import crop
+
+        return crop(self.examples.image(i), size or self.size, rng)
 
     def stack(self, crops: list[np.ndarray]) -> torch.Tensor:
         """(n, 3, size, size)"""
