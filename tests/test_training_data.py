@@ -190,3 +190,16 @@ def test_image_augmentation_scales_jitters_and_adds_flat_colour_fields():
     assert any(len(np.unique(f.reshape(-1, 3), axis=0)) > 1 for f in fields)  # edges too
     j = augment.jitter(np.full((8, 8, 3), 100, dtype=np.uint8), np.random.default_rng(1))
     assert j.dtype == np.uint8 and (j == j[0, 0]).all()  # a flat image stays flat
+
+
+def test_images_are_picked_in_proportion_to_their_area(tmp_path):
+    d = tmp_path / "mixed"
+    d.mkdir()
+    make_image(d / "big.png", 400, 300, 0)  # 120 k pixels
+    for i in range(4):
+        make_image(d / f"small{i}.png", 100, 100, i + 1)  # 10 k pixels each
+    ex = ImageCrops(d, 64, seed=0).examples
+    rng = np.random.default_rng(0)
+    picks = [ex.sources[ex.pick(rng)] for _ in range(4000)]
+    share = sum(p.endswith("big.png") for p in picks) / len(picks)
+    assert abs(share - 120 / 160) < 0.03

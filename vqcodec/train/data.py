@@ -113,6 +113,7 @@ class ImageExamples(Examples):
 
     def __init__(self, source: str | Path, min_side: int):
         super().__init__(source)
+        self._cum: np.ndarray | None = None  # cumulative area weights over ids
         if self.source.suffix == ".npy":
             self.pack = open_pack(self.source)
             if self.pack.kind != "image":
@@ -134,6 +135,15 @@ class ImageExamples(Examples):
         for i in np.flatnonzero((sides > 0) & (sides < min_side)):
             self.bad[self.sources[i]] = f"smaller than {min_side}x{min_side}"
         self.keep(sides >= min_side, f"images of at least {min_side}x{min_side}")
+
+    def pick(self, rng: np.random.Generator) -> int:
+        """An image with probability proportional to its area: every pixel is as likely to be
+        in a crop, so many small textures do not outweigh a few large photos."""
+        if self._cum is None or len(self._cum) != len(self.ids):  # ids shrink as files fail
+            area = np.array([float(np.prod(self.shapes[i])) for i in self.ids])
+            self._cum = np.cumsum(area / area.sum())
+        return int(self.ids[min(int(np.searchsorted(self._cum, rng.random(), side="right")),
+                                len(self.ids) - 1)])
 
     @property
     def min_side(self) -> int:
