@@ -61,6 +61,7 @@ def images(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Image model (default: bundled)."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run JPEG, WebP and AVIF."),
     curves: bool = typer.Option(True, "--curves/--no-curves", help="Rate-distortion curves: every level of ours, a ladder of settings for each peer, and BD-rates."),
+    flat: bool = typer.Option(True, "--flat/--no-flat", help="Flat colours (64 colours, 64x64) at every level: mean absolute error per channel."),
     record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
 ) -> None:
@@ -71,7 +72,7 @@ def images(
         fail("--plot draws the curves; drop --no-curves", 1)
     from vqcodec.eval.images import evaluate_images, plot_rd
 
-    result = evaluate_images(directory, model, peers=peers, curves=curves,
+    result = evaluate_images(directory, model, peers=peers, curves=curves, flat=flat,
                              progress=_progress(quiet))
     if record:
         from vqcodec.eval import measured
@@ -113,6 +114,15 @@ def images(
             bd.add_row(peer, _f(v["psnr"], "+.1f") + ("%" if v["psnr"] is not None else ""),
                        _f(v["ms_ssim"], "+.1f") + ("%" if v["ms_ssim"] is not None else ""))
         out.print(bd)
+    if result.flat:
+        ft = Table("level", "colours", "mean error", "worst error", "worst colour -> decoded mean",
+                   "within 3", title="flat 64x64 colours: mean absolute error per channel (0-255)")
+        for f in result.flat:
+            ft.add_row(str(f["level"]), str(f["colours"]), f"{f['mean_error']:.2f}",
+                       f"{f['worst_error']:.2f}",
+                       f"{tuple(f['worst_colour'])} -> {tuple(f['worst_decoded_as'])}",
+                       str(f["within_3"]))
+        out.print(ft)
     if any(not r.reached for r in result.rows):
         out.print("(min q): the codec's lowest quality setting is still above our bitrate.")
 

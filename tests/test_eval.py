@@ -234,3 +234,19 @@ def test_bd_rate_needs_overlapping_quality():
 
     assert bd_rate([(0.1, 20), (0.2, 22)], [(0.5, 30), (1.0, 33)]) is None
     assert bd_rate([(0.1, 20)], [(0.1, 20), (0.2, 22)]) is None
+
+
+def test_flat_colours_are_checked_at_every_level(image_run, image_model):
+    from vqcodec import api
+    from vqcodec.models.modelfile import load_model
+
+    data, _ = image_run
+    flat = data["flat_colours"]
+    assert [f["level"] for f in flat] == list(range(1, load_model(image_model).config.stages + 1))
+    for f in flat:
+        assert f["colours"] == 64 and 0 <= f["mean_error"] <= f["worst_error"]
+        assert 0 <= f["within_3"] <= 64
+        c = np.array(f["worst_colour"], dtype=np.uint8)  # the worst colour, measured again
+        stream = api.compress(np.broadcast_to(c, (64, 64, 3)).copy(), image_model, quality=f["level"])
+        out = api.decompress(stream, image_model)
+        assert np.abs(out.astype(float) - c).mean() == pytest.approx(f["worst_error"])

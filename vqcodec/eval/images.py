@@ -70,6 +70,7 @@ class ImageEval:
     peers: list[str]
     rows: list[ImageRow]
     curves: dict[str, list[dict]] = field(default_factory=dict)  # codec -> [{quality, bpp, psnr, ms_ssim}]
+    flat: list[dict] = field(default_factory=list)  # per level: flat-colour errors (eval.flat)
 
     def codecs(self) -> list[str]:
         return [OURS] + self.peers
@@ -114,7 +115,8 @@ class ImageEval:
         return _finite({"model": self.model, "model_load_s": self.model_load_s,
                         "warmup_s": self.warmup_s, "peers": self.peers,
                         "rows": [asdict(r) for r in self.rows], "averages": self.averages(),
-                        "curves": self.curves, "bd_rate_percent": self.bd_rates()})
+                        "curves": self.curves, "bd_rate_percent": self.bd_rates(),
+                        "flat_colours": self.flat})
 
 
 def available_peers() -> list[Peer]:
@@ -211,9 +213,10 @@ def _ours(path: Path, model: Path,
 
 # -- the benchmark ----------------------------------------------------------------------------
 def evaluate_images(directory: str | Path, model: str | Path | None = None, peers: bool = True,
-                    curves: bool = False,
+                    curves: bool = False, flat: bool = False,
                     progress: Callable[[str], None] | None = None) -> ImageEval:
-    """Run our codec and the peers over every image in `directory`."""
+    """Run our codec and the peers over every image in `directory`; with `curves` every level
+    and each peer's ladder, with `flat` the flat-colour check at every level."""
     from .. import api
     from .metrics import ms_ssim, psnr
     from ..media import read_image
@@ -245,6 +248,12 @@ def evaluate_images(directory: str | Path, model: str | Path | None = None, peer
         if progress:
             progress("rate-distortion curves")
         result.curves = rd_curves(files, peer_list, path, m.config.stages)
+    if flat:
+        from .flat import flat_errors
+
+        if progress:
+            progress("flat colours")
+        result.flat = flat_errors(path, list(range(1, m.config.stages + 1)))
     return result
 
 

@@ -16,7 +16,11 @@ def from_images(result, directory: str) -> dict:
     from .images import OURS
 
     ours = next(a for a in result.averages() if a["codec"] == OURS)
-    return {"rate": f"{ours['bpp']:.3f} bpp (mean of {ours['images']})",
+    rate = f"{ours['bpp']:.3f} bpp (mean of {ours['images']})"
+    levels = result.curves.get(OURS, [])
+    if len(levels) > 1:  # the default level's rate, then every level's
+        rate += f"; levels 1-{len(levels)}: " + ", ".join(f"{p['bpp']:.2f}" for p in levels)
+    return {"rate": rate,
             "quality": f"PSNR {ours['psnr']:.1f} dB, MS-SSIM {ours['ms_ssim']:.3f}",
             "source": f"vqcodec eval images {directory} --record", "date": date.today().isoformat(),
             "recorded_by": RECORDED_BY}
