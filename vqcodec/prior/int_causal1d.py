@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .grid import Grid
-from .intops import RESIDUAL_CLAMP, QLayer, clamp, gate, load_network, network_state, np_tables, weights_np
+from .intops import (RESIDUAL_CLAMP, QLayer, clamp, gate, load_network, network_state, np_tables,
+                     step_tables, weights_np)
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +45,7 @@ class IntCausalPrior:
         self.cfg, self.layers, self.tables = cfg, layers, np_tables(tables)
         self.embed_in = np.asarray(embed_in).astype(np.int64)  # (S, K, C)
         self.embed_cur = np.asarray(embed_cur).astype(np.int64)  # (S-1, K, C)
-        self.np_in, self.np_cur, self.np_tables = self.embed_in, self.embed_cur, self.tables
+        self.np_in, self.np_cur, self.np_tables = self.embed_in, self.embed_cur, step_tables(self.tables)
 
     def state(self, prefix: str = "prior.") -> dict:
         return network_state(prefix, {"embed_in": self.embed_in, "embed_cur": self.embed_cur},

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .grid import gather
-from .intops import RESIDUAL_CLAMP, QLayer, gate, load_network, network_state, np_tables, weights_np
+from .intops import (RESIDUAL_CLAMP, QLayer, clamp, gate, load_network, network_state, np_tables,
+                     step_tables, weights_np)
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +59,7 @@ class IntGatedPixelCNN:
         self.embed_cur = (np.zeros((0, k, c), np.int64) if embed_cur is None
                           else np.asarray(embed_cur).astype(np.int64))
         self.np_embed = np.concatenate([self.embed[None], self.embed_in]).astype(np.float64)  # (S, K, C)
-        self.np_cur, self.np_tables = self.embed_cur.astype(np.float64), self.tables
+        self.np_cur, self.np_tables = self.embed_cur.astype(np.float64), step_tables(self.tables)
 
     # -- serialisation -------------------------------------------------------------------
     def state(self, prefix: str = "prior.") -> dict:
@@ -230,7 +231,7 @@ class Plan2d:
             c[f"v{i}"][rows] = v
             feats = np.concatenate([gather(c[f"h{i - 1}"], rows, self.off["h"]), v], 1)
             g_out = gate(q[f"h{i}"](feats), tab)
-            h = np.clip(h + q[f"r{i}"](g_out.astype(np.float64)), -RESIDUAL_CLAMP, RESIDUAL_CLAMP)
+            h = clamp(h + q[f"r{i}"](g_out.astype(np.float64)), -RESIDUAL_CLAMP, RESIDUAL_CLAMP)
             c[f"h{i}"][rows] = h
         return h
 
@@ -244,7 +245,7 @@ class Plan2d:
             for j in range(s):
                 z = z + self.model.np_cur[j][sym[:, j]]
         sfx = f"_{s}" if s else ""
-        o = np.clip(q["o1" + sfx](z.astype(np.float64)), 0, RESIDUAL_CLAMP)
+        o = clamp(q["o1" + sfx](z.astype(np.float64)), 0, RESIDUAL_CLAMP)
         return q["o2" + sfx](o.astype(np.float64))
 
     def batch_of(self, ids) -> "torch.Tensor":

@@ -80,11 +80,18 @@ def weights_np(logits: np.ndarray, tables: dict[str, np.ndarray]) -> np.ndarray:
     rel = logits - logits.max(axis=-1, keepdims=True)
     np.maximum(rel, -LOGIT_RANGE, out=rel)  # in place: the encoder's full pass is (N, K) large
     rel += LOGIT_RANGE
-    return tables["exp"].astype(np.float64)[rel]
+    exp = tables.get("exp_f64")
+    return (tables["exp"].astype(np.float64) if exp is None else exp)[rel]
 
 
 def np_tables(tables: dict) -> dict[str, np.ndarray]:
     return {k: np.asarray(v).astype(np.int64) for k, v in tables.items()}
+
+
+def step_tables(tables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The tables the numpy steps use: `tables` plus the exp table as float64, made once
+    instead of on every step (integer-valued, so exact). Not part of the saved state."""
+    return {**tables, "exp_f64": tables["exp"].astype(np.float64)}
 
 
 class QLayer:
