@@ -36,7 +36,7 @@ from ..models.modelfile import CodecModel
 from .params import DEFAULT_MAX_SECONDS, FULL_CONTEXT, LOW_LATENCY, AudioParams
 
 ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
-SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; SYN_RIGHT frames are held back (latency)
+SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; full context holds SYN_RIGHT frames back
 XFADE = 80  # samples of crossfade between two synthesis calls
 
 
