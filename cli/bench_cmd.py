@@ -82,6 +82,7 @@ def stream(
     rate: int = typer.Option(8000, "--rate", help="Sample rate of the fed audio."),
     chunk_ms: int = typer.Option(200, "--chunk-ms", help="compress --stream chunk length."),
     busy: bool = typer.Option(True, "--busy/--idle", help="Keep one core busy elsewhere meanwhile."),
+    low_latency: bool = typer.Option(True, "--low-latency/--full-context", help="The stream's synthesis schedule."),
     model: Optional[str] = typer.Option(None, "--model", help="Speech model (default: bundled)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -89,7 +90,7 @@ def stream(
     and report the latency from input to output per decoded block: median and worst."""
     from vqcodec.tools import bench_stream
 
-    result = bench_stream.run(seconds, rate, chunk_ms, busy, model)
+    result = bench_stream.run(seconds, rate, chunk_ms, busy, model, low_latency)
     if as_json:
         print(json.dumps(result, indent=2))
         return

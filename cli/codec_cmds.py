@@ -121,6 +121,8 @@ def compress(
     bpp: Optional[float] = typer.Option(None, "--bpp", metavar="X", help="Images: the highest level whose file fits X bits per pixel."),
     stream: bool = typer.Option(False, "--stream", help="Speech: code and flush chunk by chunk as input arrives."),
     chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length (default 1000, 200 with --stream)."),
+    low_latency: Optional[bool] = typer.Option(None, "--low-latency/--full-context", show_default="low latency with --stream",
+                                               help="Speech: the decoder emits each chunk at once (padded right context) or waits for the next chunk's first frames."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse larger images."),
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse longer audio files."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),
@@ -154,7 +156,8 @@ def compress(
              for src in inputs]
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                       stages=stages, quality=quality, bpp=bpp, stream=stream, chunk_frames=max(1, round(chunk / 20)),
+                       stages=stages, quality=quality, bpp=bpp, stream=stream, low_latency=low_latency,
+                       chunk_frames=max(1, round(chunk / 20)),
                        max_pixels=max_pixels, max_seconds=max_seconds,
                        audio_blocks=stop.blocks if stream else None)
     for _, dst in tasks:

@@ -28,6 +28,22 @@ def test_resampler_block_wise_equals_whole(orig, new):
     assert np.allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.parametrize("orig, new", [(16000, 8000), (16000, 44100), (16000, 11025)])
+def test_resampler_push_ahead_gives_out_everything_now_and_nothing_twice(orig, new):
+    x = make_speechlike(0.7, orig, seed=2)[:, None]
+    whole = Resampler(orig, new)
+    want = np.concatenate([whole.push(x), whole.finish()])
+    r, parts, fed = Resampler(orig, new), [], 0
+    for i in range(0, len(x), 3200):
+        block = x[i: i + 3200]
+        parts.append(r.push_ahead(block, x[i + 3200: i + 3840]))  # the true continuation
+        fed += len(block)
+        assert sum(map(len, parts)) == -(-fed * new // orig)  # nothing held back
+    got = np.concatenate(parts + [r.finish()])
+    assert got.shape == want.shape
+    assert np.allclose(got, want, atol=1e-5)
+
+
 def test_raw_blocks_keep_partial_frames_for_the_next_read():
     pcm = (np.arange(-50, 50, dtype="<i2").reshape(-1, 2)).tobytes()
 

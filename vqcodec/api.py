@@ -80,13 +80,17 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
 
 def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: BinaryIO,
                       model: str | Path | None = None, stages: int | None = None,
-                      chunk_frames: int = 50, flush: bool = False) -> Report:
-    """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written."""
+                      chunk_frames: int = 50, flush: bool = False,
+                      low_latency: bool = False) -> Report:
+    """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written;
+    `low_latency` marks the stream for the decoder's low-latency schedule (codec/speech.py)."""
+    from .codec.params import FULL_CONTEXT, LOW_LATENCY
     from .codec.speech import SpeechEncoderStream
 
     m = get_model(model, "speech")
     enc = SpeechEncoderStream(m, info.rate, info.channels, stages, chunk_frames,
-                              batch_chunks=1 if flush else 16)
+                              batch_chunks=1 if flush else 16,
+                              schedule=LOW_LATENCY if low_latency else FULL_CONTEXT)
     written = 0
 
     def put(b: bytes) -> None:

@@ -40,6 +40,7 @@ class Options:
     quality: int | None = None  # images: the level, 1..N (None: the model's middle level)
     bpp: float | None = None  # images: the highest level that fits this many bits per pixel
     stream: bool = False
+    low_latency: bool | None = None  # speech: the low-latency synthesis schedule (None: with `stream`)
     chunk_frames: int = 50
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_seconds: float = DEFAULT_MAX_SECONDS

@@ -214,7 +214,8 @@ class Resampler:
     """Block-wise band-limited resampling that matches resampling the whole signal at once.
 
     Input is processed in whole periods of `orig / gcd` samples with `margin` periods of context
-    on each side, so block boundaries leave no trace; it holds back `margin` periods (a few ms).
+    on each side, so block boundaries leave no trace; it holds back `margin` periods (a few ms),
+    unless `push_ahead` gives them out early against a guessed continuation.
     """
 
     def __init__(self, orig: int, new: int, margin: int | None = None):
@@ -223,6 +224,7 @@ class Resampler:
         self.margin = margin or max(1, math.ceil(64 / self.down))  # periods of context
         self.buf = np.zeros((0, 1), dtype=np.float32)
         self.history = 0
+        self.skip = 0  # output samples push_ahead gave out already
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         from .runtime.resample import resample  # torchaudio's filter, in numpy
@@ -230,6 +232,27 @@ class Resampler:
         return resample(np.ascontiguousarray(x.T), self.orig, self.new).T
 
     def push(self, block: np.ndarray, final: bool = False) -> np.ndarray:
+        out = self._push(block, final)
+        drop = min(self.skip, len(out))
+        self.skip -= drop
+        return out[drop:]
+
+    def push_ahead(self, block: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+        """push(block), and at once the output still held back for context, computed as if
+        `ahead` followed; later pushes do not give that output again (they drop it)."""
+        out = self.push(block)
+        if self.orig == self.new:
+            return out
+        pending = len(self.buf) - self.history  # input samples not yet resampled
+        count = math.ceil(pending * self.up / self.down) - self.skip
+        if count <= 0:
+            return out
+        ext = self._run(np.concatenate([self.buf, ahead.astype(np.float32)]))
+        lo = self.history * self.up // self.down + self.skip
+        self.skip += count
+        return np.concatenate([out, ext[lo: lo + count]])
+
+    def _push(self, block: np.ndarray, final: bool = False) -> np.ndarray:
         if self.orig == self.new:
             return block
         if self.buf.shape[1] != block.shape[1]:

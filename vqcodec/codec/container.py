@@ -1,7 +1,8 @@
 """The .vqc bitstream: a few-byte binary header, then length-prefixed, checksummed records.
 
     header := "VQ" version:u8 modality:u8 fingerprint:4 params:varint* crc16:u16be
-    params  := image: width height channels [level, version 2] | audio: rate channels stages chunk_frames
+    params  := image: width height channels [level, version >= 2]
+             | audio: rate channels stages chunk_frames [schedule, version 3]
     record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
 
 crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
@@ -23,8 +24,8 @@ from ..errors import BadStreamError, LimitError
 from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
-VERSION = 2  # the newest version; each stream is written in the lowest that holds it
-VERSIONS = (1, 2)
+VERSION = 3  # the newest version; each stream is written in the lowest that holds it
+VERSIONS = (1, 2, 3)
 FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
 MAX_RECORD = 1 << 26  # bytes in one record's payload
 MAX_VARINT_BYTES = 9
@@ -84,7 +85,8 @@ class Header:
     def describe(self) -> dict[str, int | str]:
         out: dict[str, int | str] = {"modality": self.kind, "model": self.fingerprint.hex(),
                                      "version": self.version, "header_bytes": self.size}
-        out.update(dataclasses.asdict(self.params))
+        describe = getattr(self.params, "describe", None)
+        out.update(describe() if describe else dataclasses.asdict(self.params))
         return out
 
 
@@ -98,7 +100,7 @@ def read_header(stream: BinaryIO) -> Header:
     _, version, modality, fingerprint = FIXED.unpack(fixed)
     if version not in VERSIONS:
         raise BadStreamError(f"unsupported stream version {version} (this vqcodec reads "
-                             f"{' and '.join(map(str, VERSIONS))})")
+                             f"{', '.join(map(str, VERSIONS[:-1]))} and {VERSIONS[-1]})")
     kind = kinds.by_code(modality)
     if kind is None:
         raise BadStreamError(f"malformed stream: unknown modality {modality}")

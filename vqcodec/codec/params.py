@@ -1,10 +1,12 @@
 """The media parameters a stream header carries, typed, with every limit checked in one place.
 
-    image: width height channels [level]    audio: rate channels stages chunk_frames
+    image: width height channels [level]    audio: rate channels stages chunk_frames [schedule]
 
-`level` (the residual stages an image stream codes) exists from format version 2 on; a
-stream is written in the lowest version that holds it, so level-1 images and all audio
-stay version 1 (readable by older vqcodec, and byte-identical to what it wrote).
+`level` (the residual stages an image stream codes) exists from format version 2 on, audio's
+`schedule` (how the decoder synthesises chunk ends) from version 3 on; a stream is written in
+the lowest version that holds it, so level-1 images and full-context audio stay version 1
+(readable by older vqcodec, and byte-identical to what it wrote), and a low-latency stream is
+version 3, which older vqcodec refuses by its version number instead of misreading it.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
 configured limit, before anything is allocated. The CLI's defaults for the limits are these
@@ -23,6 +25,9 @@ DEFAULT_MAX_SECONDS = 24 * 3600.0
 MIN_RATE, MAX_RATE = 1000, 768_000
 MAX_CHANNELS = 64
 MAX_CHUNK_FRAMES = 3000
+# audio synthesis schedules (the `schedule` header value is the index)
+FULL_CONTEXT, LOW_LATENCY = 0, 1
+SCHEDULES = ("full-context", "low-latency")
 
 
 @dataclass(frozen=True)
@@ -67,11 +72,13 @@ class AudioParams:
     channels: int
     stages: int  # residual VQ stages coded per frame
     chunk_frames: int  # latent frames per record (the last record may hold fewer)
+    schedule: int = FULL_CONTEXT  # FULL_CONTEXT or LOW_LATENCY (codec/speech.py says how)
 
     def validate(self, model_stages: int | None = None) -> "AudioParams":
         """Check the header's values; with `model_stages`, also that the model can decode them."""
         if not (MIN_RATE <= self.rate <= MAX_RATE and 1 <= self.channels <= MAX_CHANNELS
-                and 1 <= self.stages and 1 <= self.chunk_frames <= MAX_CHUNK_FRAMES):
+                and 1 <= self.stages and 1 <= self.chunk_frames <= MAX_CHUNK_FRAMES
+                and 0 <= self.schedule < len(SCHEDULES)):
             raise BadStreamError(f"malformed stream: audio parameters {self.values()} are invalid")
         if model_stages is not None and self.stages > model_stages:
             raise BadStreamError(f"malformed stream: {self.stages} stages, but the model has "
@@ -79,15 +86,20 @@ class AudioParams:
         return self
 
     def version(self) -> int:
-        return 1
+        """The lowest format version that holds these parameters."""
+        return 1 if self.schedule == FULL_CONTEXT else 3
 
     @staticmethod
     def count(version: int) -> int:
-        return 4
+        return 4 if version < 3 else 5
 
     def max_records(self, frame_rate: float, max_seconds: float) -> int:
         """How many records a stream of at most `max_seconds` can hold."""
         return int(max_seconds * frame_rate) // self.chunk_frames + 1
 
     def values(self) -> tuple[int, ...]:
-        return dataclasses.astuple(self)
+        return dataclasses.astuple(self)[: self.count(self.version())]
+
+    def describe(self) -> dict[str, int | str]:
+        """The fields as `info` shows them, the schedule by name."""
+        return {**dataclasses.asdict(self), "schedule": SCHEDULES[self.schedule]}

@@ -4,18 +4,28 @@ Encoder: audio blocks at any rate/channel count -> mono 16 kHz -> chunks of `chu
 latent frames, each encoded with a little audio context on both sides, entropy-coded on its own
 (the prior restarts per chunk) and written as one container record as soon as it is complete.
 
-Algorithmic latency in streaming use: one chunk (200 ms with --stream) for the encoder to fill
-it, ENC_RIGHT frames of encoder lookahead (40 ms), SYN_RIGHT frames held back by the decoder
-(40 ms) and a few ms of resampler margin when the input is not at 16 kHz: about 290 ms.
+Decoder: records -> indices -> latents -> waveform, in one of two synthesis schedules named by
+the stream header (`AudioParams.schedule`):
 
-Decoder: records -> indices -> latents; the waveform is synthesised over a sliding window with
-context frames on both sides and a short crossfade between calls, so chunk boundaries leave no
-click, and a damaged chunk is replaced by silence without touching its neighbours.
+* full context (files, and streams written before version 3): the waveform is synthesised over
+  a sliding window with context frames on both sides and a short crossfade between calls; the
+  last SYN_RIGHT frames received wait for the next chunk as right context. Latency in
+  streaming use: one chunk to fill it, ENC_RIGHT frames of encoder lookahead (40 ms), the next
+  chunk (the hold-back) and a few ms of resampler margin.
+* low latency (`compress --stream`): each chunk is synthesised alone, with SYN_LEFT frames of
+  left context and its right side padded (`ChunkEnds`); it is emitted at once, and the padded
+  continuation is crossfaded into the next chunk's start. Latency: one chunk plus ENC_RIGHT
+  plus the work. The output depends only on the stream, never on how its bytes arrive.
+
+Either way chunk boundaries leave no click, and a damaged chunk is replaced by silence without
+touching its neighbours.
 
 The networks run in numpy (`model.runtime`); no torch is imported.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,11 +33,26 @@ from . import container, entropy
 from ..errors import BadInputError, BadStreamError, LimitError, ModelError
 from ..media import Resampler, resampled_length
 from ..models.modelfile import CodecModel
-from .params import DEFAULT_MAX_SECONDS, AudioParams
+from .params import DEFAULT_MAX_SECONDS, FULL_CONTEXT, LOW_LATENCY, AudioParams
 
 ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
-SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; SYN_RIGHT frames are held back (latency)
+SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; full context holds SYN_RIGHT frames back
 XFADE = 80  # samples of crossfade between two synthesis calls
+
+
+@dataclass(frozen=True)
+class ChunkEnds:
+    """How the low-latency schedule ends a chunk without the next one: `frames` latent frames
+    of right padding ("edge": the last frame repeated, "zero": zeros), and `xfade` samples of
+    the padded continuation crossfaded into the next chunk. Part of the format: a stream with
+    schedule LOW_LATENCY decodes with LOW_LATENCY_ENDS; others exist only to be measured."""
+
+    pad: str = "edge"
+    frames: int = 2
+    xfade: int = 80
+
+
+LOW_LATENCY_ENDS = ChunkEnds()
 
 
 def frames_for(total_in: int, rate: int, model_rate: int, frame: int) -> tuple[int, int]:
@@ -40,7 +65,7 @@ class SpeechEncoderStream:
     """Push audio blocks, get container bytes back as soon as chunks are complete."""
 
     def __init__(self, model: CodecModel, rate: int, channels: int, stages: int | None = None,
-                 chunk_frames: int = 50, batch_chunks: int = 16):
+                 chunk_frames: int = 50, batch_chunks: int = 16, schedule: int = FULL_CONTEXT):
         cfg = model.config
         self.model, self.rate, self.channels = model, rate, channels
         self.stages = stages or cfg.default_stages
@@ -54,7 +79,8 @@ class SpeechEncoderStream:
         self.next_frame = 0
         self.total_in = 0
         self.header = container.Header("speech", model.fingerprint[:4],
-                                       AudioParams(rate, channels, self.stages, chunk_frames)).to_bytes()
+                                       AudioParams(rate, channels, self.stages, chunk_frames,
+                                                   schedule).validate()).to_bytes()
         self.ideal_bits = 0.0
         self.payload_bytes = 0
 
@@ -129,13 +155,15 @@ class SpeechDecoderStream:
     """Push container records, get audio blocks (n, channels) float32 back as they are ready.
 
     Strict by default: a damaged record raises BadStreamError. With `conceal`, it is replaced
-    by silence and counted in `damaged`."""
+    by silence and counted in `damaged`. `ends` exists to measure alternatives to the format's
+    low-latency chunk ends; decoding a stream leaves it alone."""
 
     def __init__(self, model: CodecModel, header: container.Header, rate: int | None = None,
                  channels: int | None = None, max_seconds: float = DEFAULT_MAX_SECONDS,
-                 conceal: bool = False):
+                 conceal: bool = False, ends: ChunkEnds = LOW_LATENCY_ENDS):
         p: AudioParams = header.params.validate(model.config.stages)
         cfg = model.config
+        self.schedule, self.ends = p.schedule, ends
         self.model, self.stages, self.chunk, self.in_rate = model, p.stages, p.chunk_frames, p.rate
         self.out_rate = rate or p.rate
         self.out_channels = channels or p.channels
@@ -228,6 +256,8 @@ class SpeechDecoderStream:
         self.alive = np.concatenate([self.alive, alive])
 
     def _synthesize(self, final: bool) -> np.ndarray:
+        if self.schedule == LOW_LATENCY:
+            return self._synthesize_chunks(final)
         f = self.frame
         end = self.received if final else self.received - SYN_RIGHT
         if end <= self.emitted:
@@ -252,8 +282,45 @@ class SpeechDecoderStream:
         self.base = keep
         return self._finish_block(seg, final)
 
-    def _finish_block(self, mono: np.ndarray, final: bool) -> np.ndarray:
-        out = self.resampler.push(mono[:, None])
+    def _synthesize_chunks(self, final: bool) -> np.ndarray:
+        """Every chunk received and not yet emitted, each synthesised alone (the same windows
+        whatever the batching of records, so the output depends only on the stream)."""
+        f, ends = self.frame, self.ends
+        blocks = []
+        while self.emitted < self.received:
+            end = min(self.emitted + self.chunk, self.received)  # emitted is on a chunk boundary
+            w0 = max(self.base, self.emitted - SYN_LEFT)
+            z = self.latents[:, w0 - self.base: end - self.base]  # (D, left + chunk)
+            alive = self.alive[w0 - self.base: end - self.base]
+            pad = np.zeros((z.shape[0], ends.frames), dtype=np.float32)
+            if ends.pad == "edge":
+                pad += z[:, -1:]
+            z = np.concatenate([z, pad], axis=1)
+            alive = np.concatenate([alive, np.repeat(alive[-1:], ends.frames)])
+            wave = self.model.runtime.synthesize(z, z.shape[1] * f) * _smooth(np.repeat(alive, f))
+            a, b = (self.emitted - w0) * f, (end - w0) * f
+            seg = wave[a:b].copy()
+            if len(self.tail):
+                n = min(len(self.tail), len(seg))
+                ramp = (np.arange(n, dtype=np.float32) + 0.5) / n
+                seg[:n] = self.tail[:n] * (1 - ramp) + seg[:n] * ramp
+            self.tail = wave[b: b + ends.xfade].copy()
+            self.emitted = end
+            if final and end == self.received:
+                seg = seg[: max(0, self.model_len - (self.emitted * f - len(seg)))]
+                blocks.append(self._finish_block(seg, True))
+            else:  # the resampler's held-back samples go out now, against the padded continuation
+                blocks.append(self._finish_block(seg, False, ahead=wave[b:]))
+        keep = max(self.base, self.emitted - SYN_LEFT)
+        self.latents, self.alive = self.latents[:, keep - self.base:], self.alive[keep - self.base:]
+        self.base = keep
+        if not blocks:
+            return self._finish_block(np.zeros(0, dtype=np.float32), final)
+        return np.concatenate(blocks)
+
+    def _finish_block(self, mono: np.ndarray, final: bool, ahead: np.ndarray | None = None) -> np.ndarray:
+        out = (self.resampler.push(mono[:, None]) if ahead is None else
+               self.resampler.push_ahead(mono[:, None], ahead[:, None]))
         if final:
             out = np.concatenate([out, self.resampler.finish()])
             out = out[: self.target - self.produced]

@@ -144,8 +144,9 @@ class SpeechKind(Kind):
         info, blocks = audio_source(data, o.raw, o.rate, channels, o.max_seconds)
         if o.audio_blocks is not None:
             blocks = o.audio_blocks(blocks)
+        low_latency = o.stream if o.low_latency is None else o.low_latency
         return api.compress_audio_to(blocks, info, out, o.model, o.stages, o.chunk_frames,
-                                     flush=o.stream)
+                                     flush=o.stream, low_latency=low_latency)
 
     def extent(self, extra: dict) -> float:
         return extra["samples"] / extra["rate"]

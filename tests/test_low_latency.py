@@ -1,0 +1,127 @@
+"""The low-latency synthesis schedule: a --stream stream decodes to the same samples however its
+bytes arrive, each chunk comes out as soon as its record does, and full-context streams (files,
+and every stream written before the schedule existed) are unchanged."""
+
+import hashlib
+import io
+import json
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_speechlike, run_cli
+from vqcodec.codec import container
+from vqcodec.codec.params import FULL_CONTEXT, LOW_LATENCY, AudioParams
+from vqcodec.errors import BadStreamError
+from vqcodec.media import to_pcm16
+
+GOLDEN = ROOT / "tests" / "golden"
+# raw PCM of tests/golden/speech.vqc decoded by vqcodec before the low-latency schedule existed
+# (commit 2ea9e71); decoder networks run in float, so pinned for one numpy and machine type
+BEFORE = {"numpy": "2.4.6", "machine": "x86_64",
+          "file": "e38dad3fcb44c62c97fb9dffa54e955a421b6f98a721f83918f3402ca3df4be8",
+          "pipe": "6d0bdb0f6a772ff5b6825d83627d59aca8eb706d2d01f5b879a45465ee2bb7e0"}
+
+
+def pcm16(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def _compress(speech_model, x, rate, *flags) -> bytes:
+    r = run_cli("compress", "--raw", "--rate", str(rate), "--model", speech_model, *flags, "-",
+                input=pcm16(x))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _info(tmp_path, blob: bytes) -> dict:
+    (tmp_path / "s.vqc").write_bytes(blob)
+    return json.loads(run_cli("info", tmp_path / "s.vqc", "--json").stdout)
+
+
+def _decode_in_process(speech_model, blob: bytes, batch: int) -> np.ndarray:
+    from vqcodec import api
+    from vqcodec.codec.speech import SpeechDecoderStream
+
+    f = io.BytesIO(blob)
+    header = container.read_header(f)
+    dec = SpeechDecoderStream(api.get_model(str(speech_model), "speech"), header)
+    recs = list(container.audio_records(f, header.params, dec.max_records))
+    return np.concatenate([dec.push(recs[i: i + batch]) for i in range(0, len(recs), batch)])
+
+
+def test_a_low_latency_stream_decodes_to_the_same_samples_however_its_bytes_arrive(speech_model, tmp_path):
+    blob = _compress(speech_model, make_speechlike(2.3, 8000, seed=11), 8000, "--stream")
+    one, all_at_once = _decode_in_process(speech_model, blob, 1), _decode_in_process(speech_model, blob, 16)
+    assert one.shape == all_at_once.shape and np.array_equal(one, all_at_once)
+    (tmp_path / "s.vqc").write_bytes(blob)
+    r = run_cli("decompress", tmp_path / "s.vqc", "--model", speech_model, "--raw", "-o", tmp_path / "f.raw")
+    assert r.returncode == 0, r.stderr
+    from_file = (tmp_path / "f.raw").read_bytes()
+    assert from_file == to_pcm16(one)
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "decompress", "--raw", "--model",
+                             str(speech_model), "-"], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    for i in range(0, len(blob), 7):  # a pipe that delivers a few bytes at a time
+        proc.stdin.write(blob[i: i + 7])
+        proc.stdin.flush()
+        time.sleep(0.002)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out == from_file
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_each_chunk_comes_out_when_its_record_arrives(speech_model, rate):
+    """Nothing is held back for the next chunk: not the synthesis' right context, not the
+    output resampler's margin."""
+    from vqcodec import api
+    from vqcodec.codec.speech import SpeechDecoderStream
+
+    blob = _compress(speech_model, make_speechlike(1.5, rate, seed=12), rate, "--stream")
+    f = io.BytesIO(blob)
+    header = container.read_header(f)
+    dec = SpeechDecoderStream(api.get_model(str(speech_model), "speech"), header)
+    out = 0
+    for i, rec in enumerate(container.audio_records(f, header.params, dec.max_records)):
+        out += len(dec.push([rec]))
+        if not rec.last:
+            assert out == (i + 1) * header.params.chunk_frames * 320 * rate // 16000
+    assert out == 1.5 * rate
+
+
+def test_the_schedule_is_in_the_header_and_info_shows_it(speech_model, tmp_path):
+    x = make_speechlike(1.0, 16000, seed=13)
+    cases = [(["--stream"], 3, "low-latency"), (["--stream", "--full-context"], 1, "full-context"),
+             ([], 1, "full-context"), (["--low-latency"], 3, "low-latency")]
+    for flags, version, schedule in cases:
+        info = _info(tmp_path, _compress(speech_model, x, 16000, *flags))
+        assert (info["version"], info["schedule"]) == (version, schedule), flags
+
+
+def test_full_context_headers_are_the_version_1_bytes_earlier_vqcodec_wrote():
+    old = container.Header("speech", b"abcd", AudioParams(16000, 1, 2, 50)).to_bytes()
+    assert old[2] == 1 and old.hex() == "5651010161626364807d0102328833"
+    new = container.Header("speech", b"abcd", AudioParams(16000, 1, 2, 10, LOW_LATENCY)).to_bytes()
+    back = container.read_header(io.BytesIO(new))
+    assert new[2] == 3 and back.params == AudioParams(16000, 1, 2, 10, LOW_LATENCY)
+    assert container.read_header(io.BytesIO(old)).params.schedule == FULL_CONTEXT
+
+
+def test_an_unknown_schedule_is_a_malformed_stream():
+    with pytest.raises(BadStreamError, match="malformed"):
+        AudioParams(16000, 1, 2, 10, 7).validate()
+
+
+@pytest.mark.skipif((np.__version__, platform.machine()) != (BEFORE["numpy"], BEFORE["machine"]),
+                    reason="decoded samples are pinned for one numpy version and machine type")
+def test_full_context_streams_decode_exactly_as_before(tmp_path):
+    model = GOLDEN / "tiny-speech.safetensors"
+    r = run_cli("decompress", GOLDEN / "speech.vqc", "--model", model, "--raw", "-o", tmp_path / "f.raw")
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256((tmp_path / "f.raw").read_bytes()).hexdigest() == BEFORE["file"]
+    r = run_cli("decompress", "--model", model, "--raw", "-", input=(GOLDEN / "speech.vqc").read_bytes())
+    assert hashlib.sha256(r.stdout).hexdigest() == BEFORE["pipe"]
