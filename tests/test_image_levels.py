@@ -149,3 +149,18 @@ def test_models_lists_the_levels():
     table = {line.split()[0]: line for line in run_cli("models").stdout.decode().splitlines()[1:]}
     assert " 1-3 (default 2) " in table["speech-default"]
     assert "  1  " in table["image-default"] and "(default" not in table["image-default"]
+
+
+def test_bench_speed_times_the_first_size_at_every_level(staged_model):
+    from vqcodec.tools import bench_speed
+
+    rows = bench_speed.bench_images(str(staged_model), sizes=((48, 64), (32, 32)), repeat=1,
+                                    naive=False)
+    assert [(r["size"], r["level"]) for r in rows] == [("64x48", q) for q in range(1, LEVELS + 1)] \
+        + [("32x32", (LEVELS + 1) // 2)]
+    import vqcodec
+
+    for r in rows[:LEVELS]:  # the real stream of that level
+        real = vqcodec.compress(bench_speed._photo(48, 64), model=str(staged_model), quality=r["level"])
+        assert r["bytes"] == len(real)
+    assert rows[0]["bytes"] < rows[LEVELS - 1]["bytes"]

@@ -37,22 +37,26 @@ def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int = 3,
                  naive: bool = True) -> list[dict]:
+    """The first size at every level of the model, the others at its default level."""
     m = api.get_model(model_name, "image")
     rows = []
-    for h, w in sizes:
+    runs = [(size, q) for q in range(1, m.config.stages + 1) for size in sizes[:1]]
+    runs += [(size, m.config.default_level) for size in sizes[1:]]
+    for (h, w), level in runs:
         rgb = _photo(h, w)
         png = io.BytesIO()
         api.write_image(rgb, 3, png, "PNG")
-        enc_s, blob = _timed(lambda: _compress(png.getvalue(), model_name), repeat)
+        enc_s, blob = _timed(lambda: _compress(png.getvalue(), model_name, level), repeat)
         dec_s, _ = _timed(lambda: _decompress(blob, model_name), repeat)
-        idx = encode_indices(m, rgb)
+        idx = encode_indices(m, rgb, level=level)
         stream = io.BytesIO(blob)
         header = container.read_header(stream)
         payload = container.read_record(stream).payload
         prior_s, _ = _timed(lambda: decode_indices(m, header, payload), repeat)
         net_s, _ = _timed(lambda: decompress_indices(m, idx, w, h), repeat)
-        float_s = _naive_float_decode_seconds(m.config.prior, idx.shape) if naive else None
-        rows.append({"size": f"{w}x{h}", "compress_s": round(enc_s, 3), "decompress_s": round(dec_s, 3),
+        float_s = _naive_float_decode_seconds(m.config.prior, idx.shape[:2]) if naive else None
+        rows.append({"size": f"{w}x{h}", "level": level, "compress_s": round(enc_s, 3),
+                     "decompress_s": round(dec_s, 3),
                      "prior_decode_s": round(prior_s, 3), "decoder_net_s": round(net_s, 3),
                      "prior_positions_per_s": round(idx.size / prior_s),
                      "naive_float_prior_decode_s": round(float_s, 3) if naive else None,
@@ -60,9 +64,9 @@ def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int 
     return rows
 
 
-def _compress(data: bytes, model_name) -> bytes:
+def _compress(data: bytes, model_name, level: int) -> bytes:
     out = io.BytesIO()
-    api.compress_image_to(data, out, model_name)
+    api.compress_image_to(data, out, model_name, quality=level)
     return out.getvalue()
 
 
