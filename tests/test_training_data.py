@@ -170,16 +170,18 @@ def test_a_pack_at_another_rate_is_refused(speech_dir, tmp_path):
         SpeechSegments(out, 16000)
 
 
-def test_image_augmentation_scales_jitters_and_adds_flat_colour_fields():
+def test_image_augmentation_scales_jitters_and_adds_flat_colour_fields(tmp_path):
+    from PIL import Image
+
     from vqcodec.train import augment
 
-    rng = np.random.default_rng(0)
     ramp = np.broadcast_to(np.arange(256, dtype=np.uint8)[None, :, None], (256, 256, 3)).copy()
-    flats = 0
-    for _ in range(400):
-        c = augment.crop(ramp, 64, rng)
-        assert c.shape == (64, 64, 3) and c.dtype == np.uint8
-        flats += int(len(np.unique(c.reshape(-1, 3), axis=0)) <= 4)  # 1-4 flat colours
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    crops = ImageCrops(tmp_path, 64, seed=0)
+    rng = np.random.default_rng(0)
+    cuts = [crops.cut(0, None, rng) for _ in range(400)]
+    assert all(c.shape == (64, 64, 3) and c.dtype == np.uint8 for c in cuts)
+    flats = sum(len(np.unique(c.reshape(-1, 3), axis=0)) <= 4 for c in cuts)  # 1-4 flat colours
     assert 8 <= flats <= 40  # about P_FLAT of 400 (a crop of the ramp has dozens of colours)
     # scaled-down crops span more of the ramp than a 64-pixel crop can
     spans = [np.ptp(augment.crop(ramp, 64, rng)[0, :, 0].astype(int)) for _ in range(200)]
@@ -190,6 +192,11 @@ def test_image_augmentation_scales_jitters_and_adds_flat_colour_fields():
     assert any(len(np.unique(f.reshape(-1, 3), axis=0)) > 1 for f in fields)  # edges too
     j = augment.jitter(np.full((8, 8, 3), 100, dtype=np.uint8), np.random.default_rng(1))
     assert j.dtype == np.uint8 and (j == j[0, 0]).all()  # a flat image stays flat
+    # validation's crops are plain: a 64-pixel window of the ramp, possibly mirrored
+    plain = ImageCrops(tmp_path, 64, seed=0, augment=False)
+    for _ in range(50):
+        row = plain.cut(0, None, rng)[0, :, 0].astype(int)
+        assert abs(row[-1] - row[0]) == 63 and (np.abs(np.diff(row)) == 1).all()
 
 
 def test_images_are_picked_in_proportion_to_their_area(tmp_path):

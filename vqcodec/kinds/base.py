@@ -58,9 +58,12 @@ class Kind:
         """The index grid of `n` samples of `size` (pixels per side, or 20 ms frames)."""
         raise NotImplementedError
 
-    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1):
+    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1,
+             augment: bool = True):
         """Training examples from `source` (a folder or a pack), read on demand: image crops of
-        `size` px, or `size`-s segments; under DDP, rank `rank` of `world` keeps its share."""
+        `size` px, or `size`-s segments; under DDP, rank `rank` of `world` keeps its share.
+        `augment=False` for validation and benchmarks: images then come as plain crops (with
+        flips); speech segments keep their level augmentation either way."""
         raise NotImplementedError
 
     def latents(self, net, x):

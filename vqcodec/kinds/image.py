@@ -63,10 +63,11 @@ class ImageKind(Kind):
 
         return (n, size // FACTOR, size // FACTOR)
 
-    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1):
+    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1,
+             augment: bool = True):
         from ..train.data import ImageCrops
 
-        return ImageCrops(source, int(size), seed, rank, world)  # batches (n, 3, size, size)
+        return ImageCrops(source, int(size), seed, rank, world, augment)  # (n, 3, size, size)
 
     def latents(self, net, x):
         return net.encoder(x)

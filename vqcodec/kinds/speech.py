@@ -66,7 +66,8 @@ class SpeechKind(Kind):
     def grid_shape(self, cfg, n: int, size: int):
         return (n, size, cfg.default_stages)
 
-    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1):
+    def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1,
+             augment: bool = True):
         from ..train.data import SpeechSegments
 
         rate = cfg.sample_rate if cfg else 16000

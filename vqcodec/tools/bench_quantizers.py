@@ -39,7 +39,7 @@ FINAL_METRICS = ("quality", "rec", "qmse", "rel_qerr", "rel_qerr_var", "perplexi
 
 def heldout_batch(kind: str, source: str | Path, n: int, size: float) -> torch.Tensor:
     """A fixed seeded batch, the same for every run: n crops of `size` px or n `size`-s segments."""
-    return kinds.get(kind).data(source, size, seed=1234).batch(n)
+    return kinds.get(kind).data(source, size, seed=1234, augment=False).batch(n)
 
 
 def latents(net, kind: str, x: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """Image augmentations for training crops: scale, colour jitter, and synthetic flat colours.
 
 Photos rarely hold large areas of one saturated colour, yet a codec must return a flat blue
-square as flat blue: a few crops of every batch are piecewise-flat colour fields, with
-saturated channels (0 or 255) over-represented. All draws come from the caller's generator, so
-a batch stays a function of (seed, k).
+square as flat blue: one crop in twenty (P_FLAT) is a piecewise-flat colour field, with
+saturated channels (0 or 255) over-represented. All draws come from the caller's generator and
+no step goes through BLAS, so a batch is a function of (seed, k) on any machine.
 """
 
 from __future__ import annotations
@@ -17,33 +17,34 @@ P_SCALE, P_JITTER, P_FLAT = 0.5, 0.5, 0.05
 def crop(im: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random size x size crop of `im` (h, w, 3) uint8, sometimes from a larger area scaled
     down (photos seen at other resolutions), flipped half the time, colour-jittered half the
-    time; with probability P_FLAT a synthetic flat-colour field instead."""
-    if rng.random() < P_FLAT:
-        return flat_field(size, rng)
+    time. (The caller draws the flat fields, P_FLAT of all crops, before reading a photo.)"""
     side = size
     if rng.random() < P_SCALE:
         s = float(np.exp(rng.uniform(np.log(SCALES[0]), np.log(SCALES[1]))))
         side = min(int(round(size / s)), *im.shape[:2])
-    y = int(rng.integers(im.shape[0] - side + 1))
-    x = int(rng.integers(im.shape[1] - side + 1))
-    out = im[y: y + side, x: x + side]
+    out = plain_crop(im, side, rng)
     if side != size:
         from PIL import Image
 
-        out = np.asarray(Image.fromarray(np.ascontiguousarray(out)).resize(
-            (size, size), Image.Resampling.LANCZOS))
-    if rng.random() < 0.5:
-        out = out[:, ::-1]
+        out = np.asarray(Image.fromarray(out).resize((size, size), Image.Resampling.LANCZOS))
     if rng.random() < P_JITTER:
         out = jitter(out, rng)
     return np.ascontiguousarray(out)
+
+
+def plain_crop(im: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random size x size crop, flipped left-right half the time (validation's crops)."""
+    y = int(rng.integers(im.shape[0] - size + 1))
+    x = int(rng.integers(im.shape[1] - size + 1))
+    out = im[y: y + size, x: x + size]
+    return np.ascontiguousarray(out[:, ::-1] if rng.random() < 0.5 else out)
 
 
 def jitter(im: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Brightness, contrast and saturation each scaled by up to +-15 %."""
     x = im.astype(np.float32)
     b, c, s = rng.uniform(0.85, 1.15, size=3)
-    luma = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    luma = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114  # no BLAS: same on any CPU
     x = luma[..., None] + s * (x - luma[..., None])
     x = (x - x.mean()) * c + x.mean() * b
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)

@@ -191,14 +191,20 @@ class ImageCrops(_Sampler):
     """Random `size` x `size` RGB crops in [-1, 1], augmented (see `augment`: scale, flips,
     colour jitter, synthetic flat colours)."""
 
-    def __init__(self, source: str | Path, size: int = 64, seed: int = 0, rank: int = 0, world: int = 1):
-        self.size = size
+    def __init__(self, source: str | Path, size: int = 64, seed: int = 0, rank: int = 0,
+                 world: int = 1, augment: bool = True):
+        self.size, self.augment = size, augment
         super().__init__(ImageExamples(source, size), seed, rank, world)
 
     def cut(self, i: int, size: int | None, rng: np.random.Generator) -> np.ndarray:
-        from .augment import crop
+        from . import augment
 
-        return crop(self.examples.image(i), size or self.size, rng)
+        size = size or self.size
+        if not self.augment:
+            return augment.plain_crop(self.examples.image(i), size, rng)
+        if rng.random() < augment.P_FLAT:  # drawn first: no photo is read for a flat field
+            return augment.flat_field(size, rng)
+        return augment.crop(self.examples.image(i), size, rng)
 
     def stack(self, crops: list[np.ndarray]) -> torch.Tensor:
         """(n, 3, size, size)"""

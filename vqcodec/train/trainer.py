@@ -51,7 +51,8 @@ class Trainer:
         self.kind = kinds.get(opts.kind)
         size = self.kind.example_size(opts)
         self.data = self.kind.data(opts.data, size, data_seed, self.cfg, self.rank, self.world)
-        self.val = self.kind.data(opts.val_data or opts.data, size, opts.seed + 1, self.cfg)
+        self.val = self.kind.data(opts.val_data or opts.data, size, opts.seed + 1, self.cfg,
+                                  augment=False)
         self.batches: Batches | None = None
         loss_fn = self.kind.training_loss(self.cfg)
         self.loss_fn = loss_fn.to(self.device) if loss_fn is not None else None
