@@ -113,6 +113,8 @@ def test_unwritable_folder_is_refused_before_encoding(image_model, tmp_path, mon
 @pytest.mark.parametrize("args, message", [
     (["--stages", "1"], b"--stages applies to speech"),
     (["--rate", "8000"], b"--rate"),
+    (["--low-latency"], b"--low-latency applies to speech"),
+    (["--full-context"], b"--full-context applies to speech"),
 ])
 def test_speech_options_on_an_image_are_usage_errors(image_model, tmp_path, monkeypatch, args, message):
     from vqcodec import api
@@ -120,7 +122,7 @@ def test_speech_options_on_an_image_are_usage_errors(image_model, tmp_path, monk
     src = make_image(tmp_path / "e.png", 32, 32, seed=5)
     monkeypatch.setattr(api, "compress_image_to", _never)
     r = run_cli("compress", src, "--model", image_model, *args)
-    assert r.returncode == 1 and message in r.stderr
+    assert r.returncode == 1 and message in r.stderr and r.stderr.count(b"\n") == 1
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,6 +1,7 @@
 """The .vqc container: layout, round trips and rejection of malformed headers and records."""
 
 import io
+import struct
 
 import pytest
 
@@ -39,6 +40,51 @@ def test_malformed_headers_are_rejected(mutate, message):
     good = container.Header("image", b"abcd", ImageParams(640, 480, 3)).to_bytes()
     with pytest.raises(BadStreamError, match=message):
         container.read_header(io.BytesIO(mutate(good)))
+
+
+def forged_header(version: int, modality: int, values: list[int]) -> bytes:
+    """A header with any version and values, its checksum valid (what no writer makes)."""
+    body = container.FIXED.pack(container.MAGIC, version, modality, b"abcd")
+    body += b"".join(container.varint(v) for v in values)
+    return body + struct.pack(">H", container.crc16(body))
+
+
+# (version, modality, values): 0 = image, 1 = speech
+REFUSED_HEADERS = {
+    "image version 3": ((3, 0, [640, 480, 3, 2]), "image streams have versions 1 and 2, not 3"),
+    "speech version 2": ((2, 1, [16000, 1, 2, 10]), "speech streams have versions 1 and 3, not 2"),
+    "level-1 image as version 2": ((2, 0, [640, 480, 3, 1]), "version 1 holds"),
+    "full-context speech as version 3": ((3, 1, [16000, 1, 2, 10, 0]), "version 1 holds"),
+    "unknown schedule": ((3, 1, [16000, 1, 2, 10, 5]), "unknown synthesis schedule 5"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED_HEADERS)
+def test_a_header_in_a_version_no_writer_uses_for_its_values_is_malformed(case):
+    args, message = REFUSED_HEADERS[case]
+    with pytest.raises(BadStreamError, match=f"malformed stream: .*{message}"):
+        container.read_header(io.BytesIO(forged_header(*args)))
+
+
+@pytest.mark.parametrize("case", REFUSED_HEADERS)
+def test_info_refuses_such_a_header_in_one_line(case, tmp_path):
+    from conftest import run_cli
+
+    args, message = REFUSED_HEADERS[case]
+    (tmp_path / "f.vqc").write_bytes(forged_header(*args) + container.record_bytes(b"xx", True, 100))
+    r = run_cli("info", tmp_path / "f.vqc")
+    assert r.returncode == 2 and r.stdout == b"", r.stderr
+    assert r.stderr.count(b"\n") == 1 and b"malformed stream" in r.stderr
+    assert message.encode() in r.stderr
+
+
+@pytest.mark.parametrize("params", [ImageParams(640, 480, 3), ImageParams(640, 480, 3, 2),
+                                    AudioParams(16000, 1, 2, 10), AudioParams(16000, 1, 2, 10, 1)])
+def test_every_header_a_writer_makes_reads_back_in_its_own_version(params):
+    kind = "image" if isinstance(params, ImageParams) else "speech"
+    data = container.Header(kind, b"abcd", params).to_bytes()
+    back = container.read_header(io.BytesIO(data))
+    assert back.params == params and back.version == data[2] == params.version()
 
 
 def test_huge_record_length_is_refused_before_reading():

@@ -9,6 +9,7 @@ import pytest
 from vqcodec import kinds
 from vqcodec.codec import container
 from vqcodec.codec.describe import describe
+from vqcodec.errors import BadStreamError
 from vqcodec.files import decompressed_name
 from vqcodec.kinds.base import Kind
 
@@ -69,6 +70,15 @@ def test_info_describes_a_new_kind_through_the_registry(text_kind):
     assert out["modality"] == "text" and out["characters"] == 40 and out["records"] == 1
     assert out["total_bytes"] == len(stream) and "error" not in out
     assert out["bits_per_character"] == round(len(stream) * 8 / 40, 2)
+
+
+def test_a_kind_with_one_layout_has_version_1_only(text_kind):
+    data = bytearray(container.Header("text", b"\1\2\3\4", TextParams(characters=40)).to_bytes())
+    assert data[2] == 1
+    data[2] = 2
+    data[-2:] = container.crc16(bytes(data[:-2])).to_bytes(2, "big")
+    with pytest.raises(BadStreamError, match="text streams have version 1 only, not 2"):
+        container.read_header(io.BytesIO(bytes(data)))
 
 
 def test_decoded_file_names_come_from_the_kind(text_kind):

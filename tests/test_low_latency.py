@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import platform
+import struct
 import subprocess
 import sys
 import time
@@ -114,6 +115,54 @@ def test_full_context_headers_are_the_version_1_bytes_earlier_vqcodec_wrote():
 def test_an_unknown_schedule_is_a_malformed_stream():
     with pytest.raises(BadStreamError, match="malformed"):
         AudioParams(16000, 1, 2, 10, 7).validate()
+
+
+def test_the_formats_chunk_ends_are_the_constants_format_md_names():
+    from vqcodec.codec.speech import LOW_LATENCY_ENDS, SYN_RIGHT, XFADE, ChunkEnds
+
+    assert LOW_LATENCY_ENDS == ChunkEnds("edge", SYN_RIGHT, XFADE)
+    assert ChunkEnds("zero").pad == "zero"
+    with pytest.raises(ValueError, match="edge, zero"):
+        ChunkEnds("mirror")
+
+
+def test_info_refuses_a_stream_whose_schedule_is_unknown(speech_model, tmp_path):
+    blob = _compress(speech_model, make_speechlike(0.5, 16000, seed=14), 16000, "--stream")
+    f = io.BytesIO(blob)
+    header = container.read_header(f)
+    p = header.params
+    body = container.FIXED.pack(container.MAGIC, 3, 1, header.fingerprint)
+    body += b"".join(container.varint(v) for v in (p.rate, p.channels, p.stages, p.chunk_frames, 5))
+    (tmp_path / "s.vqc").write_bytes(body + struct.pack(">H", container.crc16(body)) + f.read())
+    r = run_cli("info", tmp_path / "s.vqc")
+    assert r.returncode == 2 and r.stdout == b""
+    assert r.stderr == b"vqcodec: error: malformed stream: unknown synthesis schedule 5\n"
+
+
+@pytest.mark.parametrize("rate", [None, 8000])
+def test_full_context_streams_take_the_full_context_schedule(tmp_path, monkeypatch, rate):
+    """Unpinned half of the check below: an old stream never reaches the low-latency code,
+    not its per-chunk synthesis and not the resampler's early output."""
+    from vqcodec.codec.speech import SpeechDecoderStream
+    from vqcodec.media import Resampler
+
+    def never(*args, **kwargs):
+        raise AssertionError("a full-context stream took the low-latency path")
+
+    monkeypatch.setattr(Resampler, "push_ahead", never)
+    monkeypatch.setattr(SpeechDecoderStream, "_synthesize_chunks", never)
+    with open(GOLDEN / "speech.vqc", "rb") as f:
+        assert container.read_header(f).params.schedule == FULL_CONTEXT
+    model = GOLDEN / "tiny-speech.safetensors"
+    flags = ["--rate", str(rate)] if rate else []
+    r = run_cli("decompress", GOLDEN / "speech.vqc", "--model", model, "--raw", *flags,
+                "-o", tmp_path / "f.raw")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f.raw").stat().st_size == 2 * 20800 * (rate or 16000) // 16000
+    r = run_cli("decompress", "--model", model, "--raw", *flags, "-",
+                input=(GOLDEN / "speech.vqc").read_bytes())
+    assert r.returncode == 0, r.stderr  # a pipe batches records differently: same length, not bytes
+    assert len(r.stdout) == (tmp_path / "f.raw").stat().st_size
 
 
 @pytest.mark.skipif((np.__version__, platform.machine()) != (BEFORE["numpy"], BEFORE["machine"]),

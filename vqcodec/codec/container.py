@@ -1,14 +1,16 @@
 """The .vqc bitstream: a few-byte binary header, then length-prefixed, checksummed records.
 
     header := "VQ" version:u8 modality:u8 fingerprint:4 params:varint* crc16:u16be
-    params  := image: width height channels [level, version >= 2]
-             | audio: rate channels stages chunk_frames [schedule, version 3]
+    params  := image (version 1 or 2): width height channels [level, version 2]
+             | audio (version 1 or 3): rate channels stages chunk_frames [schedule, version 3]
     record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
 
 crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
 An image is one record; audio is one record per chunk of `chunk_frames` frames, each an
 independent range-coded stream, the last one flagged and carrying the stream's total sample
-count at the original rate as `extra`. The full description is docs/FORMAT.md.
+count at the original rate as `extra`. A header is written in the lowest version that holds its
+params, and read only in that one: any other version for the same values is malformed, so every
+stream has one header. The full description is docs/FORMAT.md.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class Header:
 
     @property
     def version(self) -> int:
-        """The lowest version that holds the parameters (1 for kinds with one layout)."""
+        """The lowest version that holds the parameters (1 for kinds with one layout): the one
+        written, and the only one read."""
         return self.params.version() if hasattr(self.params, "version") else 1
 
     def to_bytes(self) -> bytes:
@@ -105,13 +108,20 @@ def read_header(stream: BinaryIO) -> Header:
     if kind is None:
         raise BadStreamError(f"malformed stream: unknown modality {modality}")
     raw = bytearray(fixed)
-    count = getattr(kind.params, "count", None)  # kinds whose layout grew with the version
+    # a kind whose layout grew with the version counts its fields (and refuses a version it
+    # lacks); any other kind has version 1 only
+    count = getattr(kind.params, "count", None)
+    if count is None and version != 1:
+        raise BadStreamError(f"malformed stream: {kind.name} streams have version 1 only, not {version}")
     n = count(version) if count else len(dataclasses.fields(kind.params))
     values = [_read_varint(stream, raw, "header") for _ in range(n)]
     (check,) = struct.unpack(">H", _read_exact(stream, 2, "header"))
     if check != crc16(bytes(raw)):
         raise BadStreamError("corrupt stream: header checksum mismatch")
-    return Header(kind.name, fingerprint, kind.params(*values), len(raw) + 2)
+    # from_header refuses values no writer puts in a header of this version (one header per stream)
+    from_header = getattr(kind.params, "from_header", None)
+    params = from_header(version, values) if from_header else kind.params(*values)
+    return Header(kind.name, fingerprint, params, len(raw) + 2)
 
 
 @dataclass

@@ -6,7 +6,10 @@
 `schedule` (how the decoder synthesises chunk ends) from version 3 on; a stream is written in
 the lowest version that holds it, so level-1 images and full-context audio stay version 1
 (readable by older vqcodec, and byte-identical to what it wrote), and a low-latency stream is
-version 3, which older vqcodec refuses by its version number instead of misreading it.
+version 3, which older vqcodec refuses by its version number instead of misreading it. A
+reader holds every stream to that: a kind's parameters refuse a version the kind does not have
+(images: 1 and 2, speech: 1 and 3) and a version higher than the lowest that holds the values,
+so each stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
 configured limit, before anything is allocated. The CLI's defaults for the limits are these
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import BadStreamError, LimitError
 
@@ -30,12 +34,25 @@ FULL_CONTEXT, LOW_LATENCY = 0, 1
 SCHEDULES = ("full-context", "low-latency")
 
 
+def _known_version(kind: str, versions: tuple[int, ...], version: int) -> None:
+    if version not in versions:
+        raise BadStreamError(f"malformed stream: {kind} streams have versions "
+                             f"{' and '.join(map(str, versions))}, not {version}")
+
+
+def _lowest_version(kind: str, params: "ImageParams | AudioParams", version: int) -> None:
+    if params.version() != version:
+        raise BadStreamError(f"malformed stream: a version {version} {kind} header for values that "
+                             f"version {params.version()} holds (streams are written in the lowest)")
+
+
 @dataclass(frozen=True)
 class ImageParams:
     width: int
     height: int
     channels: int  # 1 (grey) or 3 (RGB): the channel count to restore
     level: int = 1  # quality level: residual VQ stages coded per position
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 2)  # format versions with an image layout
 
     def validate(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> "ImageParams":
         if self.width < 1 or self.height < 1 or self.channels not in (1, 3) or self.level < 1:
@@ -57,10 +74,20 @@ class ImageParams:
         """The lowest format version that holds these parameters."""
         return 1 if self.level == 1 else 2
 
-    @staticmethod
-    def count(version: int) -> int:
-        """How many parameters a header of `version` carries."""
+    @classmethod
+    def count(cls, version: int) -> int:
+        """How many parameters a header of `version` carries; BadStreamError for a version
+        images do not have."""
+        _known_version("image", cls.VERSIONS, version)
         return 3 if version == 1 else 4
+
+    @classmethod
+    def from_header(cls, version: int, values: list[int]) -> "ImageParams":
+        """The parameters a version `version` header carries; BadStreamError unless that is
+        the version a writer would have used for them."""
+        params = cls(*values)
+        _lowest_version("image", params, version)
+        return params
 
     def values(self) -> tuple[int, ...]:
         return dataclasses.astuple(self)[: self.count(self.version())]
@@ -73,6 +100,7 @@ class AudioParams:
     stages: int  # residual VQ stages coded per frame
     chunk_frames: int  # latent frames per record (the last record may hold fewer)
     schedule: int = FULL_CONTEXT  # FULL_CONTEXT or LOW_LATENCY (codec/speech.py says how)
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 3)  # format versions with a speech layout
 
     def validate(self, model_stages: int | None = None) -> "AudioParams":
         """Check the header's values; with `model_stages`, also that the model can decode them."""
@@ -89,9 +117,22 @@ class AudioParams:
         """The lowest format version that holds these parameters."""
         return 1 if self.schedule == FULL_CONTEXT else 3
 
-    @staticmethod
-    def count(version: int) -> int:
-        return 4 if version < 3 else 5
+    @classmethod
+    def count(cls, version: int) -> int:
+        """How many parameters a header of `version` carries; BadStreamError for a version
+        speech does not have."""
+        _known_version("speech", cls.VERSIONS, version)
+        return 4 if version == 1 else 5
+
+    @classmethod
+    def from_header(cls, version: int, values: list[int]) -> "AudioParams":
+        """The parameters a version `version` header carries; BadStreamError for an unknown
+        schedule or unless that is the version a writer would have used for them."""
+        params = cls(*values)
+        if not 0 <= params.schedule < len(SCHEDULES):
+            raise BadStreamError(f"malformed stream: unknown synthesis schedule {params.schedule}")
+        _lowest_version("speech", params, version)
+        return params
 
     def max_records(self, frame_rate: float, max_seconds: float) -> int:
         """How many records a stream of at most `max_seconds` can hold."""

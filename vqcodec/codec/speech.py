@@ -38,18 +38,24 @@ from .params import DEFAULT_MAX_SECONDS, FULL_CONTEXT, LOW_LATENCY, AudioParams
 ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
 SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; full context holds SYN_RIGHT frames back
 XFADE = 80  # samples of crossfade between two synthesis calls
+PADS = ("edge", "zero")  # how ChunkEnds may pad a chunk's right side
 
 
 @dataclass(frozen=True)
 class ChunkEnds:
     """How the low-latency schedule ends a chunk without the next one: `frames` latent frames
-    of right padding ("edge": the last frame repeated, "zero": zeros), and `xfade` samples of
-    the padded continuation crossfaded into the next chunk. Part of the format: a stream with
-    schedule LOW_LATENCY decodes with LOW_LATENCY_ENDS; others exist only to be measured."""
+    of right padding ("edge": the last frame repeated, "zero": zeros) in place of the SYN_RIGHT
+    frames full context waits for, and `xfade` samples of the padded continuation crossfaded
+    into the next chunk. Part of the format: a stream with schedule LOW_LATENCY decodes with
+    LOW_LATENCY_ENDS (docs/FORMAT.md); others exist only to be measured."""
 
     pad: str = "edge"
-    frames: int = 2
-    xfade: int = 80
+    frames: int = SYN_RIGHT
+    xfade: int = XFADE
+
+    def __post_init__(self) -> None:
+        if self.pad not in PADS:
+            raise ValueError(f"ChunkEnds pad must be one of {', '.join(PADS)}, not {self.pad!r}")
 
 
 LOW_LATENCY_ENDS = ChunkEnds()

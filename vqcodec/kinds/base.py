@@ -22,7 +22,10 @@ class Kind:
 
     name: ClassVar[str]  # the one name used everywhere: model files, CLI, container
     code: ClassVar[int]  # the modality byte in stream headers
-    params: ClassVar[type]  # the typed header parameters (ImageParams, AudioParams)
+    # the typed header parameters (ImageParams, AudioParams): a dataclass with values(); one
+    # whose layout grew with the format version adds count(version), from_header(version,
+    # values) and version(), as codec/container.py uses them
+    params: ClassVar[type]
     article: ClassVar[str] = "a"
     quality_name: ClassVar[str]  # the training summary's held-out quality figure
 

@@ -135,6 +135,9 @@ class ImageKind(Kind):
             raise UsageError("--stages applies to speech; the input is an image")
         if o.rate is not None or o.stream:
             raise UsageError("--rate and --stream apply to speech; the input is an image")
+        if o.low_latency is not None:
+            flag = "--low-latency" if o.low_latency else "--full-context"
+            raise UsageError(f"{flag} applies to speech; the input is an image")
         from ..codec.image import check_quality
 
         check_quality(api.get_model(o.model, self.name), o.quality, o.bpp)
