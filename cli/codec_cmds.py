@@ -139,8 +139,7 @@ def compress(
         fail("several inputs cannot all go to stdout", 1)
     if as_json and (to_stdout or (_is_stdin(inputs[0]) and output is None)):
         fail("--json prints on stdout, so the stream needs -o", 1)
-    chunk = chunk_ms or (200 if stream else 1000)
-    if not 20 <= chunk <= 60000:
+    if chunk_ms is not None and not 20 <= chunk_ms <= 60000:
         fail("--chunk-ms must be between 20 and 60000", 1)
     if stages is not None and stages < 1:
         fail("--stages must be at least 1", 1)
@@ -157,7 +156,7 @@ def compress(
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        stages=stages, quality=quality, bpp=bpp, stream=stream, low_latency=low_latency,
-                       chunk_frames=max(1, round(chunk / 20)),
+                       chunk_frames=max(1, round(chunk_ms / 20)) if chunk_ms else None,
                        max_pixels=max_pixels, max_seconds=max_seconds,
                        audio_blocks=stop.blocks if stream else None)
     for _, dst in tasks:

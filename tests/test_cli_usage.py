@@ -115,6 +115,7 @@ def test_unwritable_folder_is_refused_before_encoding(image_model, tmp_path, mon
     (["--rate", "8000"], b"--rate"),
     (["--low-latency"], b"--low-latency applies to speech"),
     (["--full-context"], b"--full-context applies to speech"),
+    (["--chunk-ms", "200"], b"--chunk-ms applies to speech"),
 ])
 def test_speech_options_on_an_image_are_usage_errors(image_model, tmp_path, monkeypatch, args, message):
     from vqcodec import api

@@ -1,6 +1,7 @@
 """The .vqc container: layout, round trips and rejection of malformed headers and records."""
 
 import io
+import json
 import struct
 
 import pytest
@@ -149,3 +150,12 @@ def test_audio_records_stop_at_the_last_and_refuse_trailing_data():
 def test_audio_records_refuse_more_records_than_the_limit_allows():
     with pytest.raises(LimitError):
         list(container.audio_records(_audio_stream(5), AudioParams(16000, 1, 2, 50), 4))
+
+
+def test_info_reports_an_image_header_of_zero_width_as_malformed(tmp_path):
+    from conftest import run_cli
+
+    (tmp_path / "z.vqc").write_bytes(forged_header(1, 0, [0, 480, 3]) + container.record_bytes(b"xx", True, 0))
+    r = run_cli("info", tmp_path / "z.vqc", "--json")
+    assert r.returncode == 2
+    assert "malformed stream: image 0x480x3" in json.loads(r.stdout)["error"]

@@ -41,7 +41,7 @@ class Options:
     bpp: float | None = None  # images: the highest level that fits this many bits per pixel
     stream: bool = False
     low_latency: bool | None = None  # speech: the low-latency synthesis schedule (None: with `stream`)
-    chunk_frames: int = 50
+    chunk_frames: int | None = None  # speech: frames per chunk (None: 50, 10 with `stream`)
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_seconds: float = DEFAULT_MAX_SECONDS
     conceal: bool = False

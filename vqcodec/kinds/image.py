@@ -135,8 +135,9 @@ class ImageKind(Kind):
             raise UsageError("--stages applies to speech; the input is an image")
         if o.rate is not None or o.stream:
             raise UsageError("--rate and --stream apply to speech; the input is an image")
-        if o.low_latency is not None:
-            flag = "--low-latency" if o.low_latency else "--full-context"
+        if o.low_latency is not None or o.chunk_frames is not None:
+            flag = ("--chunk-ms" if o.low_latency is None else
+                    "--low-latency" if o.low_latency else "--full-context")
             raise UsageError(f"{flag} applies to speech; the input is an image")
         from ..codec.image import check_quality
 
@@ -186,6 +187,7 @@ class ImageKind(Kind):
     def header_records(self, f: BinaryIO, params) -> Iterator[Record]:
         from ..codec import container
 
+        params.validate(max_pixels=1 << 62)  # malformed sizes are errors; `info` sets no limit
         yield container.read_record(f)  # an image is one record
 
     def describe_size(self, params, total_bytes: int, last: Record | None) -> dict | None:

@@ -146,7 +146,8 @@ class SpeechKind(Kind):
         if o.audio_blocks is not None:
             blocks = o.audio_blocks(blocks)
         low_latency = o.stream if o.low_latency is None else o.low_latency
-        return api.compress_audio_to(blocks, info, out, o.model, o.stages, o.chunk_frames,
+        chunk = o.chunk_frames or (10 if o.stream else 50)  # 200 ms live, 1 s for files
+        return api.compress_audio_to(blocks, info, out, o.model, o.stages, chunk,
                                      flush=o.stream, low_latency=low_latency)
 
     def extent(self, extra: dict) -> float:
