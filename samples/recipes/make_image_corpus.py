@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import bz2
-import fnmatch
 import glob
 import hashlib
 import importlib.util
@@ -41,6 +40,7 @@ import subprocess
 import numpy as np
 from PIL import Image
 
+from debian import copyright_licence  # this folder
 from packing import pack_files  # this folder
 
 Image.MAX_IMAGE_PIXELS = None
@@ -208,21 +208,8 @@ def licence_line(root: str, pkg: str, rel: str) -> str:
     path = os.path.join(root, "usr/share/doc", pkg, "copyright")
     if not os.path.exists(path):
         return "unknown"
-    best, fallback = None, None
-    for stanza in open(path, errors="replace").read().split("\n\n"):
-        fields = {}
-        for line in stanza.splitlines():
-            if line[:1].strip() and ":" in line:
-                key, value = line.split(":", 1)
-                fields[key.strip()] = value.strip()
-        if "License" not in fields or "Files" not in fields:
-            continue
-        pats = fields["Files"].split()
-        if "*" in pats and fallback is None:
-            fallback = fields["License"]
-        if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel, "*/" + p) for p in pats if p != "*"):
-            best = fields["License"]
-    return best or fallback or "see the package's copyright file"
+    with open(path, errors="replace") as fh:
+        return copyright_licence(fh.read(), rel) or "see the package's copyright file"
 
 
 def deb_sources(root: str) -> tuple[list[tuple], dict[str, list[str]]]:

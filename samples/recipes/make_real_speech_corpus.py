@@ -21,7 +21,6 @@ index FILE.json, as `vqcodec pack` writes), which `vqcodec train --data FILE.npy
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import glob
 import io
 import json
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from debian import copyright_licence  # this folder
 from packing import pack_files  # this folder
 
 SR = 16000
@@ -74,22 +74,8 @@ def licence_line(root: Path, pkg: str, relpath: str) -> str:
     path = root / "usr/share/doc" / pkg / "copyright"
     if not path.exists():
         return "unknown"
-    best, fallback = None, None
-    for stanza in path.read_text(errors="replace").split("\n\n"):
-        fields = {}
-        for line in stanza.splitlines():
-            if line[:1].strip() and ":" in line:
-                key, value = line.split(":", 1)
-                fields[key.strip()] = value.strip()
-        if "License" not in fields or "Files" not in fields:
-            continue
-        patterns = fields["Files"].split()
-        if "*" in patterns and fallback is None:
-            fallback = fields["License"]
-        if any(fnmatch.fnmatch(relpath, p) or fnmatch.fnmatch(relpath, "*/" + p) for p in patterns
-               if p != "*"):
-            best = fields["License"]
-    return best or fallback or _free_form_licence(path.read_text(errors="replace"))
+    text = path.read_text(errors="replace")
+    return copyright_licence(text, relpath) or _free_form_licence(text)
 
 
 def _free_form_licence(text: str) -> str:

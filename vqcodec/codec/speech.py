@@ -274,12 +274,7 @@ class SpeechDecoderStream:
         gain = np.repeat(self.alive[w0 - self.base:], f)
         wave = wave * _smooth(gain)
         a, b = (self.emitted - w0) * f, (end - w0) * f
-        seg = wave[a:b].copy()
-        if len(self.tail):
-            n = min(len(self.tail), len(seg))
-            ramp = (np.arange(n, dtype=np.float32) + 0.5) / n
-            seg[:n] = self.tail[:n] * (1 - ramp) + seg[:n] * ramp
-        self.tail = wave[b: b + XFADE].copy()
+        seg = self._crossfade(wave, a, b, XFADE)
         self.emitted = end
         if final and self.model_len is not None:
             seg = seg[: max(0, self.model_len - (self.emitted * f - len(seg)))]
@@ -287,6 +282,17 @@ class SpeechDecoderStream:
         self.latents, self.alive = self.latents[:, keep - self.base:], self.alive[keep - self.base:]
         self.base = keep
         return self._finish_block(seg, final)
+
+    def _crossfade(self, wave: np.ndarray, a: int, b: int, xfade: int) -> np.ndarray:
+        """wave[a:b], its start crossfaded with the previous synthesis' continuation; keeps
+        this synthesis' continuation (`xfade` samples past b) for the next segment."""
+        seg = wave[a:b].copy()
+        if len(self.tail):
+            n = min(len(self.tail), len(seg))
+            ramp = (np.arange(n, dtype=np.float32) + 0.5) / n
+            seg[:n] = self.tail[:n] * (1 - ramp) + seg[:n] * ramp
+        self.tail = wave[b: b + xfade].copy()
+        return seg
 
     def _synthesize_chunks(self, final: bool) -> np.ndarray:
         """Every chunk received and not yet emitted, each synthesised alone (the same windows
@@ -305,12 +311,7 @@ class SpeechDecoderStream:
             alive = np.concatenate([alive, np.repeat(alive[-1:], ends.frames)])
             wave = self.model.runtime.synthesize(z, z.shape[1] * f) * _smooth(np.repeat(alive, f))
             a, b = (self.emitted - w0) * f, (end - w0) * f
-            seg = wave[a:b].copy()
-            if len(self.tail):
-                n = min(len(self.tail), len(seg))
-                ramp = (np.arange(n, dtype=np.float32) + 0.5) / n
-                seg[:n] = self.tail[:n] * (1 - ramp) + seg[:n] * ramp
-            self.tail = wave[b: b + ends.xfade].copy()
+            seg = self._crossfade(wave, a, b, ends.xfade)
             self.emitted = end
             if final and end == self.received:
                 seg = seg[: max(0, self.model_len - (self.emitted * f - len(seg)))]
