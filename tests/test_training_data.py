@@ -210,3 +210,76 @@ def test_images_are_picked_in_proportion_to_their_area(tmp_path):
     picks = [ex.sources[ex.pick(rng)] for _ in range(4000)]
     share = sum(p.endswith("big.png") for p in picks) / len(picks)
     assert abs(share - 120 / 160) < 0.03
+
+
+def test_prior_chunks_are_the_codecs_records_of_a_file(tmp_path):
+    """The prior learns from what the codec codes: 1 s records from a file's start, the last
+    one short (the old 4 s windows were 38 % zero padding on real speech)."""
+    d = tmp_path / "one"
+    d.mkdir()
+    clip = make_speechlike(2.5, 16000, 3)
+    sf.write(d / "a.wav", clip, 16000, subtype="FLOAT")
+    x, n = SpeechSegments(d, 16000, seed=0).chunks(40, 16000)
+    assert x.shape == (40, 16000) and set(n.tolist()) == {16000, 8000}
+    for row, k in zip(x.numpy(), n):
+        assert not row[k:].any()
+        starts = [s for s in (0, 16000, 32000) if len(clip[s:s + k]) == k]
+        gains = [np.dot(row[:k], clip[s:s + k]) / np.dot(clip[s:s + k], clip[s:s + k]) for s in starts]
+        assert any(np.allclose(row[:k], g * clip[s:s + k], atol=1e-5) for g, s in zip(gains, starts))
+
+
+def test_speech_prior_examples_mark_frames_past_the_end_and_the_loss_ignores_them(tmp_path):
+    from vqcodec import kinds
+    from vqcodec.eval.metrics import int_prior_bits
+    from vqcodec.train.options import TrainOptions
+
+    d = tmp_path / "one"
+    d.mkdir()
+    sf.write(d / "a.wav", make_speechlike(1.3, 16000, 4), 16000)  # records of 50 and 15 frames
+    k = kinds.get("speech")
+    cfg = k.config(TINY_SPEECH)
+    torch.manual_seed(0)
+    net = k.network(cfg).eval()
+    idx = torch.cat(k.prior_examples(net, SpeechSegments(d, 16000, seed=1),
+                                     TrainOptions("speech", str(d), tmp_path / "m"), cfg, "cpu", 32))
+    valid = (idx[..., 0] >= 0).sum(1)
+    assert idx.shape == (32, 50, 2) and set(valid.tolist()) == {50, 15}
+    assert ((idx >= 0) == (torch.arange(50)[None, :, None] < valid[:, None, None])).all()
+    prior = k.float_prior(cfg)
+    short = idx[valid == 15][:1]
+    with torch.no_grad():
+        padded = k.prior_loss(prior(short.clamp(min=0)), short, reduction="sum")
+        alone = k.prior_loss(prior(short[:, :15]), short[:, :15], reduction="sum")
+    assert torch.allclose(padded, alone)
+    ip = prior.to_integer()
+    assert int_prior_bits("speech", ip, short) == int_prior_bits("speech", ip, short[:, :15])
+
+
+def test_a_prior_retrained_alone_is_measured_on_the_held_out_speakers(media, speech_model, tmp_path):
+    """`--steps 0` keeps the autoencoder and trains only the prior; its summary figure is the
+    held-out speakers' (--val-data), not examples the prior learnt from."""
+    from safetensors import safe_open
+
+    val = tmp_path / "val"
+    val.mkdir()
+    sf.write(val / "v.wav", make_speechlike(2.2, 16000, 7), 16000)
+    out = tmp_path / "p.safetensors"
+    r = run_cli("train", "speech", "--data", media / "sp", "--val-data", val, "--out", out,
+                "--config", json.dumps(TINY_SPEECH), "--init", speech_model, "--steps", "0",
+                "--prior-steps", "3", "--batch", "2", "--prior-examples", "8", "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    log = [json.loads(line) for line in open(str(out) + ".log.jsonl")]
+    last = [rec for rec in log if rec["stage"] == "prior"][-1]
+    summary = [rec for rec in log if rec["stage"] == "summary"][0]
+    assert summary["prior_held_out"] == "--val-data"
+    assert abs(summary["prior_bits_per_index_float"] - last["held_out_bits_per_index"]) < 1e-3
+    same = tmp_path / "same.safetensors"  # the autoencoder saved as --init gives it
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", same, "--config",
+                json.dumps(TINY_SPEECH), "--init", speech_model, "--steps", "0", "--prior-steps", "0",
+                "--prior-examples", "8", "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    with safe_open(str(same), "np") as a, safe_open(str(out), "np") as b:
+        net = [k for k in a.keys() if not k.startswith("prior.")]
+        assert net and all(np.array_equal(a.get_tensor(k), b.get_tensor(k)) for k in net)
+        assert any(not np.array_equal(a.get_tensor(k), b.get_tensor(k))
+                   for k in a.keys() if k.startswith("prior."))

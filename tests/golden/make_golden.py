@@ -37,7 +37,7 @@ def main() -> None:
                        prior_steps=20, batch=4, crop=32, prior_crop=64, prior_examples=16,
                        model=TINY_IMAGE))
     train(TrainOptions("speech", str(work / "sp"), HERE / "tiny-speech.safetensors", steps=10,
-                       prior_steps=10, batch=2, seconds=0.5, prior_seconds=1.0, prior_examples=8,
+                       prior_steps=10, batch=2, seconds=0.5, prior_examples=8,
                        model=TINY_SPEECH))
     make_image(HERE / "golden.png", 72, 40, 99)
     sf.write(HERE / "golden.wav", make_speechlike(1.3, 16000, 99), 16000, subtype="PCM_16")

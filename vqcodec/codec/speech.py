@@ -59,6 +59,8 @@ class ChunkEnds:
 
 
 LOW_LATENCY_ENDS = ChunkEnds()
+FILE_CHUNK_FRAMES = 50  # latent frames per record of a file: 1 s (the prior restarts per record)
+STREAM_CHUNK_FRAMES = 10  # ... of a live stream (`compress --stream`): 200 ms
 
 
 def frames_for(total_in: int, rate: int, model_rate: int, frame: int) -> tuple[int, int]:
@@ -71,7 +73,7 @@ class SpeechEncoderStream:
     """Push audio blocks, get container bytes back as soon as chunks are complete."""
 
     def __init__(self, model: CodecModel, rate: int, channels: int, stages: int | None = None,
-                 chunk_frames: int = 50, batch_chunks: int = 16, schedule: int = FULL_CONTEXT):
+                 chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT):
         cfg = model.config
         self.model, self.rate, self.channels = model, rate, channels
         self.stages = stages or cfg.default_stages

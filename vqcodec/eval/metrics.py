@@ -19,11 +19,13 @@ def health_from_indices(idx: torch.Tensor, size: int) -> dict[str, float]:
 
 
 def int_prior_bits(kind: str, int_prior, data: torch.Tensor) -> float:
-    """Total -log2 p of `data` under the integer prior, as the range coder would see it."""
+    """Total -log2 p of `data` (-1: padding) under the integer prior, as the range coder would
+    see it."""
     from .. import kinds
     from ..codec.entropy import plan_bits
 
-    return plan_bits(kinds.get(kind).plan(int_prior, tuple(data.shape)), data.flatten())
+    k = kinds.get(kind)
+    return sum(plan_bits(k.plan(int_prior, tuple(x.shape)), x.flatten()) for x in k.unpadded(data))
 
 
 @torch.no_grad()
@@ -31,8 +33,8 @@ def prior_bits(kind: str, float_prior, int_prior, data: torch.Tensor, codebook_s
     """Bits per index on held-out indices: float prior, integer prior, fixed-length coding."""
     from .. import kinds
 
-    ce = kinds.get(kind).prior_loss(float_prior(data), data, reduction="sum")
-    n = data.numel()
+    ce = kinds.get(kind).prior_loss(float_prior(data.clamp(min=0)), data, reduction="sum")
+    n = int((data >= 0).sum())
     float_bits = float(ce) / math.log(2) / n
     int_bits = int_prior_bits(kind, int_prior, data) / n
     return {"prior_bits_per_index_float": round(float_bits, 4),

@@ -50,7 +50,7 @@ class Kind:
         raise NotImplementedError
 
     def prior_loss(self, logits, x, reduction: str = "mean"):
-        """Cross-entropy of the float prior's logits against index grids `x`."""
+        """Cross-entropy of the float prior's logits against index grids `x` (-1: padding)."""
         raise NotImplementedError
 
     def plan(self, int_prior, shape: tuple[int, ...]):
@@ -108,9 +108,15 @@ class Kind:
         """Every stage's indices, (B, S, *spatial)."""
         raise NotImplementedError
 
-    def prior_examples(self, net, data, opts, cfg, device) -> list:
-        """Index grids for the prior to learn from: larger examples, encoded once."""
+    def prior_examples(self, net, data, opts, cfg, device, count: int) -> list:
+        """`count` index grids for the prior to learn from, encoded once from `data`: larger
+        examples, cut as the codec cuts its input. Entries -1 are padding (speech: past the end
+        of a file); `prior_loss` ignores them."""
         raise NotImplementedError
+
+    def unpadded(self, x) -> list:
+        """Index grids from `prior_examples` without their padding, as the codec codes them."""
+        return [x]
 
     def prior_crop(self, x):
         """A training batch of index grids as the prior sees it (speech: a random prefix)."""

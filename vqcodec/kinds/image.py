@@ -99,7 +99,7 @@ class ImageKind(Kind):
     def encode(self, net, x, cfg):
         return net.encode(x)  # (B, S, h, w)
 
-    def prior_examples(self, net, data, opts, cfg, device) -> list:
+    def prior_examples(self, net, data, opts, cfg, device, count: int) -> list:
         import math
 
         import torch
@@ -109,7 +109,7 @@ class ImageKind(Kind):
         size = min(opts.prior_crop, data.examples.min_side)
         size = size // FACTOR * FACTOR
         out = []
-        for _ in range(math.ceil(opts.prior_examples / 32)):
+        for _ in range(math.ceil(count / 32)):
             with torch.no_grad():
                 idx = net.encode(data.batch(32, size).to(device)).cpu()  # (B, S, h, w)
             out.append(idx[:, 0] if cfg.stages == 1 else idx.permute(0, 2, 3, 1))  # (B, h, w[, S])

@@ -55,9 +55,10 @@ class SpeechKind(Kind):
     def prior_loss(self, logits, x, reduction: str = "mean"):
         import torch.nn.functional as F
 
-        # logits (B, S, K, T), x (B, T, S)
+        # logits (B, S, K, T), x (B, T, S); -1 marks frames past the end of a file
         return F.cross_entropy(logits.permute(0, 1, 3, 2).reshape(-1, logits.shape[2]),
-                               x.permute(0, 2, 1).reshape(-1), reduction=reduction)
+                               x.permute(0, 2, 1).reshape(-1), reduction=reduction,
+                               ignore_index=-1)
 
     def plan(self, int_prior, shape):
         n, t, s = shape  # (N, T, S)
@@ -102,18 +103,27 @@ class SpeechKind(Kind):
     def encode(self, net, x, cfg):
         return net.encode(x, cfg.stages)  # (B, S, T)
 
-    def prior_examples(self, net, data, opts, cfg, device) -> list:
+    def prior_examples(self, net, data, opts, cfg, device, count: int) -> list:
+        """The codec's own records: 1 s chunks of a file from its start (the prior restarts at
+        each), the last one short and padded with -1."""
         import math
 
         import torch
 
-        length = int(opts.prior_seconds * data.rate) // cfg.frame * cfg.frame
+        from ..codec.speech import FILE_CHUNK_FRAMES
+
         out = []
-        for _ in range(math.ceil(opts.prior_examples / 16)):
+        for _ in range(math.ceil(count / 16)):
+            x, n = data.chunks(16, FILE_CHUNK_FRAMES * cfg.frame)
             with torch.no_grad():
-                idx = net.encode(data.batch(16, length).to(device), cfg.stages)
-            out.append(idx.transpose(1, 2).cpu())  # (B, T, S)
+                idx = net.encode(x.to(device), cfg.stages).transpose(1, 2).cpu()  # (B, T, S)
+            frames = torch.from_numpy(-(-n // cfg.frame))
+            idx[torch.arange(idx.shape[1])[None, :] >= frames[:, None]] = -1
+            out.append(idx)
         return out
+
+    def unpadded(self, x) -> list:
+        return [row[: int((row[:, 0] >= 0).sum())][None] for row in x]
 
     def prior_crop(self, x):
         import random
@@ -146,7 +156,9 @@ class SpeechKind(Kind):
         if o.audio_blocks is not None:
             blocks = o.audio_blocks(blocks)
         low_latency = o.stream if o.low_latency is None else o.low_latency
-        chunk = o.chunk_frames or (10 if o.stream else 50)  # 200 ms live, 1 s for files
+        from ..codec.speech import FILE_CHUNK_FRAMES, STREAM_CHUNK_FRAMES
+
+        chunk = o.chunk_frames or (STREAM_CHUNK_FRAMES if o.stream else FILE_CHUNK_FRAMES)
         return api.compress_audio_to(blocks, info, out, o.model, o.stages, chunk,
                                      flush=o.stream, low_latency=low_latency)
 

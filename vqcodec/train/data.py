@@ -172,15 +172,19 @@ class _Sampler:
         return self.examples.bad
 
     def batch(self, n: int, size: int | None = None, rng: np.random.Generator | None = None) -> torch.Tensor:
+        return self.stack(self.draw(n, lambda i, r: self.cut(i, size, r), rng))
+
+    def draw(self, n: int, cut, rng: np.random.Generator | None = None) -> list:
+        """`cut(i, rng)` of n picked examples; unreadable ones are dropped and others picked."""
         rng = rng or self.rng
         out = []
         while len(out) < n:
             i = self.examples.pick(rng)
             try:
-                out.append(self.cut(i, size, rng))
+                out.append(cut(i, rng))
             except READ_ERRORS as exc:
                 self.examples.drop(i, exc)
-        return self.stack(out)
+        return out
 
     def batch_at(self, k: int, n: int) -> tuple[torch.Tensor, dict[str, str]]:
         """The k-th training batch (a function of seed and k alone) and the files found bad."""
@@ -221,12 +225,26 @@ class SpeechSegments(_Sampler):
 
     def cut(self, i: int, length: int | None, rng: np.random.Generator) -> np.ndarray:
         length = length or self.length
-        out = np.zeros(length, dtype=np.float32)
         n = int(self.examples.lengths[i])
-        a = int(rng.integers(n - length + 1)) if n > length else 0
-        x = self.examples.segment(i, a, length)
+        return self._padded(i, int(rng.integers(n - length + 1)) if n > length else 0, length, rng)[0]
+
+    def chunks(self, n: int, length: int) -> tuple[torch.Tensor, np.ndarray]:
+        """n chunks as the codec cuts a file: each is one of an example's consecutive
+        `length`-sample pieces from its start (the last one short), zero-padded to `length`.
+        Returns (n, length) and each chunk's real sample count."""
+        def cut(i: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+            pieces = -(-int(self.examples.lengths[i]) // length)
+            return self._padded(i, int(rng.integers(pieces)) * length, length, rng)
+
+        got = self.draw(n, cut)
+        return self.stack([x for x, _ in got]), np.array([k for _, k in got])
+
+    def _padded(self, i: int, start: int, length: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        out = np.zeros(length, dtype=np.float32)
+        x = self.examples.segment(i, start, length)
         out[: len(x)] = x
-        return out * np.float32(10 ** (rng.uniform(-12, 3) / 20))  # level augmentation
+        return out * np.float32(10 ** (rng.uniform(-12, 3) / 20)), len(x)  # level augmentation
 
     def stack(self, segments: list[np.ndarray]) -> torch.Tensor:
         """(n, length)"""

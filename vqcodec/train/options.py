@@ -28,7 +28,6 @@ class TrainOptions:
     crop: int = 64  # image training crops (pixels)
     prior_crop: int = 256  # image crops encoded for the prior (pixels)
     seconds: float = 1.0  # speech training segments
-    prior_seconds: float = 4.0
     prior_examples: int = 2000
     val_data: str | None = None
     ae_minutes: float = 0.0  # wall-clock budgets: 0 = run all steps; else fewer steps to fit

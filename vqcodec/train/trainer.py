@@ -27,6 +27,9 @@ from .loader import Batches, default_workers
 from .options import TrainOptions
 from .warmstart import warm_start
 
+PRIOR_HELD_EXAMPLES = 128  # held-out examples the prior is measured on
+PRIOR_HELD_EVERY = 200  # prior steps between those measurements
+
 Progress = Callable[[str, int, int, dict], None]
 
 
@@ -76,6 +79,7 @@ class Trainer:
         self.ckpt = Path(str(opts.out) + ".ckpt")
         self.log_path = Path(str(opts.out) + ".log.jsonl")
         self.prior_data: torch.Tensor | None = None
+        self.prior_held: torch.Tensor | None = None
         self.history: list[dict] = []
         self.data_wait = (0.0, 0.0)  # (seconds waiting for batches, seconds of the stage)
 
@@ -92,6 +96,8 @@ class Trainer:
             state.update(self.adversary.state_dict())
         if self.prior_data is not None:  # the prior's examples, so a resumed run sees the same
             state["prior_data"] = self.prior_data.to(torch.int16)
+        if self.prior_held is not None:
+            state["prior_held"] = self.prior_held.to(torch.int16)
         tmp = self.ckpt.with_name(self.ckpt.name + ".tmp")
         torch.save(state, tmp)
         tmp.replace(self.ckpt)
@@ -112,6 +118,8 @@ class Trainer:
                           [int(v) for v in state.get("requested", state["planned"])])
         if "prior_data" in state:
             self.prior_data = state["prior_data"].long().cpu()
+        if "prior_held" in state:
+            self.prior_held = state["prior_held"].long().cpu()
 
     def _resume_plan(self, planned: list[int], requested: list[int]) -> None:
         """The same request continues the saved plan (a time budget may have shortened it); a
@@ -175,11 +183,29 @@ class Trainer:
         return {"loss": float(loss.detach()), "rec": float(rec.detach()), "qerr": float(err), **out}
 
 
-    def indices_for_prior(self) -> torch.Tensor:
-        """Encode a fixed set of larger training examples once, for the prior to learn from."""
+    def indices_for_prior(self, data, count: int) -> torch.Tensor:
+        """Encode `count` larger examples of `data` once, for the prior to learn from (the
+        training data) or to be measured on (the held-out data)."""
         self.net.eval()
-        out = self.kind.prior_examples(self.net, self.data, self.opts, self.cfg, self.device)
-        return torch.cat(out)[: self.opts.prior_examples]
+        out = self.kind.prior_examples(self.net, data, self.opts, self.cfg, self.device, count)
+        return torch.cat(out)[:count]
+
+    def encode_prior_data(self) -> None:
+        if self.prior_data is None:
+            self.prior_data = self.indices_for_prior(self.data, self.opts.prior_examples)
+        if self.prior_held is None:
+            self.prior_held = self.indices_for_prior(self.val, PRIOR_HELD_EXAMPLES)
+
+    @torch.no_grad()
+    def held_out_bits(self) -> float:
+        """The float prior's bits per index on the held-out examples (--val-data, else fresh
+        examples of the training data), every stage coded."""
+        self.prior.eval()
+        x = self.prior_held
+        losses = [self.kind.prior_loss(self.prior(x[i:i + 32].clamp(min=0).to(self.device)).float(),
+                                       x[i:i + 32].to(self.device), reduction="sum")
+                  for i in range(0, len(x), 32)]
+        return float(sum(losses)) / math.log(2) / int((x >= 0).sum())
 
     def prior_step(self) -> dict:
         self.prior.train()
@@ -188,7 +214,7 @@ class Trainer:
         x = data[sel].to(self.device)
         x = self.kind.prior_crop(x)
         with self.autocast():
-            logits = self.train_prior(x)
+            logits = self.train_prior(x.clamp(min=0))  # -1 (padding) is ignored by the loss
         loss = self.kind.prior_loss(logits.float(), x)
         self.prior_opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -220,8 +246,7 @@ class Trainer:
                 return {"stopped_at": self.step, "stage": self.stage}
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
-        if self.prior_data is None:
-            self.prior_data = self.indices_for_prior()
+        self.encode_prior_data()
         if not self._stage(self.prior_step, "prior_steps", self.opts.prior_minutes):
             return {"stopped_at": self.step, "stage": self.stage}
         self.save_checkpoint()
@@ -266,6 +291,8 @@ class Trainer:
         if stage == "autoencoder" and self.step % 100 == 0:
             rec["codebooks"] = self.net.quantizer.health()
             self.net.quantizer.reset_stats()
+        if stage == "prior" and (self.step % PRIOR_HELD_EVERY == 0 or self.step == total):
+            rec["held_out_bits_per_index"] = round(self.held_out_bits(), 4)
         if self.step % 10 == 0 or self.step == total:
             self.log(rec)
         self.progress(stage, self.step, total, rec)
@@ -293,12 +320,12 @@ class Trainer:
         summary["codebooks"] = [health_from_indices(idx[:, s], self.cfg.codebook_size)
                                 for s in range(idx.shape[1])]
         int_prior = self.prior.to_integer()
-        held = self.prior_data[-min(64, max(4, len(self.prior_data) // 10)):]
-        summary.update(prior_bits(self.opts.kind, self.prior, int_prior, held,
+        summary.update(prior_bits(self.opts.kind, self.prior, int_prior, self.prior_held,
                                   self.cfg.codebook_size))
-        hist = torch.stack([torch.bincount(self.kind.stage_indices(self.prior_data, s).flatten(),
-                                           minlength=self.cfg.codebook_size)
-                            for s in range(self.kind.stages_of(self.cfg))])
+        summary["prior_held_out"] = "--val-data" if self.opts.val_data else "fresh training examples"
+        stages = [self.kind.stage_indices(self.prior_data, s) for s in range(self.kind.stages_of(self.cfg))]
+        hist = torch.stack([torch.bincount(v[v >= 0], minlength=self.cfg.codebook_size)
+                            for v in stages])
         summary["fingerprint"] = save_model(self.opts.out, self.kind.name, self.net, int_prior,
                                             {"training": summary}, hist).hex()[:8]
         self.log({"stage": "summary", **summary})
