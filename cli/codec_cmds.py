@@ -119,6 +119,8 @@ def compress(
     quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the middle level, ceil(N/2)",
                                           help="Images: quality level 1..N of the model (higher is better; `vqcodec models` lists N)."),
     bpp: Optional[float] = typer.Option(None, "--bpp", metavar="X", help="Images: the highest level whose file fits X bits per pixel."),
+    colour: Optional[bool] = typer.Option(None, "--colour-correction/--no-colour-correction", show_default="with",
+                                          help="Images: send a map of local colour means (about 0.001 bpp; without it the stream is format version 1 or 2, as older vqcodec wrote and reads)."),
     stream: bool = typer.Option(False, "--stream", help="Speech: code and flush chunk by chunk as input arrives."),
     chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length (default 1000, 200 with --stream)."),
     low_latency: Optional[bool] = typer.Option(None, "--low-latency/--full-context", show_default="low latency with --stream",
@@ -155,7 +157,8 @@ def compress(
              for src in inputs]
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                       stages=stages, quality=quality, bpp=bpp, stream=stream, low_latency=low_latency,
+                       stages=stages, quality=quality, bpp=bpp, colour=colour, stream=stream,
+                       low_latency=low_latency,
                        chunk_frames=max(1, round(chunk_ms / 20)) if chunk_ms else None,
                        max_pixels=max_pixels, max_seconds=max_seconds,
                        audio_blocks=stop.blocks if stream else None)

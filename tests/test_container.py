@@ -52,9 +52,12 @@ def forged_header(version: int, modality: int, values: list[int]) -> bytes:
 
 # (version, modality, values): 0 = image, 1 = speech
 REFUSED_HEADERS = {
-    "image version 3": ((3, 0, [640, 480, 3, 2]), "image streams have versions 1 and 2, not 3"),
+    "image version 3": ((3, 0, [640, 480, 3, 2]), "image streams have versions 1, 2 and 4, not 3"),
     "speech version 2": ((2, 1, [16000, 1, 2, 10]), "speech streams have versions 1 and 3, not 2"),
+    "speech version 4": ((4, 1, [16000, 1, 2, 10, 1]), "speech streams have versions 1 and 3, not 4"),
     "level-1 image as version 2": ((2, 0, [640, 480, 3, 1]), "version 1 holds"),
+    "uncorrected image as version 4": ((4, 0, [640, 480, 3, 2, 0]), "version 2 holds"),
+    "colour tiles of 4 pixels": ((4, 0, [640, 480, 3, 1, 4]), "colour correction tiles of 4 pixels"),
     "full-context speech as version 3": ((3, 1, [16000, 1, 2, 10, 0]), "version 1 holds"),
     "unknown schedule": ((3, 1, [16000, 1, 2, 10, 5]), "unknown synthesis schedule 5"),
 }
@@ -80,6 +83,7 @@ def test_info_refuses_such_a_header_in_one_line(case, tmp_path):
 
 
 @pytest.mark.parametrize("params", [ImageParams(640, 480, 3), ImageParams(640, 480, 3, 2),
+                                    ImageParams(640, 480, 3, 1, 64), ImageParams(640, 480, 1, 3, 64),
                                     AudioParams(16000, 1, 2, 10), AudioParams(16000, 1, 2, 10, 1)])
 def test_every_header_a_writer_makes_reads_back_in_its_own_version(params):
     kind = "image" if isinstance(params, ImageParams) else "speech"

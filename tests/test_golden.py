@@ -14,7 +14,8 @@ GOLDEN = Path(__file__).parent / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
 
 
-@pytest.mark.parametrize("kind, model", [("image", "tiny-image"), ("speech", "tiny-speech")])
+@pytest.mark.parametrize("kind, model", [("image", "tiny-image"), ("image-colour", "tiny-image"),
+                                         ("speech", "tiny-speech")])
 @pytest.mark.parametrize("env", [None, OTHER_CPU], ids=["this-cpu", "imitated-cpu"])
 def test_golden_stream_decodes_to_committed_checksum(kind, model, env, tmp_path):
     out = tmp_path / "idx.npy"
@@ -40,9 +41,22 @@ def test_golden_streams_also_decode_to_media(tmp_path):
     assert rate == ref_rate and len(wave) == len(ref) and 0 < np.abs(wave).max() <= 1
 
 
-@pytest.mark.parametrize("kind, src, model", [("image", "golden.png", "tiny-image"),
-                                              ("speech", "golden.wav", "tiny-speech")])
-def test_encoder_output_is_pinned_on_the_reference_setup(kind, src, model):
+def test_the_golden_colour_correction_map_decodes_to_its_checksum():
+    """A version 4 image stream's colour correction is integers under integer weights: the
+    same map on every machine."""
+    import sys
+
+    sys.path.insert(0, str(GOLDEN))
+    from make_golden import correction_sha256
+
+    assert correction_sha256(GOLDEN / "image-colour.vqc") == EXPECTED["image-colour"]["correction_sha256"]
+
+
+@pytest.mark.parametrize("kind, src, model, opts", [
+    ("image", "golden.png", "tiny-image", {"colour": False}),  # byte-identical to the old encoder
+    ("image-colour", "golden.png", "tiny-image", {}),
+    ("speech", "golden.wav", "tiny-speech", {})])
+def test_encoder_output_is_pinned_on_the_reference_setup(kind, src, model, opts):
     """Encoding is deterministic on one machine and torch version (float networks); other
     set-ups may pick other indices where a latent sits between two codes (docs/FORMAT.md)."""
     import platform
@@ -54,5 +68,5 @@ def test_encoder_output_is_pinned_on_the_reference_setup(kind, src, model):
     ref = EXPECTED["encoder"]
     if (torch.__version__.split("+")[0], platform.machine()) != (ref["torch"], ref["machine"]):
         pytest.skip("encoder output is pinned for one torch version and machine type")
-    blob = vqcodec.compress(GOLDEN / src, model=str(GOLDEN / f"{model}.safetensors"))
+    blob = vqcodec.compress(GOLDEN / src, model=str(GOLDEN / f"{model}.safetensors"), **opts)
     assert hashlib.sha256(blob).hexdigest() == ref[kind]

@@ -62,20 +62,23 @@ def load_any_model(name: str | Path) -> CodecModel:
 def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS,
                       progress: Callable[[int, int], None] | None = None,
-                      quality: int | None = None, bpp: float | None = None) -> Report:
+                      quality: int | None = None, bpp: float | None = None,
+                      colour: bool = True) -> Report:
     """Code at level `quality` (default: the model's middle level) or the highest level that
-    fits `bpp`; `progress(done, total)`, if given, hears how far the coding got."""
+    fits `bpp`, with the colour correction map unless `colour` is False (then the stream is
+    format version 1 or 2, as older vqcodec wrote and reads); `progress(done, total)`, if given,
+    hears how far the coding got."""
     from .codec.image import check_quality, compress_image
 
     m = get_model(model, "image")
     check_quality(m, quality, bpp)
     rgb, channels = read_image(data if isinstance(data, bytes) else str(data), max_pixels)
-    blob, stats = compress_image(m, rgb, channels, progress, quality, bpp)
+    blob, stats = compress_image(m, rgb, channels, progress, quality, bpp, colour)
     out.write(blob)
     return Report("image", output_bytes=len(blob), ideal_bits=stats.ideal_bits,
                   payload_bytes=stats.payload_bytes,
                   extra={"width": rgb.shape[1], "height": rgb.shape[0], "model": m.name,
-                         "level": stats.level})
+                         "level": stats.level, "colour_bytes": stats.colour_bytes})
 
 
 def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: BinaryIO,
@@ -198,11 +201,12 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str
 # -- convenience API for programs ---------------------------------------------------------
 def compress(data, model: str | Path | None = None, *, rate: int | None = None,
              stages: int | None = None, quality: int | None = None,
-             bpp: float | None = None) -> bytes:
+             bpp: float | None = None, colour: bool | None = None) -> bytes:
     """Compress an image or a sound to bytes.
 
     Images: `quality` is the level, 1 to the model's levels (higher is better; default the
-    middle one), or `bpp` picks the highest level whose stream fits that many bits per pixel.
+    middle one), or `bpp` picks the highest level whose stream fits that many bits per pixel;
+    `colour=False` leaves out the colour correction map (vqcodec.codec.colour).
     Speech: `stages` sets the rate.
 
     `data` may be a path, the bytes of an image or audio file (told apart by content), a PIL
@@ -220,10 +224,11 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         data = buf.getvalue()
     if isinstance(data, np.ndarray):
         if rate is None:
-            compress_image_to(image_png(data), out, model, quality=quality, bpp=bpp)
+            compress_image_to(image_png(data), out, model, quality=quality, bpp=bpp,
+                              colour=colour is not False)
             return out.getvalue()
-        if quality is not None or bpp is not None:
-            raise UsageError("quality= and bpp= apply to images; speech sets its rate with stages=")
+        if quality is not None or bpp is not None or colour is not None:
+            raise UsageError("quality=, bpp= and colour= apply to images; speech sets its rate with stages=")
         wave = waveform(data)
         compress_audio_to(iter([wave]), AudioInfo(rate, wave.shape[1], len(wave)), out, model, stages)
         return out.getvalue()
@@ -231,7 +236,7 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         raise UsageError("rate= describes an array; a file states its own rate")
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     kind = kinds.get(sniff(raw))
-    opts = Options(model=model, stages=stages, quality=quality, bpp=bpp)
+    opts = Options(model=model, stages=stages, quality=quality, bpp=bpp, colour=colour)
     kind.check_compress(opts)
     kind.compress_to(raw, out, opts)
     return out.getvalue()

@@ -39,6 +39,7 @@ class Options:
     stages: int | None = None
     quality: int | None = None  # images: the level, 1..N (None: the model's middle level)
     bpp: float | None = None  # images: the highest level that fits this many bits per pixel
+    colour: bool | None = None  # images: send the colour correction map (None: yes)
     stream: bool = False
     low_latency: bool | None = None  # speech: the low-latency synthesis schedule (None: with `stream`)
     chunk_frames: int | None = None  # speech: frames per chunk (None: 50, 10 with `stream`)
@@ -236,8 +237,9 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
     result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,
               "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3),
               k.rate_name: k.rate(rep.output_bytes, max(k.extent(rep.extra), 1e-9))}
-    if "level" in rep.extra:
-        result["level"] = rep.extra["level"]
+    for key in ("level", "colour_bytes"):
+        if key in rep.extra:
+            result[key] = rep.extra[key]
     result["overhead_percent"] = round(rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100, 2)
     return result
 

@@ -22,6 +22,19 @@ sys.path.insert(0, str(HERE.parent))
 from conftest import TINY_IMAGE, TINY_SPEECH, make_image, make_speechlike  # noqa: E402
 
 
+def correction_sha256(path: Path) -> str:
+    """The sha256 of a version 4 image stream's decoded colour correction map (int64 LE)."""
+    from vqcodec.codec import colour, container
+    from vqcodec.codec.image import read_image_stream, split_payload
+
+    with open(path, "rb") as f:
+        header = container.read_header(f)
+        correction = split_payload(header, read_image_stream(f, header))[1]
+    p = header.params
+    q = colour.decode(correction, colour.grid(p.height, p.width, p.colour))
+    return hashlib.sha256(q.astype("<i8").tobytes()).hexdigest()
+
+
 def main() -> None:
     from vqcodec import api
     from vqcodec.codec import container
@@ -45,15 +58,17 @@ def main() -> None:
 
     expected = {}
     encoder = {"torch": torch.__version__.split("+")[0], "machine": platform.machine()}
-    for name, src, model in (("image", "golden.png", "tiny-image.safetensors"),
-                             ("speech", "golden.wav", "tiny-speech.safetensors")):
-        blob = api.compress(str(HERE / src), model=str(HERE / model))
+    for name, src, model, opts in (("image", "golden.png", "tiny-image.safetensors", {"colour": False}),
+                                   ("image-colour", "golden.png", "tiny-image.safetensors", {}),
+                                   ("speech", "golden.wav", "tiny-speech.safetensors", {})):
+        blob = api.compress(str(HERE / src), model=str(HERE / model), **opts)
         (HERE / f"{name}.vqc").write_bytes(blob)
         encoder[name] = hashlib.sha256(blob).hexdigest()
         s = io.BytesIO(blob)
         idx = api.decode_stream_indices(s, container.read_header(s), str(HERE / model))
         expected[name] = {"shape": list(idx.shape),
                           "sha256": hashlib.sha256(idx.astype("<i8").tobytes()).hexdigest()}
+    expected["image-colour"]["correction_sha256"] = correction_sha256(HERE / "image-colour.vqc")
     expected["encoder"] = encoder
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     for p in sorted(work.rglob("*"), reverse=True):

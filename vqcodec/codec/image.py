@@ -1,43 +1,47 @@
 """Image compression: pixels -> VQ-VAE indices -> integer PixelCNN -> range coder -> container.
 
 The networks run in numpy (`model.runtime`), tile by tile; no torch is imported. Memory does
-not grow with the image beyond the pixels themselves and the index map (one int per 8 x 8).
+not grow with the image beyond the pixels themselves (the encoder also holds its own decoding,
+for the colour correction) and the index map (one int per 8 x 8).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import container, entropy
+from . import colour, container, entropy
 from ..errors import BadStreamError, UsageError
 from ..models.modelfile import CodecModel
 from ..networks.config import FACTOR
 from .entropy import Progress
 from .params import DEFAULT_MAX_PIXELS, ImageParams
 
-# The share of the time the networks take, the prior the rest, where a progress bar matters:
-# measured on the bundled model at 6 MP 0.74 and 0.69 (at 768x512, one tile, about 0.6 and 0.5).
-# It only maps both stages onto one progress count.
-NET_SHARE = {"compress": 0.7, "decompress": 0.65}
+# The shares of the time each stage takes, where a progress bar matters; they only map the
+# stages onto one progress count. compress: encoder, decoder (for the colour correction), then
+# the prior; decompress: the prior, then the decoder. Measured on the bundled model at 6 MP
+# (the networks took 0.74 of compress and 0.69 of decompress before the colour correction).
+SHARES = {"compress": (0.4, 0.3), "decompress": (0.35,)}
 STEPS = 1000  # what `progress` counts to
 
 
 @dataclass
 class ImageStats:
     ideal_bits: float  # sum of -log2 p under the integer prior
-    payload_bytes: int
+    payload_bytes: int  # the index stream's
     level: int = 1  # quality level: residual stages coded
+    colour_bytes: int = 0  # the colour correction's, with its length field
 
 
-def split_progress(progress: Progress | None,
-                   first_share: float) -> tuple[Progress | None, Progress | None]:
-    """Two callbacks for two stages of one job, each stage's (done, total) reported to
-    `progress` as a rising (done, STEPS), the first stage taking `first_share` of the count."""
+def split_progress(progress: Progress | None, *shares: float) -> list[Progress | None]:
+    """Callbacks for the consecutive stages of one job, each stage's (done, total) reported to
+    `progress` as a rising (done, STEPS), stage i taking `shares[i]` of the count (the last
+    stage the rest)."""
     if progress is None:
-        return None, None
+        return [None] * (len(shares) + 1)
     last = -1
 
     def part(lo: float, share: float) -> Progress:
@@ -50,7 +54,8 @@ def split_progress(progress: Progress | None,
 
         return report
 
-    return part(0.0, first_share), part(first_share, 1.0 - first_share)
+    starts = [sum(shares[:i]) for i in range(len(shares) + 1)]
+    return [part(a, b - a) for a, b in zip(starts, starts[1:] + [1.0])]
 
 
 def encode_indices(model: CodecModel, rgb: np.ndarray, progress: Progress | None = None,
@@ -72,26 +77,50 @@ def check_quality(model: CodecModel, quality: int | None, bpp: float | None) -> 
 
 def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
                    progress: Progress | None = None, quality: int | None = None,
-                   bpp: float | None = None) -> tuple[bytes, ImageStats]:
+                   bpp: float | None = None, correct: bool = True) -> tuple[bytes, ImageStats]:
     """Code an (H, W, 3) uint8 image at level `quality` (default: the model's middle level),
     or at the highest level whose stream fits `bpp` bits per pixel (UsageError when none
-    does). `progress(done, STEPS)` hears how far it got."""
+    does), with a colour correction map unless `correct` is False (`vqcodec.codec.colour`).
+    `progress(done, STEPS)` hears how far it got."""
     check_quality(model, quality, bpp)
-    net_progress, prior_progress = split_progress(progress, NET_SHARE["compress"])
+    net_progress, dec_progress, prior_progress = split_progress(progress, *SHARES["compress"])
     top = model.config.stages if bpp is not None else quality or model.config.default_level
     idx = encode_indices(model, rgb, net_progress, level=top)  # (h, w, top): every level's prefix
+    height, width = rgb.shape[:2]
 
     def code(level: int) -> tuple[bytes, ImageStats]:
         h, w = idx.shape[:2]
         plan = model.prior.plan((1, h, w, level))
         streams, ideal = entropy.encode(plan, idx[..., :level].reshape(-1), 1, prior_progress)
-        params = ImageParams(rgb.shape[1], rgb.shape[0], channels, level)
+        payload, tile = streams[0], 0
+        if correct:
+            decoded = decompress_indices(model, idx[..., :level], width, height, dec_progress)
+            tile = colour.TILE
+            payload = join_payload(streams[0], colour.encode(colour.measure(rgb, decoded, tile)))
+        params = ImageParams(width, height, channels, level, tile)
         header = container.Header("image", model.fingerprint[:4], params).to_bytes()
-        return header + container.record_bytes(streams[0], last=True), ImageStats(ideal, len(streams[0]), level)
+        stats = ImageStats(ideal, len(streams[0]), level, len(payload) - len(streams[0]))
+        return header + container.record_bytes(payload, last=True), stats
 
     if bpp is None:
         return code(top)
-    return _fit(code, top, bpp * rgb.shape[0] * rgb.shape[1] / 8, bpp)
+    return _fit(code, top, bpp * height * width / 8, bpp)
+
+
+def join_payload(indices: bytes, correction: bytes) -> bytes:
+    """A version 4 payload: the index stream's length (u32le), the index stream, the colour
+    correction."""
+    return struct.pack("<I", len(indices)) + indices + correction
+
+
+def split_payload(header: container.Header, payload: bytes) -> tuple[bytes, bytes | None]:
+    """(index stream, colour correction or None) of a stream's payload."""
+    if not header.params.colour:
+        return payload, None
+    if len(payload) < 4 or struct.unpack_from("<I", payload)[0] > len(payload) - 4:
+        raise BadStreamError("malformed stream: image payload shorter than its index stream")
+    n = struct.unpack_from("<I", payload)[0]
+    return payload[4: 4 + n], payload[4 + n:]
 
 
 def _fit(code, levels: int, budget: float, bpp: float) -> tuple[bytes, ImageStats]:
@@ -132,8 +161,8 @@ def decode_indices(model: CodecModel, header: container.Header, payload: bytes,
     """The indices of a stream's payload: (h, w) at level 1, else (h, w, level)."""
     p = header.params.check_level(model.config.stages)
     h, w = -(-p.height // FACTOR), -(-p.width // FACTOR)
-    idx = entropy.decode(model.prior.plan((1, h, w, p.level)), [payload], h * w * p.level,
-                         progress=progress)
+    idx = entropy.decode(model.prior.plan((1, h, w, p.level)), [split_payload(header, payload)[0]],
+                         h * w * p.level, progress=progress)
     return idx.reshape(h, w) if p.level == 1 else idx.reshape(h, w, p.level)
 
 
@@ -146,7 +175,12 @@ def decompress_indices(model: CodecModel, idx: np.ndarray, width: int, height: i
 def decompress_payload(model: CodecModel, header: container.Header, payload: bytes,
                        progress: Progress | None = None) -> np.ndarray:
     """A stream's payload -> (H, W, 3) uint8 image; `progress(done, STEPS)` hears how far."""
-    prior_progress, net_progress = split_progress(progress, 1.0 - NET_SHARE["decompress"])
+    prior_progress, net_progress = split_progress(progress, *SHARES["decompress"])
     p = header.params
+    correction = split_payload(header, payload)[1]
+    q = None
+    if correction is not None:  # decoded first: a damaged map fails before the long work
+        q = colour.decode(correction, colour.grid(p.height, p.width, p.colour))
     idx = decode_indices(model, header, payload, prior_progress)
-    return decompress_indices(model, idx, p.width, p.height, net_progress)
+    rgb = decompress_indices(model, idx, p.width, p.height, net_progress)
+    return rgb if q is None else colour.apply(rgb, q, p.colour, out=rgb)

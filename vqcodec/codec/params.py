@@ -1,14 +1,15 @@
 """The media parameters a stream header carries, typed, with every limit checked in one place.
 
-    image: width height channels [level]    audio: rate channels stages chunk_frames [schedule]
+    image: width height channels [level [colour]]    audio: rate channels stages chunk_frames [schedule]
 
 `level` (the residual stages an image stream codes) exists from format version 2 on, audio's
-`schedule` (how the decoder synthesises chunk ends) from version 3 on; a stream is written in
+`schedule` (how the decoder synthesises chunk ends) from version 3 on, an image's `colour` (the
+tile side of its colour correction map, 0 for none) in version 4; a stream is written in
 the lowest version that holds it, so level-1 images and full-context audio stay version 1
 (readable by older vqcodec, and byte-identical to what it wrote), and a low-latency stream is
 version 3, which older vqcodec refuses by its version number instead of misreading it. A
 reader holds every stream to that: a kind's parameters refuse a version the kind does not have
-(images: 1 and 2, speech: 1 and 3) and a version higher than the lowest that holds the values,
+(images: 1, 2 and 4, speech: 1 and 3) and a version higher than the lowest that holds the values,
 so each stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
@@ -29,6 +30,7 @@ DEFAULT_MAX_SECONDS = 24 * 3600.0
 MIN_RATE, MAX_RATE = 1000, 768_000
 MAX_CHANNELS = 64
 MAX_CHUNK_FRAMES = 3000
+MIN_COLOUR_TILE, MAX_COLOUR_TILE = 8, 4096  # pixels per side of a colour correction tile
 # audio synthesis schedules (the `schedule` header value is the index)
 FULL_CONTEXT, LOW_LATENCY = 0, 1
 SCHEDULES = ("full-context", "low-latency")
@@ -36,8 +38,8 @@ SCHEDULES = ("full-context", "low-latency")
 
 def _known_version(kind: str, versions: tuple[int, ...], version: int) -> None:
     if version not in versions:
-        raise BadStreamError(f"malformed stream: {kind} streams have versions "
-                             f"{' and '.join(map(str, versions))}, not {version}")
+        listed = ", ".join(map(str, versions[:-1])) + f" and {versions[-1]}"
+        raise BadStreamError(f"malformed stream: {kind} streams have versions {listed}, not {version}")
 
 
 def _lowest_version(kind: str, params: "ImageParams | AudioParams", version: int) -> None:
@@ -52,7 +54,9 @@ class ImageParams:
     height: int
     channels: int  # 1 (grey) or 3 (RGB): the channel count to restore
     level: int = 1  # quality level: residual VQ stages coded per position
-    VERSIONS: ClassVar[tuple[int, ...]] = (1, 2)  # format versions with an image layout
+    colour: int = 0  # tile side in pixels of the colour correction map (0: none)
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 2, 4)  # format versions with an image layout
+    FIELDS: ClassVar[dict[int, int]] = {1: 3, 2: 4, 4: 5}  # parameters a header carries
 
     def validate(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> "ImageParams":
         if self.width < 1 or self.height < 1 or self.channels not in (1, 3) or self.level < 1:
@@ -72,14 +76,14 @@ class ImageParams:
 
     def version(self) -> int:
         """The lowest format version that holds these parameters."""
-        return 1 if self.level == 1 else 2
+        return 4 if self.colour else 1 if self.level == 1 else 2
 
     @classmethod
     def count(cls, version: int) -> int:
         """How many parameters a header of `version` carries; BadStreamError for a version
         images do not have."""
         _known_version("image", cls.VERSIONS, version)
-        return 3 if version == 1 else 4
+        return cls.FIELDS[version]
 
     @classmethod
     def from_header(cls, version: int, values: list[int]) -> "ImageParams":
@@ -87,6 +91,8 @@ class ImageParams:
         the version a writer would have used for them."""
         params = cls(*values)
         _lowest_version("image", params, version)
+        if params.colour and not MIN_COLOUR_TILE <= params.colour <= MAX_COLOUR_TILE:
+            raise BadStreamError(f"malformed stream: colour correction tiles of {params.colour} pixels")
         return params
 
     def values(self) -> tuple[int, ...]:

@@ -146,7 +146,8 @@ class ImageKind(Kind):
     def compress_to(self, data, out: BinaryIO, o: Options) -> Report:
         from .. import api
 
-        return api.compress_image_to(data, out, o.model, o.max_pixels, o.progress, o.quality, o.bpp)
+        return api.compress_image_to(data, out, o.model, o.max_pixels, o.progress, o.quality, o.bpp,
+                                     o.colour is not False)
 
     def extent(self, extra: dict) -> float:
         return extra["width"] * extra["height"]

@@ -141,6 +141,9 @@ class SpeechKind(Kind):
 
         if o.quality is not None or o.bpp is not None:
             raise UsageError("--quality and --bpp apply to images; speech sets its rate with --stages")
+        if o.colour is not None:
+            raise UsageError("--colour-correction/--no-colour-correction apply to images; "
+                             "the input is speech")
         if o.rate is not None and not o.raw:
             raise UsageError("--rate describes --raw input; a file with a header states its own rate")
         model = api.get_model(o.model, self.name)
