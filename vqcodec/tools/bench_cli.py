@@ -55,6 +55,8 @@ def commands(f: dict[str, Path], tmp: Path) -> dict[str, list[str]]:
         "vqcodec models": VQCODEC + ["models"],
         "usage error": VQCODEC + ["compress", "--no-such-option"],
         "compress photo 768x512": VQCODEC + ["compress", "-f", str(f["photo"]), "-o", str(tmp / "p.vqc")],
+        "compress photo, no colour map": VQCODEC + ["compress", "-f", str(f["photo"]), "-o",
+                                                    str(tmp / "p0.vqc"), "--no-colour-correction"],
         "decompress photo 768x512": VQCODEC + ["decompress", "-f", str(f["photo.vqc"]), "-o", str(tmp / "p.png")],
         "compress speech 10 s": VQCODEC + ["compress", "-f", str(f["speech"]), "-o", str(tmp / "s.vqc")],
         "decompress speech 10 s": VQCODEC + ["decompress", "-f", str(f["speech.vqc"]), "-o", str(tmp / "s.wav")],
