@@ -197,3 +197,22 @@ def test_progress_bar_shows_only_once_coding_has_taken_a_second():
 
     assert shown(delay=60.0) == ""
     assert "compressing x.png" in shown(delay=0.0)
+
+
+@pytest.mark.parametrize("width, height", [(1, 65), (8, 65), (5, 9), (65, 1)])
+def test_images_one_index_wide_decode_to_the_encoders_indices(image_model, tmp_path, width, height):
+    """A map one index wide has wavefronts without positions (t = 2y + x odd): once a crash."""
+    import io
+
+    from vqcodec import api
+    from vqcodec.codec import container
+    from vqcodec.codec.image import encode_indices
+    from vqcodec.media import read_image
+
+    src = make_image(tmp_path / "n.png", width, height, seed=6)
+    blob = api.compress(str(src), model=str(image_model))
+    s = io.BytesIO(blob)
+    idx = api.decode_stream_indices(s, container.read_header(s), str(image_model))
+    model = api.get_model(str(image_model), "image")
+    assert np.array_equal(idx, encode_indices(model, read_image(str(src))[0]))
+    assert api.decompress(blob, model=str(image_model)).shape == (height, width, 3)

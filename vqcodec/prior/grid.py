@@ -46,4 +46,4 @@ class Grid:
 
 def gather(cache: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """(N,) rows and (taps,) flat offsets -> (N, taps * C) features."""
-    return cache[rows[:, None] + offsets[None, :]].reshape(len(rows), -1)
+    return cache[rows[:, None] + offsets[None, :]].reshape(len(rows), len(offsets) * cache.shape[1])
