@@ -52,7 +52,7 @@ def test_the_map_is_applied_band_by_band_as_a_whole_and_bilinearly(monkeypatch):
     y = rng.integers(0, 256, (100, 130, 3)).astype(np.uint8)
     q = rng.integers(-5, 6, colour.grid(100, 130, 16) + (3,))
     whole = colour.apply(y, q, 16)
-    monkeypatch.setattr(colour, "BAND", 7)
+    monkeypatch.setattr(colour, "BAND_BYTES", 130 * 3 * 8 * 7)  # bands of 14 rows (7 for sums)
     assert np.array_equal(colour.apply(y, q, 16), whole)
     flat = np.full((100, 130, 3), 100, np.uint8)
     add = colour.apply(flat, q, 16).astype(int) - 100  # a smooth field between tile centres
@@ -61,12 +61,28 @@ def test_the_map_is_applied_band_by_band_as_a_whole_and_bilinearly(monkeypatch):
     assert np.abs(np.diff(add, axis=0)).max() <= step and np.abs(np.diff(add, axis=1)).max() <= step
 
 
-def test_means_of_partial_tiles_are_their_own_pixels():
+@pytest.mark.parametrize("band_bytes", [430 * 3 * 8 * 5, 1 << 30])
+def test_means_of_partial_tiles_are_their_own_pixels(monkeypatch, band_bytes):
+    monkeypatch.setattr(colour, "BAND_BYTES", band_bytes)
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (300, 430, 3)).astype(np.uint8)
     means = colour._tile_means(img, 64)
     assert means.shape == (5, 7, 3)
     assert np.allclose(means[4, 6], img[256:, 384:].reshape(-1, 3).mean(0))
+    assert np.allclose(means[1, 2], img[64:128, 128:192].reshape(-1, 3).mean(0))
+
+
+def test_memory_does_not_grow_with_the_width():
+    """A 64 x 40000 image: bands of BAND_BYTES, not of a fixed row count (once 0.5 GB)."""
+    import tracemalloc
+
+    y = np.full((64, 40000, 3), 100, np.uint8)
+    x = np.full((64, 40000, 3), 110, np.uint8)
+    tracemalloc.start()
+    q = colour.measure(x, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert (q == 5).all() and peak < 40e6  # the image itself is 7.7 MB; each round copies it
 
 
 # -- the stream around it ------------------------------------------------------------------------
@@ -146,3 +162,25 @@ def test_the_bundled_model_returns_flat_colours_within_three_levels_on_average()
 def test_a_forged_stream_without_its_map_fails_cleanly():
     with pytest.raises(BadStreamError, match="bad colour correction header"):
         colour.decode(b"\x01", (2, 2))
+
+
+def test_the_decoder_uses_the_tile_size_the_header_names(image_model, tmp_path):
+    """A version 4 stream with 32-pixel tiles (a size today's encoder does not write)."""
+    from vqcodec import api
+    from vqcodec.codec.image import decompress_indices, encode_indices
+    from vqcodec.codec.params import ImageParams
+    from vqcodec.media import read_image
+
+    src = make_image(tmp_path / "b.png", 96, 64, seed=8)
+    vqc = tmp_path / "b.vqc"
+    assert run_cli("compress", src, "-m", image_model, "-o", vqc).returncode == 0
+    header, payload = _stream_parts(vqc)
+    model = api.get_model(str(image_model), "image")
+    rgb = read_image(str(src))[0]
+    decoded = decompress_indices(model, encode_indices(model, rgb), 96, 64)
+    q = colour.measure(rgb, decoded, 32)
+    p = header.params
+    forged = container.Header("image", header.fingerprint, ImageParams(p.width, p.height, 3, 1, 32))
+    _rewrite(vqc, forged, join_payload(split_payload(header, payload)[0], colour.encode(q)))
+    got = api.decompress(vqc.read_bytes(), model=str(image_model))
+    assert q.shape[:2] == (2, 3) and np.array_equal(got, colour.apply(decoded, q, 32))

@@ -57,7 +57,7 @@ REFUSED_HEADERS = {
     "speech version 4": ((4, 1, [16000, 1, 2, 10, 1]), "speech streams have versions 1 and 3, not 4"),
     "level-1 image as version 2": ((2, 0, [640, 480, 3, 1]), "version 1 holds"),
     "uncorrected image as version 4": ((4, 0, [640, 480, 3, 2, 0]), "version 2 holds"),
-    "colour tiles of 4 pixels": ((4, 0, [640, 480, 3, 1, 4]), "colour correction tiles of 4 pixels"),
+    "colour tiles of 16 pixels": ((4, 0, [640, 480, 3, 1, 16]), "colour correction tiles of 16 pixels"),
     "full-context speech as version 3": ((3, 1, [16000, 1, 2, 10, 0]), "version 1 holds"),
     "unknown schedule": ((3, 1, [16000, 1, 2, 10, 5]), "unknown synthesis schedule 5"),
 }

@@ -167,3 +167,10 @@ def test_bench_speed_times_the_first_size_at_every_level(staged_model):
         real = vqcodec.compress(bench_speed._photo(48, 64), model=str(staged_model), quality=r["level"])
         assert r["bytes"] == len(real)
     assert rows[0]["bytes"] < rows[LEVELS - 1]["bytes"]
+
+
+def test_without_the_colour_map_a_level_stream_is_version_2(staged_model, photo, tmp_path):
+    vqc = tmp_path / "plain.vqc"
+    assert _compress(staged_model, photo, vqc, "--quality", "2", "--no-colour-correction")["level"] == 2
+    info = json.loads(run_cli("info", vqc, "--json").stdout)
+    assert info["version"] == 2 and info["level"] == 2 and info.get("colour", 0) == 0

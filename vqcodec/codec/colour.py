@@ -9,7 +9,8 @@ bpp and gains about 0.3 dB (docs/RESULTS.md); flat colours come back within a fe
 
 The integers are range-coded per channel under a two-sided geometric distribution whose ratio
 the encoder picks from RATIOS (one byte per channel). Its weights are integers, computed
-without floating point, so every machine decodes the same map. Numpy only.
+without floating point, so every machine decodes the same map. Numpy and constriction only (no
+torch). Memory: the map, and bands of about BAND_BYTES, whatever the image's width.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ TILE = 64  # pixels per tile side (8 x 8 indices)
 STEP = 2  # 8-bit levels per unit of the coded integers
 LIMIT = 64  # coded integers lie in [-LIMIT, LIMIT]: corrections up to +-128 levels
 ROUNDS = 8  # encoder refinements: later rounds see the clipping to 0..255 of the earlier ones
-BAND = 256  # output rows corrected at a time (memory does not grow with the image)
+BAND_BYTES = 4 << 20  # float32 temporaries per band of rows (at least one row)
 RATIOS = tuple(range(16, 256, 16))  # ratio p(k+1)/p(k) = r/256 of the geometric, per channel
-_FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 
 def _weights(ratio: int) -> np.ndarray:
@@ -37,6 +37,12 @@ def _weights(ratio: int) -> np.ndarray:
 
 
 _TABLES = [_weights(r) for r in RATIOS]
+_MODELS = [constriction.stream.model.Categorical(t, perfect=False) for t in _TABLES]
+
+
+def _rows(width: int, bytes_per_value: int = 4) -> int:
+    """Rows per band: BAND_BYTES of (rows, width, 3) values, at least one row."""
+    return max(1, BAND_BYTES // (width * 3 * bytes_per_value))
 
 
 def grid(height: int, width: int, tile: int = TILE) -> tuple[int, int]:
@@ -60,15 +66,17 @@ def measure(x: np.ndarray, y: np.ndarray, tile: int = TILE) -> np.ndarray:
 
 
 def _tile_means(img: np.ndarray, tile: int) -> np.ndarray:
-    """(gh, gw, 3) mean of each tile (the last row and column of tiles may be smaller)."""
+    """(gh, gw, 3) mean of each tile (the last row and column of tiles may be smaller); one
+    tile row at a time, summed in int64 without a float copy of the pixels."""
     h, w = img.shape[:2]
     gh, gw = grid(h, w, tile)
     sums = np.zeros((gh, gw, 3))
-    rows = max(tile, BAND // tile * tile)  # whole tiles per band
-    for a in range(0, h, rows):
-        band = img[a: a + rows].astype(np.float64)
-        part = np.add.reduceat(band, np.arange(0, band.shape[0], tile), axis=0)
-        sums[a // tile: a // tile + part.shape[0]] = np.add.reduceat(part, np.arange(0, w, tile), axis=1)
+    starts = np.arange(0, w, tile)
+    for i in range(gh):
+        band = img[i * tile: (i + 1) * tile]
+        for a in range(0, band.shape[0], _rows(w, 8)):
+            part = band[a: a + _rows(w, 8)].sum(axis=0, dtype=np.int64)  # (w, 3)
+            sums[i] += np.add.reduceat(part, starts, axis=0)
     ys = np.minimum(np.arange(1, gh + 1) * tile, h) - np.arange(gh) * tile
     xs = np.minimum(np.arange(1, gw + 1) * tile, w) - np.arange(gw) * tile
     return sums / (ys[:, None] * xs[None, :])[..., None]
@@ -94,8 +102,9 @@ def apply(y: np.ndarray, q: np.ndarray, tile: int = TILE, out: np.ndarray | None
     fx = fx.astype(np.float32)[None, :, None]
     rows = c[:, x0] * (1 - fx) + c[:, x1] * fx  # (gh, W, 3): each tile row across the width
     fy = fy.astype(np.float32)
-    for a in range(0, h, BAND):
-        b = min(h, a + BAND)
+    band = _rows(w)
+    for a in range(0, h, band):
+        b = min(h, a + band)
         f = fy[a:b, None, None]
         add = rows[y0[a:b]] * (1 - f) + rows[y1[a:b]] * f
         add += y[a:b]
@@ -112,7 +121,7 @@ def encode(q: np.ndarray) -> bytes:
         costs = [-(counts * np.log2(t / t.sum())).sum() for t in _TABLES]
         best = int(np.argmin(costs))
         head.append(best)
-        coder.encode(sym, _FAMILY, np.tile(_TABLES[best], (len(sym), 1)))
+        coder.encode(sym, _MODELS[best])
     words = coder.get_compressed().astype("<u4").tobytes().rstrip(b"\0")
     return bytes(head) + words
 
@@ -128,9 +137,7 @@ def decode(data: bytes, shape: tuple[int, int]) -> np.ndarray:
     q = np.empty(shape + (3,), dtype=np.int64)
     try:
         for ch in range(3):
-            t = _TABLES[data[ch]]
-            q[..., ch] = (np.asarray(decoder.decode(_FAMILY, np.tile(t, (n, 1))))
-                          .reshape(shape) - LIMIT)
+            q[..., ch] = np.asarray(decoder.decode(_MODELS[data[ch]], n)).reshape(shape) - LIMIT
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise BadStreamError(f"corrupt stream: colour correction ({exc})") from None
     return q

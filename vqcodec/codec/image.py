@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -90,8 +91,14 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
     idx = encode_indices(model, rgb, net_progress, level=top)  # (h, w, top): every level's prefix
     height, width = rgb.shape[:2]
 
+    cancel = threading.Event()
+
+    def stop_if_cancelled(done: int, total: int) -> None:
+        if cancel.is_set():
+            raise InterruptedError("the range coder failed; the decoder stops")
+
     def correction(level: int) -> bytes:
-        decoded = decompress_indices(model, idx[..., :level], width, height)
+        decoded = decompress_indices(model, idx[..., :level], width, height, stop_if_cancelled)
         return colour.encode(colour.measure(rgb, decoded, colour.TILE))
 
     def code(level: int) -> tuple[bytes, ImageStats]:
@@ -99,7 +106,11 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
         plan = model.prior.plan((1, h, w, level))
         with single(), ThreadPoolExecutor(1) as pool:  # the decoder beside the coder: 2 cores
             corr = pool.submit(correction, level) if correct else None
-            streams, ideal = entropy.encode(plan, idx[..., :level].reshape(-1), 1, prior_progress)
+            try:
+                streams, ideal = entropy.encode(plan, idx[..., :level].reshape(-1), 1, prior_progress)
+            except BaseException:  # Ctrl-C, out of memory: the decoder stops after its tile
+                cancel.set()
+                raise
             payload, tile = streams[0], 0
             if corr is not None:
                 payload, tile = join_payload(streams[0], corr.result()), colour.TILE

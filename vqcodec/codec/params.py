@@ -30,7 +30,7 @@ DEFAULT_MAX_SECONDS = 24 * 3600.0
 MIN_RATE, MAX_RATE = 1000, 768_000
 MAX_CHANNELS = 64
 MAX_CHUNK_FRAMES = 3000
-MIN_COLOUR_TILE, MAX_COLOUR_TILE = 8, 4096  # pixels per side of a colour correction tile
+MIN_COLOUR_TILE, MAX_COLOUR_TILE = 32, 4096  # pixels per side of a colour correction tile
 # audio synthesis schedules (the `schedule` header value is the index)
 FULL_CONTEXT, LOW_LATENCY = 0, 1
 SCHEDULES = ("full-context", "low-latency")

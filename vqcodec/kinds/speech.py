@@ -72,7 +72,7 @@ class SpeechKind(Kind):
         from ..train.data import SpeechSegments
 
         rate = cfg.sample_rate if cfg else 16000
-        return SpeechSegments(source, rate, size, seed, rank, world)  # (n, samples)
+        return SpeechSegments(source, rate, size, seed, rank, world, augment)  # (n, samples)
 
     def latents(self, net, x):
         return net.encoder(net.features(x))
@@ -123,6 +123,8 @@ class SpeechKind(Kind):
         return out
 
     def unpadded(self, x) -> list:
+        if (x >= 0).all():  # nothing to cut: one plan for the batch
+            return [x]
         return [row[: int((row[:, 0] >= 0).sum())][None] for row in x]
 
     def prior_crop(self, x):

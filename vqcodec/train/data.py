@@ -216,11 +216,12 @@ class ImageCrops(_Sampler):
 
 
 class SpeechSegments(_Sampler):
-    """Random mono segments of `seconds` at `rate`, with level augmentation."""
+    """Random mono segments of `seconds` at `rate`, with level augmentation unless `augment`
+    is False (held-out data keeps its own level)."""
 
     def __init__(self, source: str | Path, rate: int, seconds: float = 1.0, seed: int = 0,
-                 rank: int = 0, world: int = 1):
-        self.rate, self.length = rate, int(round(seconds * rate))
+                 rank: int = 0, world: int = 1, augment: bool = True):
+        self.rate, self.length, self.augment = rate, int(round(seconds * rate)), augment
         super().__init__(AudioExamples(source, rate), seed, rank, world)
 
     def cut(self, i: int, length: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -244,7 +245,9 @@ class SpeechSegments(_Sampler):
         out = np.zeros(length, dtype=np.float32)
         x = self.examples.segment(i, start, length)
         out[: len(x)] = x
-        return out * np.float32(10 ** (rng.uniform(-12, 3) / 20)), len(x)  # level augmentation
+        if self.augment:  # level augmentation (held-out data keeps its own level)
+            out *= np.float32(10 ** (rng.uniform(-12, 3) / 20))
+        return out, len(x)
 
     def stack(self, segments: list[np.ndarray]) -> torch.Tensor:
         """(n, length)"""

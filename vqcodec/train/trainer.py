@@ -191,6 +191,7 @@ class Trainer:
         return torch.cat(out)[:count]
 
     def encode_prior_data(self) -> None:
+        """The prior's training examples and its held-out examples, each encoded once."""
         if self.prior_data is None:
             self.prior_data = self.indices_for_prior(self.data, self.opts.prior_examples)
         if self.prior_held is None:
