@@ -32,12 +32,12 @@ class Plan(Protocol):
     def batch_of_np(self, ids: np.ndarray) -> np.ndarray: ...
 
 
-def _to_bytes(words: np.ndarray) -> bytes:
+def to_bytes(words: np.ndarray) -> bytes:
     # Trailing zero bytes of the last words carry no information: the decoder pads them back.
     return words.astype("<u4").tobytes().rstrip(b"\0")
 
 
-def _to_words(data: bytes) -> np.ndarray:
+def to_words(data: bytes) -> np.ndarray:
     return np.frombuffer(data + b"\0" * (-len(data) % 4), dtype="<u4").astype(np.uint32)
 
 
@@ -93,7 +93,7 @@ def encode(plan: Plan, symbols, batch: int,
         for b in np.flatnonzero(np.bincount(owner)):  # a queue coder appends: groups in order
             sel = owner == b
             coders[b].encode(sym[sel].astype(np.int32), FAMILY, w[sel])
-    return [_to_bytes(c.get_compressed()) for c in coders], ideal
+    return [to_bytes(c.get_compressed()) for c in coders], ideal
 
 
 def decode(plan: Plan, streams: list[bytes], total: int,
@@ -112,7 +112,7 @@ def decode(plan: Plan, streams: list[bytes], total: int,
 def _decode(plan: Plan, streams: list[bytes], total: int,
             choose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
             progress: Progress | None) -> np.ndarray:
-    decoders = [constriction.stream.queue.RangeDecoder(_to_words(s)) for s in streams]
+    decoders = [constriction.stream.queue.RangeDecoder(to_words(s)) for s in streams]
     out = np.zeros(total, dtype=np.int64)
     steps = plan.steps_np()
     for i, ids in enumerate(steps):

@@ -134,9 +134,9 @@ def split_payload(header: container.Header, payload: bytes) -> tuple[bytes, byte
     """(index stream, colour correction or None) of a stream's payload."""
     if not header.params.colour:
         return payload, None
-    if len(payload) < 4 or struct.unpack_from("<I", payload)[0] > len(payload) - 4:
+    n = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else len(payload)
+    if n > len(payload) - 4:
         raise BadStreamError("malformed stream: image payload shorter than its index stream")
-    n = struct.unpack_from("<I", payload)[0]
     return payload[4: 4 + n], payload[4 + n:]
 
 
