@@ -41,6 +41,7 @@ def train(
     ae_minutes: float = typer.Option(0.0, "--ae-minutes", help="Wall-clock budget for the autoencoder (fewer steps if needed)."),
     prior_minutes: float = typer.Option(0.0, "--prior-minutes", help="Wall-clock budget for the prior."),
     init: Optional[str] = typer.Option(None, "--init", help="Start the autoencoder from this model's weights (a file or a bundled name): fine-tuning."),
+    only: str = typer.Option("all", "--only", help="'all', or 'decoder': train the decoder alone (with --init); the encoder, codebooks and prior stay, so streams keep their indices."),
     adversarial: bool = typer.Option(False, "--adversarial", help="Speech: add multi-period and multi-resolution STFT discriminators with feature matching."),
     gan_config: Optional[str] = typer.Option(None, "--gan-config", help='Discriminator/loss overrides as JSON, e.g. \'{"fm_weight": 2.0}\'.'),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes beside the training step (default: one per two cores; 0: none).", show_default=False),
@@ -70,6 +71,10 @@ def train(
         overrides = json.loads(config) if config else {}
     except json.JSONDecodeError as exc:
         fail(f"--config is not valid JSON ({exc.msg})", 1)
+    if only not in ("all", "decoder"):
+        fail(f"unknown --only {only!r}: use all or decoder", 1)
+    if only == "decoder" and not init:
+        fail("--only decoder fine-tunes a trained model: give --init", 1)
     if (adversarial or gan_config) and kind != "speech":
         fail("--adversarial is for speech models", 1)
     try:
@@ -94,7 +99,7 @@ def train(
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
                         ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after,
-                        init=init, gan=gan, workers=workers)
+                        init=init, gan=gan, workers=workers, only=only)
     err = _err()
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)

@@ -133,7 +133,7 @@ def model_for_stream(header: container.Header, model: str | Path | None) -> Code
                              "bundled; name it with --model")
         model = path
     m = load_any_model(model)
-    if m.fingerprint[:4] != header.fingerprint:
+    if m.codes[:4] != header.fingerprint:
         raise ModelError(f"stream was made by model {header.fingerprint.hex()}, but model "
                          f"{m.name} is {m.short_id}")
     return get_model(model, kind)

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from .. import kinds
 from ..errors import VQCodecError
-from ..models.registry import MODELS_DIR, bundled_names, read_metadata
+from ..models.registry import MODELS_DIR, bundled_names, codes_id, read_metadata
 from . import container
 
 
@@ -63,7 +63,7 @@ def bundled_models() -> list[dict]:
         if measured.get("recorded_by") != RECORDED_BY:
             measured = {}
         stages = int(json.loads(meta.get("config", "{}")).get("stages", 1))
-        rows.append({"name": name, "kind": meta.get("kind", "?"), "id": meta.get("fingerprint", "")[:8],
+        rows.append({"name": name, "kind": meta.get("kind", "?"), "id": codes_id(meta)[:8],
                      "megabytes": path.stat().st_size / 1e6, "levels": stages,
                      "default_level": _default_level(meta.get("kind"), json.loads(meta["config"]))
                      if "config" in meta else 1,

@@ -115,7 +115,7 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
             if corr is not None:
                 payload, tile = join_payload(streams[0], corr.result()), colour.TILE
         params = ImageParams(width, height, channels, level, tile)
-        header = container.Header("image", model.fingerprint[:4], params).to_bytes()
+        header = container.Header("image", model.codes[:4], params).to_bytes()
         stats = ImageStats(ideal, len(streams[0]), level, len(payload) - len(streams[0]))
         return header + container.record_bytes(payload, last=True), stats
 

@@ -86,7 +86,7 @@ class SpeechEncoderStream:
         self.offset = 0
         self.next_frame = 0
         self.total_in = 0
-        self.header = container.Header("speech", model.fingerprint[:4],
+        self.header = container.Header("speech", model.codes[:4],
                                        AudioParams(rate, channels, self.stages, chunk_frames,
                                                    schedule).validate()).to_bytes()
         self.ideal_bits = 0.0

@@ -3,9 +3,13 @@
 Loading never unpickles: tensors come from safetensors and the configuration from JSON in its
 metadata. Loading needs no torch: the codec runs the networks through `vqcodec.runtime`, and
 the torch modules (`CodecModel.net`, for training and checks) are built on first use. The
-fingerprint is a SHA-256 over the kind, the configuration and every tensor; its first 4 bytes
-go into each stream, and a file whose recorded fingerprint does not match its contents is
-refused as tampered.
+fingerprint is a SHA-256 over the kind, the configuration and every tensor, and a file whose
+recorded fingerprint does not match its contents is refused as tampered.
+
+Streams name a model by the first 4 bytes of its *codes* id: the fingerprint of the model that
+first wrote them. A model whose decoder alone was retrained (`train --only decoder`) keeps the
+encoder, codebooks and prior of its base byte for byte, so it writes and reads the same streams:
+it inherits the base's codes id (metadata `codes`, covered by its own fingerprint).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class CodecModel:
     info: dict
     path: Path
     tensors: dict[str, np.ndarray]  # everything in the file, as stored
+    meta_codes: str = ""  # hex; set when the model kept another model's codes
     _runtime: Any = None
     _net: Any = None
 
@@ -74,17 +79,27 @@ class CodecModel:
         return torch.from_numpy(np.array(h))
 
     @property
+    def codes(self) -> bytes:
+        """The id its streams carry (the first 4 bytes): its own fingerprint, or the one of the
+        model whose codes it kept (a decoder retrained alone)."""
+        return bytes.fromhex(self.meta_codes) if self.meta_codes else self.fingerprint
+
+    @property
     def name(self) -> str:
         return self.path.name.removesuffix(".safetensors")
 
     @property
     def short_id(self) -> str:
-        return self.fingerprint[:4].hex()
+        """The model id streams carry, as hex."""
+        return self.codes[:4].hex()
 
 
-def _fingerprint(kind: str, config: str, tensors: dict[str, np.ndarray]) -> bytes:
-    """SHA-256 over kind, config and every tensor (name, torch's dtype name, shape, bytes)."""
+def _fingerprint(kind: str, config: str, tensors: dict[str, np.ndarray], codes: str = "") -> bytes:
+    """SHA-256 over kind, config, the inherited codes id if any, and every tensor (name, torch's
+    dtype name, shape, bytes)."""
     h = hashlib.sha256(f"{kind}\n{config}\n".encode())
+    if codes:
+        h.update(f"codes:{codes}\n".encode())
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
         h.update(f"{name}:torch.{TORCH_DTYPE_NAMES.get(a.dtype.name, a.dtype.name)}:{a.shape}\n".encode())
@@ -125,9 +140,14 @@ def _torch_net(kind: str, cfg, tensors: dict[str, np.ndarray], path: Path):
     return net.eval()
 
 
+DECODER_TENSORS = ("net.decoder.", "scale.net.decoder.")  # what `train --only decoder` changes
+
+
 def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info: dict,
-               histogram: "torch.Tensor | None" = None) -> bytes:
-    """Write a model file; returns its fingerprint."""
+               histogram: "torch.Tensor | None" = None, base: CodecModel | None = None) -> bytes:
+    """Write a model file; returns its fingerprint. With `base` (a decoder retrained alone),
+    every tensor but the decoder's is the base's, byte for byte, `prior` and `histogram` are
+    not used, and the file keeps the base's codes id."""
     import torch
     from safetensors.torch import save_file
 
@@ -141,14 +161,25 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
             tensors["net." + name], tensors["scale.net." + name] = _to_int8(t)
         else:
             tensors["net." + name] = t.half() if t.is_floating_point() else t
-    tensors.update(prior.state("prior."))
-    if histogram is not None:
-        tensors["stats.histogram"] = histogram.to(torch.int64)
-    tensors = {k: v.contiguous() for k, v in tensors.items()}
     config = json.dumps(dataclasses.asdict(net.cfg), sort_keys=True)
-    fp = _fingerprint(kind, config, {k: v.numpy() for k, v in tensors.items()})
+    codes = ""
+    if base is not None:
+        kept = {k: torch.from_numpy(np.array(v)) for k, v in base.tensors.items()
+                if not k.startswith(DECODER_TENSORS)}
+        if base.kind != kind or json.dumps(dataclasses.asdict(base.config), sort_keys=True) != config:
+            raise ModelError(f"{base.path}: not the model this decoder was trained for")
+        tensors = {k: v for k, v in tensors.items() if k.startswith(DECODER_TENSORS)} | kept
+        codes = base.codes.hex()
+    else:
+        tensors.update(prior.state("prior."))
+        if histogram is not None:
+            tensors["stats.histogram"] = histogram.to(torch.int64)
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    fp = _fingerprint(kind, config, {k: v.numpy() for k, v in tensors.items()}, codes)
     meta = {"format": FORMAT, "kind": kind, "config": config, "fingerprint": fp.hex(),
             "info": json.dumps(info, sort_keys=True)}
+    if codes:
+        meta["codes"] = codes
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -185,8 +216,8 @@ def load_model(path: str | Path) -> CodecModel:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path}: unreadable model file ({exc})") from None
-    kind, config = meta["kind"], meta["config"]
-    fp = _fingerprint(kind, config, tensors)
+    kind, config, codes = meta["kind"], meta["config"], meta.get("codes", "")
+    fp = _fingerprint(kind, config, tensors, codes)
     if fp.hex() != meta.get("fingerprint"):
         raise ModelError(f"{path}: model file is corrupt or was tampered with "
                          "(fingerprint mismatch)")
@@ -196,7 +227,8 @@ def load_model(path: str | Path) -> CodecModel:
         prior = modality.int_prior(cfg, tensors)
     except (KeyError, TypeError) as exc:
         raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
-    model = CodecModel(kind, cfg, prior, fp, json.loads(meta.get("info", "{}")), path, tensors)
+    model = CodecModel(kind, cfg, prior, fp, json.loads(meta.get("info", "{}")), path, tensors,
+                       codes)
     try:
         model.runtime  # every weight the configuration names is present and well shaped
     except (KeyError, ValueError) as exc:

@@ -53,10 +53,15 @@ def bundled_names() -> list[str]:
     return sorted(p.name.removesuffix(".safetensors") for p in MODELS_DIR.glob("*.safetensors"))
 
 
+def codes_id(meta: dict[str, str]) -> str:
+    """The model id its streams carry (hex): its inherited codes id, else its fingerprint."""
+    return meta.get("codes") or meta.get("fingerprint", "")
+
+
 def find_by_fingerprint(prefix: bytes) -> Path | None:
-    """The bundled model whose fingerprint starts with `prefix`, if any (metadata only)."""
+    """The bundled model whose streams carry `prefix` (its codes id), if any (metadata only)."""
     for name in bundled_names():
         path = MODELS_DIR / f"{name}.safetensors"
-        if read_metadata(path).get("fingerprint", "").startswith(prefix.hex()):
+        if codes_id(read_metadata(path)).startswith(prefix.hex()):
             return path
     return None

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import kinds
-from ..errors import UsageError
+from ..errors import BadInputError, ModelError, UsageError
 from ..models.modelfile import save_model
 from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
@@ -65,12 +65,16 @@ class Trainer:
         if opts.init:
             warm_start(opts.init, self.opts.kind, self.cfg, self.net, self.prior, self.adversary,
                        self.device)
+        self.frozen, self.base = [], None
+        if opts.only == "decoder":
+            self.base = decoder_base(opts.init, opts.kind, self.cfg)
+            self.frozen = freeze_codes(self.net)
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_net = DDP(self.net, device_ids=ids, find_unused_parameters=True)
             self.train_prior = DDP(self.prior, device_ids=ids)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=opts.lr)
+        self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=opts.lr)
         # float16 needs loss scaling; bf16 and float32 do not
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "16-mixed")
         self.prior_opt = torch.optim.Adam(self.prior.parameters(), lr=opts.prior_lr)
@@ -156,6 +160,8 @@ class Trainer:
 
     def ae_step(self) -> dict:
         self.net.train()
+        for m in self.frozen:  # no codebook updates, restarts or k-means on frozen parts
+            m.eval()
         first = self.batches is None
         if first:
             self.open_batches()
@@ -247,10 +253,14 @@ class Trainer:
                 return {"stopped_at": self.step, "stage": self.stage}
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
-        self.encode_prior_data()
-        if not self._stage(self.prior_step, "prior_steps", self.opts.prior_minutes):
-            return {"stopped_at": self.step, "stage": self.stage}
-        self.save_checkpoint()
+        if self.base is not None:  # the codes are the base's, and so is the prior
+            self.opts.prior_steps = self.step = 0
+            self.prior_held = self.indices_for_prior(self.val, PRIOR_HELD_EXAMPLES)
+        else:
+            self.encode_prior_data()
+            if not self._stage(self.prior_step, "prior_steps", self.opts.prior_minutes):
+                return {"stopped_at": self.step, "stage": self.stage}
+            self.save_checkpoint()
         identical = ranks_identical((self.net, self.prior), self.device, self.world)
         if self.rank != 0:
             dist.barrier()
@@ -303,7 +313,7 @@ class Trainer:
     # -- summary and export ------------------------------------------------------------
     @torch.no_grad()
     def finish(self) -> dict:
-        from ..eval.metrics import health_from_indices, prior_bits
+        from ..eval.metrics import health_from_indices, int_prior_bits, prior_bits
 
         self.net.eval().cpu()
         self.prior.eval().cpu()
@@ -320,20 +330,60 @@ class Trainer:
         summary[self.kind.quality_name] = round(self.kind.quality(y, x, rec), 4)
         summary["codebooks"] = [health_from_indices(idx[:, s], self.cfg.codebook_size)
                                 for s in range(idx.shape[1])]
-        int_prior = self.prior.to_integer()
-        summary.update(prior_bits(self.opts.kind, self.prior, int_prior, self.prior_held,
-                                  self.cfg.codebook_size))
         summary["prior_held_out"] = "--val-data" if self.opts.val_data else "fresh training examples"
-        stages = [self.kind.stage_indices(self.prior_data, s) for s in range(self.kind.stages_of(self.cfg))]
-        hist = torch.stack([torch.bincount(v[v >= 0], minlength=self.cfg.codebook_size)
-                            for v in stages])
-        summary["fingerprint"] = save_model(self.opts.out, self.kind.name, self.net, int_prior,
-                                            {"training": summary}, hist).hex()[:8]
+        if self.base is not None:
+            n = int((self.prior_held >= 0).sum())
+            summary["prior_bits_per_index_int"] = round(
+                int_prior_bits(self.opts.kind, self.base.prior, self.prior_held) / n, 4)
+            summary["decoder_only"] = {"base": self.base.path.name, "codes": self.base.short_id}
+            fp = save_model(self.opts.out, self.kind.name, self.net, None, {"training": summary},
+                            base=self.base)
+        else:
+            int_prior = self.prior.to_integer()
+            summary.update(prior_bits(self.opts.kind, self.prior, int_prior, self.prior_held,
+                                      self.cfg.codebook_size))
+            stages = [self.kind.stage_indices(self.prior_data, s)
+                      for s in range(self.kind.stages_of(self.cfg))]
+            hist = torch.stack([torch.bincount(v[v >= 0], minlength=self.cfg.codebook_size)
+                                for v in stages])
+            fp = save_model(self.opts.out, self.kind.name, self.net, int_prior,
+                            {"training": summary}, hist)
+        summary["fingerprint"] = fp.hex()[:8]
         self.log({"stage": "summary", **summary})
         from .curves import plot_curves
 
         plot_curves(self.log_path, Path(str(self.opts.out) + ".curves.png"))
         return summary
+
+
+def decoder_base(init: str | None, kind: str, cfg):
+    """The model whose codes a decoder trained alone keeps: --init, or for a run's checkpoint
+    (OUT.ckpt) the model file that run wrote (OUT)."""
+    from ..models.modelfile import load_model
+
+    if not init:
+        raise UsageError("--only decoder fine-tunes a trained model: give --init")
+    path = init.removesuffix(".ckpt")
+    try:
+        base = load_model(path)
+    except ModelError:
+        if path == init:
+            raise
+        raise UsageError(f"--only decoder keeps the codes of the model {init} was trained for, "
+                         f"but {path} is not a readable model file") from None
+    if base.kind != kind or base.config != cfg:
+        raise BadInputError(f"--init {init}: a {base.kind} model with another configuration")
+    return base
+
+
+def freeze_codes(net: torch.nn.Module) -> list[torch.nn.Module]:
+    """Freeze what decides a stream's indices: the encoder and every codebook. Returns the
+    modules to keep in eval mode while the rest trains. The residual quantizer itself stays in
+    training mode, so the decoder still learns every prefix of the stages."""
+    frozen = [net.encoder, *net.quantizer.stages]
+    for m in frozen:
+        m.requires_grad_(False)
+    return frozen
 
 
 def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
