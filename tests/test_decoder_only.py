@@ -32,6 +32,12 @@ def _train_decoder(media: Path, init: Path, out: Path, *extra: str):
 
 def test_a_decoder_trained_alone_keeps_the_codes_and_reads_the_old_streams(media, speech_model,
                                                                           tmp_path):
+    _upgrade(media, speech_model, tmp_path)
+
+
+def _upgrade(media: Path, speech_model: Path, tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """Retrain a decoder alone and check the model file and the streams: (new model, a stream
+    of the base model, its decoding by the new one)."""
     out = tmp_path / "dec.safetensors"
     r = _train_decoder(media, speech_model, out, "--adversarial", "--gan-config", SMALL_GAN)
     assert r.returncode == 0, r.stderr.decode()
@@ -65,6 +71,31 @@ def test_a_decoder_trained_alone_keeps_the_codes_and_reads_the_old_streams(media
         decoded[name] = sf.read(back, dtype="int16")[0]
     assert len(decoded["new"]) == len(decoded["base"]) == 24000
     assert not np.array_equal(decoded["new"], decoded["base"])  # the new decoder made it
+    return out, streams["base"], decoded["new"]
+
+
+def test_an_upgraded_bundled_model_reads_the_streams_of_the_one_it_replaced(
+        media, speech_model, tmp_path, monkeypatch):
+    """The user's view: the bundled speech model replaced by a decoder retrained alone; a stream
+    written before names the old model, and plain `decompress` (no --model) finds the new one."""
+    import shutil
+
+    from vqcodec.codec import describe
+    from vqcodec.models import registry
+
+    new, old_stream, expected = _upgrade(media, speech_model, tmp_path)
+    bundled = tmp_path / "bundled"
+    bundled.mkdir()
+    shutil.copy(new, bundled / "speech-default.safetensors")
+    monkeypatch.setattr(registry, "MODELS_DIR", bundled)
+    monkeypatch.setattr(describe, "MODELS_DIR", bundled)
+    back = tmp_path / "plain.wav"
+    r = run_cli("decompress", old_stream, "-o", back)
+    assert r.returncode == 0, r.stderr.decode()
+    assert np.array_equal(sf.read(back, dtype="int16")[0], expected)
+    (row,) = describe.bundled_models()
+    assert row["id"] == load_model(speech_model).short_id  # the id streams carry
+    assert row["fingerprint"] == load_model(new).fingerprint[:4].hex() != row["id"]
 
 
 def test_decoder_only_from_a_checkpoint_uses_the_model_that_run_wrote(media, speech_model, tmp_path):

@@ -64,6 +64,7 @@ def bundled_models() -> list[dict]:
             measured = {}
         stages = int(json.loads(meta.get("config", "{}")).get("stages", 1))
         rows.append({"name": name, "kind": meta.get("kind", "?"), "id": codes_id(meta)[:8],
+                     "fingerprint": meta.get("fingerprint", "")[:8],
                      "megabytes": path.stat().st_size / 1e6, "levels": stages,
                      "default_level": _default_level(meta.get("kind"), json.loads(meta["config"]))
                      if "config" in meta else 1,
