@@ -23,7 +23,7 @@ def train(
     data: str = typer.Option(..., "--data", help="Folder of training images / wav+flac files (recursive), or a packed .npy."),
     out: str = typer.Option(..., "--out", help="Model file to write (checkpoint beside it: OUT.ckpt)."),
     steps: int = typer.Option(20000, "--steps", help="Autoencoder training steps."),
-    prior_steps: int = typer.Option(10000, "--prior-steps", help="Prior training steps."),
+    prior_steps: Optional[int] = typer.Option(None, "--prior-steps", help="Prior training steps.  [default: 10000]", show_default=False),
     batch: int = typer.Option(16, "--batch"),
     lr: float = typer.Option(5e-4, "--lr"),
     quantizer: str = typer.Option("ema", "--quantizer", help="ste, ema or nsvq."),
@@ -37,9 +37,9 @@ def train(
     config: Optional[str] = typer.Option(None, "--config", help='Model overrides as JSON, e.g. \'{"codebook_size": 256}\'.'),
     crop: int = typer.Option(64, "--crop", help="Image training crop size."),
     seconds: float = typer.Option(1.0, "--seconds", help="Speech training segment length."),
-    prior_examples: int = typer.Option(2000, "--prior-examples", help="Examples encoded for the prior."),
+    prior_examples: Optional[int] = typer.Option(None, "--prior-examples", help="Examples encoded for the prior.  [default: 2000]", show_default=False),
     ae_minutes: float = typer.Option(0.0, "--ae-minutes", help="Wall-clock budget for the autoencoder (fewer steps if needed)."),
-    prior_minutes: float = typer.Option(0.0, "--prior-minutes", help="Wall-clock budget for the prior."),
+    prior_minutes: Optional[float] = typer.Option(None, "--prior-minutes", help="Wall-clock budget for the prior.", show_default=False),
     init: Optional[str] = typer.Option(None, "--init", help="Start the autoencoder from this model's weights (a file or a bundled name): fine-tuning."),
     only: str = typer.Option("all", "--only", help="'all', or 'decoder': train the decoder alone (with --init); the encoder, codebooks and prior stay, so streams keep their indices."),
     adversarial: bool = typer.Option(False, "--adversarial", help="Speech: add multi-period and multi-resolution STFT discriminators with feature matching."),
@@ -75,6 +75,11 @@ def train(
         fail(f"unknown --only {only!r}: use all or decoder", 1)
     if only == "decoder" and not init:
         fail("--only decoder fine-tunes a trained model: give --init", 1)
+    prior_opts = {"--prior-steps": prior_steps, "--prior-examples": prior_examples,
+                  "--prior-minutes": prior_minutes}
+    given = [name for name, value in prior_opts.items() if value is not None]
+    if only == "decoder" and given:
+        fail(f"{given[0]}: --only decoder keeps the prior of --init (the codes do not change)", 1)
     if (adversarial or gan_config) and kind != "speech":
         fail("--adversarial is for speech models", 1)
     try:
@@ -94,6 +99,9 @@ def train(
 
     from .progress import TrainingProgress
 
+    prior_steps = (0 if only == "decoder" else 10000) if prior_steps is None else prior_steps
+    prior_examples = 2000 if prior_examples is None else prior_examples
+    prior_minutes = prior_minutes or 0.0
     opts = TrainOptions(kind, data, Path(out), steps=steps, prior_steps=prior_steps, batch=batch,
                         lr=lr, quantizer=quantizer, seed=seed, device=device, precision=precision,
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,

@@ -3,17 +3,20 @@ of either model decode with the other, byte for byte the same indices."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from safetensors import safe_open
 
 from conftest import TINY_IMAGE, TINY_SPEECH, make_speechlike, run_cli
 
-from vqcodec.models.modelfile import DECODER_TENSORS, load_model, read_metadata
+from vqcodec.models.modelfile import (DECODER, DECODER_TENSORS, TRAINING_BUFFERS, load_model,
+                                     read_metadata)
 
 SMALL_GAN = json.dumps({"periods": [2, 3], "resolutions": [[256, 64]], "period_channels": [4, 8],
                         "stft_channels": 4, "batch": 2, "seconds": 0.25})
@@ -30,11 +33,6 @@ def _train_decoder(media: Path, init: Path, out: Path, *extra: str):
                    "--batch", "2", "--seconds", "0.5", "--lr", "1e-3", "-q", *extra)
 
 
-def test_a_decoder_trained_alone_keeps_the_codes_and_reads_the_old_streams(media, speech_model,
-                                                                          tmp_path):
-    _upgrade(media, speech_model, tmp_path)
-
-
 def _upgrade(media: Path, speech_model: Path, tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
     """Retrain a decoder alone and check the model file and the streams: (new model, a stream
     of the base model, its decoding by the new one)."""
@@ -46,7 +44,13 @@ def _upgrade(media: Path, speech_model: Path, tmp_path: Path) -> tuple[Path, Pat
     assert sorted(kept) == sorted(k for k in new if not k.startswith(DECODER_TENSORS))
     assert any(k.startswith("prior.") for k in kept) and any("codebook" in k for k in kept)
     assert all(np.array_equal(base[k], new[k]) for k in kept)  # encoder, codebooks, prior
-    assert any(not np.array_equal(base[k], new[k]) for k in new if k.startswith(DECODER_TENSORS) and k in base)
+    assert any(not np.array_equal(base[k], new[k])
+               for k in new if k.startswith(DECODER_TENSORS) and k in base)
+    # what trained beside the decoder was the base's own encoder and codebooks, unchanged
+    trained = torch.load(str(out) + ".ckpt", weights_only=True)["net"]
+    for k, v in load_model(speech_model).net.state_dict().items():
+        if not k.startswith(DECODER) and k.rsplit(".", 1)[-1] not in TRAINING_BUFFERS:
+            assert torch.equal(trained[k], v), k
 
     b, m = load_model(speech_model), load_model(out)
     assert m.fingerprint != b.fingerprint and m.codes == b.fingerprint
@@ -112,9 +116,42 @@ def test_decoder_only_from_a_checkpoint_uses_the_model_that_run_wrote(media, spe
     assert "is not a readable model file" in r.stderr.decode()
 
 
+def test_freezing_keeps_encoder_and_codebooks_and_still_drops_stages():
+    """The trainer's step with the frozen parts in eval mode: EMA updates, dead-code restarts
+    (after 1 idle step) and k-means leave the codebooks alone; the decoder learns every prefix."""
+    from vqcodec.kinds import get
+    from vqcodec.train.warmstart import freeze_codes
+
+    kind = get("speech")
+    cfg = kind.config({**TINY_SPEECH, "stages": 3, "dead_after": 1, "quantizer": "ema"})
+    net = kind.network(cfg)
+    for q in net.quantizer.stages:
+        q.initialised.fill_(True)
+    before = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith(DECODER)}
+    frozen = freeze_codes(net)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == \
+        {id(p) for p in net.decoder.parameters()}
+    stages, x = set(), torch.from_numpy(make_speechlike(0.5, 16000, 1)[None].astype(np.float32))
+    for _ in range(12):
+        net.train()
+        for m in frozen:
+            m.eval()
+        y, idx, vq_loss, _ = net(x)
+        stages.add(idx.shape[1])
+        opt.zero_grad()
+        ((y - x) ** 2).mean().backward()
+        opt.step()
+    after = net.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    assert stages == {1, 2, 3}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--only", "decoder"], "give --init"),
     (["--only", "encoder", "--init", "X"], "unknown --only 'encoder'"),
+    (["--only", "decoder", "--init", "X", "--prior-steps", "5"], "--prior-steps: --only decoder"),
+    (["--only", "decoder", "--init", "X", "--prior-examples", "5"], "--prior-examples: --only"),
 ])
 def test_only_is_checked_before_any_work(media, tmp_path, args, message):
     r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "x.safetensors", *args)
@@ -124,25 +161,60 @@ def test_only_is_checked_before_any_work(media, tmp_path, args, message):
     assert not (tmp_path / "x.safetensors").exists()
 
 
-def test_image_decoder_alone(media, image_model, tmp_path):
+def test_image_decoder_alone_keeps_the_indices(media, image_model, tmp_path):
+    """An image model's decoder retrained alone: the same index stream; the colour map, measured
+    against each model's own decoder, may differ; without it the streams are identical."""
+    from vqcodec.codec import container
+    from vqcodec.codec.image import split_payload
+
     out = tmp_path / "img.safetensors"
     r = run_cli("train", "image", "--data", media / "img", "--out", out, "--config",
                 json.dumps(TINY_IMAGE), "--init", image_model, "--only", "decoder", "--steps", "2",
-                "--batch", "2", "--crop", "32", "--prior-examples", "4", "-q")
+                "--batch", "2", "--crop", "32", "--lr", "1e-2", "-q")
     assert r.returncode == 0, r.stderr.decode()
     base, new = _tensors(image_model), _tensors(out)
     assert all(np.array_equal(base[k], new[k]) for k in base if not k.startswith(DECODER_TENSORS))
     assert load_model(out).codes == load_model(image_model).fingerprint
 
+    photo = media / "img" / "0.png"
+    made = {}
+    for name, model in (("base", image_model), ("new", out)):
+        for flag in ("--colour-correction", "--no-colour-correction"):
+            made[name, flag] = tmp_path / f"{name}{flag}.vqc"
+            r = run_cli("compress", photo, "-o", made[name, flag], "-m", model, flag)
+            assert r.returncode == 0, r.stderr.decode()
+    plain = [made[n, "--no-colour-correction"].read_bytes() for n in ("base", "new")]
+    assert plain[0] == plain[1]
+    index_streams = []
+    for n in ("base", "new"):
+        stream = io.BytesIO(made[n, "--colour-correction"].read_bytes())
+        header = container.read_header(stream)
+        index_streams.append(split_payload(header, container.read_record(stream).payload)[0])
+    assert index_streams[0] == index_streams[1]
 
-def test_a_forged_codes_id_is_refused(speech_model, tmp_path):
-    """The inherited id is covered by the fingerprint: claiming another model's codes is tampering."""
+
+def test_a_checkpoint_resumes_only_as_it_was_started(media, speech_model, tmp_path):
+    out = tmp_path / "d.safetensors"
+    r = _train_decoder(media, speech_model, out, "--stop-after", "1")
+    assert r.returncode == 0, r.stderr.decode()
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", out, "--config",
+                json.dumps(TINY_SPEECH), "--init", speech_model, "--steps", "3", "--batch", "2",
+                "--seconds", "0.5", "--resume", "-q")
+    assert r.returncode == 1
+    assert "was trained with --only decoder" in r.stderr.decode()
+    assert _train_decoder(media, speech_model, out, "--resume").returncode == 0
+
+
+@pytest.mark.parametrize("codes, message", [("ab" * 32, "tampered"), ("zz", "malformed codes id")])
+def test_an_edited_codes_id_is_refused(speech_model, tmp_path, codes, message):
+    """The inherited id is covered by the fingerprint, so editing it in is caught like any other
+    damage (the fingerprint is a checksum, not a signature: see docs/FORMAT.md)."""
     from safetensors.numpy import save_file
 
     from vqcodec.errors import ModelError
 
     meta = read_metadata(speech_model)
-    forged = tmp_path / "forged.safetensors"
-    save_file(_tensors(speech_model), str(forged), metadata={**meta, "codes": "ab" * 32})
-    with pytest.raises(ModelError, match="tampered"):
-        load_model(forged)
+    edited = tmp_path / "edited.safetensors"
+    save_file(_tensors(speech_model), str(edited), metadata={**meta, "codes": codes})
+    with pytest.raises(ModelError, match=message):
+        load_model(edited)

@@ -43,3 +43,25 @@ def test_a_pack_survives_the_opus_kit(tmp_path, monkeypatch):
     a, b = before.array.astype(np.float64), after.array.astype(np.float64)
     assert np.corrcoef(a, b)[0, 1] > 0.8  # the same speech, in place (lossy, not shifted)
     assert json.loads((tmp_path / "out" / "train.json").read_text())["count"] == 3
+    assert (tmp_path / "out" / kit.COMPLETE).exists()
+
+
+def test_an_image_pack_survives_the_jpeg_kit(tmp_path, monkeypatch):
+    from conftest import make_image
+
+    kit = _kit()
+    monkeypatch.setattr(kit, "IMAGES_PER_PART", 2)
+    (tmp_path / "img").mkdir()
+    for i, (w, h) in enumerate(((96, 64), (40, 72), (128, 32))):
+        make_image(tmp_path / "img" / f"{i}.png", w, h, i)
+    write_pack("image", [tmp_path / "img"], tmp_path / "p.npy")
+    (tmp_path / "kit").mkdir()
+    made = kit.encode_pack(tmp_path / "p.npy", "train", tmp_path / "kit", jobs=1)
+    assert [len(p["jpeg_bytes"]) for p in made["parts"]] == [2, 1]
+    kit.unpack(tmp_path / "kit", tmp_path / "out", jobs=1)
+    before, after = open_pack(tmp_path / "p.npy"), open_pack(tmp_path / "out" / "train.npy")
+    assert after.kind == "image" and after.shapes == before.shapes
+    assert np.array_equal(after.starts, before.starts)
+    for i in range(len(before)):
+        a, b = before.example(i).astype(np.float64), after.example(i).astype(np.float64)
+        assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) > 30  # JPEG 90 of the same image

@@ -15,19 +15,8 @@
 # MINUTES (default 6) is the training budget; start-up, unpacking and the summary take about
 # 2 minutes more, inside one 10-minute call. DEVICE=cpu STEPS=2 runs the same path on a CPU.
 set -euo pipefail
-out=${OUT:?set OUT to the folder that comes back} device=${DEVICE:-cuda}
 minutes=${MINUTES:-6} steps=${STEPS:-100000} init=${INIT:-speech-default}
-py=${PYTHON:-python3}
-data=${DATA:-/tmp/vqcodec-data}
-export PYTHONUNBUFFERED=1
-if [ -d .whl ] && ! "$py" -c "import constriction, soundfile" 2>/dev/null; then
-  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-[ -f "$data/train.npy" ] || "$py" samples/recipes/gpu_kit.py unpack .gpu "$data"
-precision=bf16
-[ "$device" = cpu ] && precision=32
+source "$(dirname "$0")/gpu_common.sh"
 # On a GPU the discriminators see more than on the CPU recipe: 16 examples of 1 s, every step.
 gan='{"adv_weight": 1.0, "fm_weight": 2.0, "every": 1, "batch": 16, "seconds": 1.0}'
 [ "$device" = cpu ] && gan='{"adv_weight": 1.0, "fm_weight": 2.0, "every": 2}'

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,7 +141,8 @@ def _torch_net(kind: str, cfg, tensors: dict[str, np.ndarray], path: Path):
     return net.eval()
 
 
-DECODER_TENSORS = ("net.decoder.", "scale.net.decoder.")  # what `train --only decoder` changes
+DECODER = "decoder."  # the part `train --only decoder` trains, as the network names it
+DECODER_TENSORS = ("net." + DECODER, "scale.net." + DECODER)  # its tensors in a model file
 
 
 def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info: dict,
@@ -217,6 +219,8 @@ def load_model(path: str | Path) -> CodecModel:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path}: unreadable model file ({exc})") from None
     kind, config, codes = meta["kind"], meta["config"], meta.get("codes", "")
+    if codes and not re.fullmatch("[0-9a-f]{64}", codes):
+        raise ModelError(f"{path}: malformed codes id in the model file")
     fp = _fingerprint(kind, config, tensors, codes)
     if fp.hex() != meta.get("fingerprint"):
         raise ModelError(f"{path}: model file is corrupt or was tampered with "

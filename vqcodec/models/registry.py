@@ -59,8 +59,10 @@ def codes_id(meta: dict[str, str]) -> str:
 
 
 def find_by_fingerprint(prefix: bytes) -> Path | None:
-    """The bundled model whose streams carry `prefix` (its codes id), if any (metadata only)."""
-    for name in bundled_names():
+    """The bundled model whose streams carry `prefix` (its codes id), if any (metadata only);
+    a default model (BUNDLED) before others with the same codes, such as the one it replaced."""
+    defaults = set(BUNDLED.values())
+    for name in sorted(bundled_names(), key=lambda n: n not in defaults):
         path = MODELS_DIR / f"{name}.safetensors"
         if codes_id(read_metadata(path)).startswith(prefix.hex()):
             return path

@@ -19,13 +19,13 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import kinds
-from ..errors import BadInputError, ModelError, UsageError
+from ..errors import UsageError
 from ..models.modelfile import save_model
 from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
 from .loader import Batches, default_workers
 from .options import TrainOptions
-from .warmstart import warm_start
+from .warmstart import decoder_base, freeze_codes, keep_codes, warm_start
 
 PRIOR_HELD_EXAMPLES = 128  # held-out examples the prior is measured on
 PRIOR_HELD_EVERY = 200  # prior steps between those measurements
@@ -68,13 +68,15 @@ class Trainer:
         self.frozen, self.base = [], None
         if opts.only == "decoder":
             self.base = decoder_base(opts.init, opts.kind, self.cfg)
+            keep_codes(self.net, self.base)
             self.frozen = freeze_codes(self.net)
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_net = DDP(self.net, device_ids=ids, find_unused_parameters=True)
             self.train_prior = DDP(self.prior, device_ids=ids)
-        self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=opts.lr)
+        trained = [p for p in self.net.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(trained, lr=opts.lr)
         # float16 needs loss scaling; bf16 and float32 do not
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "16-mixed")
         self.prior_opt = torch.optim.Adam(self.prior.parameters(), lr=opts.prior_lr)
@@ -95,7 +97,9 @@ class Trainer:
                  "requested": list(self.requested), "net": self.net.state_dict(),
                  "prior": self.prior.state_dict(), "opt": self.opt.state_dict(),
                  "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                 "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state)}
+                 "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state),
+                 "only": self.opts.only,
+                 "base": self.base.fingerprint.hex() if self.base is not None else ""}
         if self.adversary is not None:
             state.update(self.adversary.state_dict())
         if self.prior_data is not None:  # the prior's examples, so a resumed run sees the same
@@ -108,7 +112,15 @@ class Trainer:
 
     def load_checkpoint(self) -> None:
         state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
+        base = self.base.fingerprint.hex() if self.base is not None else ""
+        if "only" in state and (state["only"] != self.opts.only or state["base"] != base):
+            was = state.get("only", "all")
+            raise UsageError(f"{self.ckpt} was trained with --only {was}"
+                             + (f" from model {state['base'][:8]}" if state.get("base") else "")
+                             + "; resume it as it was started")
         self.net.load_state_dict(state["net"])
+        if self.base is not None:
+            keep_codes(self.net, self.base)
         self.prior.load_state_dict(state["prior"])
         self.opt.load_state_dict(state["opt"])
         self.prior_opt.load_state_dict(state["prior_opt"])
@@ -299,7 +311,7 @@ class Trainer:
 
     def _report(self, stage: str, total: int, rec: dict) -> None:
         rec = {"stage": stage, "step": self.step, **rec}
-        if stage == "autoencoder" and self.step % 100 == 0:
+        if stage == "autoencoder" and self.step % 100 == 0 and not self.frozen:
             rec["codebooks"] = self.net.quantizer.health()
             self.net.quantizer.reset_stats()
         if stage == "prior" and (self.step % PRIOR_HELD_EVERY == 0 or self.step == total):
@@ -354,36 +366,6 @@ class Trainer:
 
         plot_curves(self.log_path, Path(str(self.opts.out) + ".curves.png"))
         return summary
-
-
-def decoder_base(init: str | None, kind: str, cfg):
-    """The model whose codes a decoder trained alone keeps: --init, or for a run's checkpoint
-    (OUT.ckpt) the model file that run wrote (OUT)."""
-    from ..models.modelfile import load_model
-
-    if not init:
-        raise UsageError("--only decoder fine-tunes a trained model: give --init")
-    path = init.removesuffix(".ckpt")
-    try:
-        base = load_model(path)
-    except ModelError:
-        if path == init:
-            raise
-        raise UsageError(f"--only decoder keeps the codes of the model {init} was trained for, "
-                         f"but {path} is not a readable model file") from None
-    if base.kind != kind or base.config != cfg:
-        raise BadInputError(f"--init {init}: a {base.kind} model with another configuration")
-    return base
-
-
-def freeze_codes(net: torch.nn.Module) -> list[torch.nn.Module]:
-    """Freeze what decides a stream's indices: the encoder and every codebook. Returns the
-    modules to keep in eval mode while the rest trains. The residual quantizer itself stays in
-    training mode, so the decoder still learns every prefix of the stages."""
-    frozen = [net.encoder, *net.quantizer.stages]
-    for m in frozen:
-        m.requires_grad_(False)
-    return frozen
 
 
 def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import BadInputError
+from ..errors import BadInputError, ModelError, UsageError
 
 
 def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None:
@@ -47,3 +47,47 @@ def same_but_stages(a, b) -> bool:
         if isinstance(p.get("prior"), dict):
             p["prior"]["stages"] = 0
     return plain[0] == plain[1]
+
+
+# -- --only decoder ---------------------------------------------------------------------------
+def decoder_base(init: str | None, kind: str, cfg):
+    """The model whose codes a decoder trained alone keeps: --init, or for a run's checkpoint
+    (OUT.ckpt) the model file that run wrote (OUT)."""
+    from ..models.modelfile import load_model
+
+    if not init:
+        raise UsageError("--only decoder fine-tunes a trained model: give --init")
+    path = init.removesuffix(".ckpt")
+    try:
+        base = load_model(path)
+    except ModelError:
+        if path == init:
+            raise
+        raise UsageError(f"--only decoder keeps the codes of the model {init} was trained for, "
+                         f"but {path} is not a readable model file") from None
+    if base.kind != kind or base.config != cfg:
+        raise BadInputError(f"--init {init}: a {base.kind} model with another configuration")
+    return base
+
+
+def keep_codes(net, base) -> None:
+    """Every weight but the decoder's from `base`, as its streams were made with (a checkpoint
+    may hold other encoder or codebook weights than the model file it was saved to)."""
+    from ..models.modelfile import DECODER, TRAINING_BUFFERS
+
+    state = {k: v for k, v in base.net.state_dict().items()
+             if not k.startswith(DECODER) and k.rsplit(".", 1)[-1] not in TRAINING_BUFFERS}
+    net.load_state_dict(state, strict=False)
+
+
+def freeze_codes(net) -> list:
+    """Freeze all but the decoder: what decides a stream's indices (encoder, codebooks) stays.
+    Returns the modules to hold in eval mode while the decoder trains (no codebook updates,
+    dead-code restarts or k-means). The residual quantizer itself stays in training mode, so
+    its stage dropout still teaches the decoder every prefix of the stages."""
+    from ..models.modelfile import DECODER
+
+    for name, p in net.named_parameters():
+        p.requires_grad_(name.startswith(DECODER))
+    frozen = [m for name, m in net.named_children() if name not in ("decoder", "quantizer")]
+    return frozen + list(net.quantizer.stages)
