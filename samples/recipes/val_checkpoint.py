@@ -42,12 +42,17 @@ def main() -> None:
     ap.add_argument("model", help="a run's .ckpt (default configuration) or a model file")
     ap.add_argument("folder")
     ap.add_argument("clips", type=int, nargs="?", default=24)
+    ap.add_argument("--unquantized", action="store_true",
+                    help="also the decoder fed the encoder's latents unquantized: the ceiling "
+                         "that better codebooks alone could reach")
     args = ap.parse_args()
     torch.set_num_threads(1)
     net = load_net(args.model)
     files = find_files(args.folder, AUDIO_EXT)
     files = files[:: max(1, len(files) // args.clips)][: args.clips]
     scores: dict[int, list[tuple[float, float]]] = {s: [] for s in range(1, net.cfg.stages + 1)}
+    if args.unquantized:
+        scores[0] = []  # 0: no quantizer
     for f in files:
         x = load_mono(f, 16000)
         x = x[: len(x) // 320 * 320]
@@ -56,13 +61,18 @@ def main() -> None:
         ref8 = resample(x, 16000, 8000)
         for s in scores:
             with torch.no_grad():
-                y = net.decode(net.encode(torch.from_numpy(x)[None], s))[0].numpy()
+                wave = torch.from_numpy(x)[None]
+                if s == 0:
+                    y = net.synthesize(net.encoder(net.features(wave)), len(x))[0].numpy()
+                else:
+                    y = net.decode(net.encode(wave, s))[0].numpy()
             p, q = pesq_score(8000, ref8, resample(y, 16000, 8000)), stoi_score(x, y, 16000)
             if p is not None and q is not None:
                 scores[s].append((p, q))
     for s, v in scores.items():
         a = np.array(v)
-        print(f"stages {s}: PESQ-nb {a[:, 0].mean():.3f} STOI {a[:, 1].mean():.3f} (n={len(a)})")
+        name = f"stages {s}" if s else "unquantized"
+        print(f"{name}: PESQ-nb {a[:, 0].mean():.3f} STOI {a[:, 1].mean():.3f} (n={len(a)})")
 
 
 if __name__ == "__main__":
