@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine: retrain the bundled speech model's decoder there, with the
-# discriminators, from the kit that samples/recipes/gpu_kit.py built (.gpu/ and .whl/, carried).
+# One call on a lent GPU machine: retrain the bundled speech model's decoder there (GAN=1: with
+# the discriminators), from the kit that samples/recipes/gpu_kit.py built (.gpu/ and .whl/, carried).
 #
 #   here:  python samples/recipes/gpu_kit.py build data/speech_mix.npy data/real/val
 #   there: OUT=$OUT bash samples/recipes/gpu_speech.sh      (run with carry [".gpu", ".whl"])
@@ -17,11 +17,17 @@
 set -euo pipefail
 minutes=${MINUTES:-6} steps=${STEPS:-100000} init=${INIT:-speech-default}
 source "$(dirname "$0")/gpu_common.sh"
-# On a GPU the discriminators see more than on the CPU recipe: 16 examples of 1 s, every step.
-gan='{"adv_weight": 1.0, "fm_weight": 2.0, "every": 1, "batch": 16, "seconds": 1.0}'
-[ "$device" = cpu ] && gan='{"adv_weight": 1.0, "fm_weight": 2.0, "every": 2}'
+# Spectral losses alone by default: on this project's CPU they moved validation PESQ and STOI
+# further per hour than the discriminators did (docs/RESULTS.md). GAN=1 adds them; on a GPU they
+# see 16 examples of 1 s, every step.
+gan_args=()
+if [ "${GAN:-0}" = 1 ]; then
+  gan='{"adv_weight": 1.0, "fm_weight": 2.0, "every": 1, "batch": 16, "seconds": 1.0}'
+  [ "$device" = cpu ] && gan='{"adv_weight": 1.0, "fm_weight": 2.0, "every": 2}'
+  gan_args=(--adversarial --gan-config "$gan")
+fi
 "$py" -m cli.main train speech --data "$data/train.npy" --val-data "$data/val.npy" \
-  --init "$init" --only decoder --adversarial --gan-config "$gan" --device "$device" \
+  --init "$init" --only decoder "${gan_args[@]}" --device "$device" \
   --precision "$precision" --batch "${BATCH:-64}" --seconds 1.0 --lr "${LR:-3e-4}" \
   --steps "$steps" --ae-minutes "$minutes" --checkpoint-every 1000 --seed "${SEED:-5}" -q \
   --out "$out/speech-dec.safetensors"
