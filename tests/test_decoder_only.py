@@ -102,7 +102,8 @@ def test_an_upgraded_bundled_model_reads_the_streams_of_the_one_it_replaced(
     assert row["fingerprint"] == load_model(new).fingerprint[:4].hex() != row["id"]
 
 
-def test_decoder_only_from_a_checkpoint_uses_the_model_that_run_wrote(media, speech_model, tmp_path):
+def test_decoder_only_from_a_checkpoint_uses_the_model_that_run_wrote(media, speech_model,
+                                                                     tmp_path):
     first = tmp_path / "first.safetensors"
     assert _train_decoder(media, speech_model, first).returncode == 0
     again = tmp_path / "again.safetensors"
@@ -154,7 +155,8 @@ def test_freezing_keeps_encoder_and_codebooks_and_still_drops_stages():
     (["--only", "decoder", "--init", "X", "--prior-examples", "5"], "--prior-examples: --only"),
 ])
 def test_only_is_checked_before_any_work(media, tmp_path, args, message):
-    r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "x.safetensors", *args)
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "x.safetensors",
+                *args)
     assert r.returncode == 1
     lines = r.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and message in lines[0]

@@ -87,7 +87,8 @@ def encode_pack(npy: Path, name: str, out: Path, jobs: int, level: float = LEVEL
     index = json.loads(npy.with_suffix(".json").read_text())
     if index.get("kind") == "image":
         examples = index["examples"]
-        groups = [examples[i: i + IMAGES_PER_PART] for i in range(0, len(examples), IMAGES_PER_PART)]
+        groups = [examples[i: i + IMAGES_PER_PART]
+                  for i in range(0, len(examples), IMAGES_PER_PART)]
         parts = [(str(npy), g, str(out / f"{name}.{i:03d}.jpgs"), quality)
                  for i, g in enumerate(groups)]
         lengths = _map(_encode_image_part, parts, jobs)
@@ -119,8 +120,9 @@ def _decode_part(args: tuple[str, dict]) -> np.ndarray:
 
         data = Path(path).read_bytes()
         ends = np.cumsum(part["jpeg_bytes"])
-        return np.concatenate([np.asarray(Image.open(io.BytesIO(data[e - n: e])).convert("RGB")).reshape(-1)
-                               for n, e in zip(part["jpeg_bytes"], ends)])
+        images = [Image.open(io.BytesIO(data[e - n: e])).convert("RGB")
+                  for n, e in zip(part["jpeg_bytes"], ends)]
+        return np.concatenate([np.asarray(im).reshape(-1) for im in images])
     import soundfile as sf
 
     y, rate = sf.read(path, dtype="int16")

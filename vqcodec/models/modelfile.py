@@ -168,7 +168,8 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
     if base is not None:
         kept = {k: torch.from_numpy(np.array(v)) for k, v in base.tensors.items()
                 if not k.startswith(DECODER_TENSORS)}
-        if base.kind != kind or json.dumps(dataclasses.asdict(base.config), sort_keys=True) != config:
+        base_config = json.dumps(dataclasses.asdict(base.config), sort_keys=True)
+        if base.kind != kind or base_config != config:
             raise ModelError(f"{base.path}: not the model this decoder was trained for")
         tensors = {k: v for k, v in tensors.items() if k.startswith(DECODER_TENSORS)} | kept
         codes = base.codes.hex()

@@ -97,7 +97,8 @@ class Trainer:
                  "requested": list(self.requested), "net": self.net.state_dict(),
                  "prior": self.prior.state_dict(), "opt": self.opt.state_dict(),
                  "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                 "py_rng": random.getstate(), "data_rng": json.dumps(self.data.rng.bit_generator.state),
+                 "py_rng": random.getstate(),
+                 "data_rng": json.dumps(self.data.rng.bit_generator.state),
                  "only": self.opts.only,
                  "base": self.base.fingerprint.hex() if self.base is not None else ""}
         if self.adversary is not None:
@@ -342,7 +343,8 @@ class Trainer:
         summary[self.kind.quality_name] = round(self.kind.quality(y, x, rec), 4)
         summary["codebooks"] = [health_from_indices(idx[:, s], self.cfg.codebook_size)
                                 for s in range(idx.shape[1])]
-        summary["prior_held_out"] = "--val-data" if self.opts.val_data else "fresh training examples"
+        held = "--val-data" if self.opts.val_data else "fresh training examples"
+        summary["prior_held_out"] = held
         if self.base is not None:
             n = int((self.prior_held >= 0).sum())
             summary["prior_bits_per_index_int"] = round(
