@@ -115,8 +115,7 @@ class Trainer:
         state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
         base = self.base.fingerprint.hex() if self.base is not None else ""
         if "only" in state and (state["only"] != self.opts.only or state["base"] != base):
-            was = state.get("only", "all")
-            raise UsageError(f"{self.ckpt} was trained with --only {was}"
+            raise UsageError(f"{self.ckpt} was trained with --only {state['only']}"
                              + (f" from model {state['base'][:8]}" if state.get("base") else "")
                              + "; resume it as it was started")
         self.net.load_state_dict(state["net"])
@@ -267,7 +266,7 @@ class Trainer:
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
         if self.base is not None:  # the codes are the base's, and so is the prior
-            self.opts.prior_steps = self.step = 0
+            self.opts.prior_steps = 0
             self.prior_held = self.indices_for_prior(self.val, PRIOR_HELD_EXAMPLES)
         else:
             self.encode_prior_data()
@@ -343,8 +342,8 @@ class Trainer:
         summary[self.kind.quality_name] = round(self.kind.quality(y, x, rec), 4)
         summary["codebooks"] = [health_from_indices(idx[:, s], self.cfg.codebook_size)
                                 for s in range(idx.shape[1])]
-        held = "--val-data" if self.opts.val_data else "fresh training examples"
-        summary["prior_held_out"] = held
+        summary["prior_held_out"] = ("--val-data" if self.opts.val_data
+                                     else "fresh training examples")
         if self.base is not None:
             n = int((self.prior_held >= 0).sum())
             summary["prior_bits_per_index_int"] = round(
