@@ -36,6 +36,17 @@ def make_image(path: Path, w: int, h: int, seed: int, mode: str = "RGB") -> Path
     return path
 
 
+def corrected(rgb: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """What the decoder outputs for `decoded`, the network's decoding of `rgb`'s indices: the
+    colour correction the encoder measures (codec.colour), then the flat blocks (codec.flat)."""
+    from vqcodec.codec import colour, flat
+
+    fm = flat.find(rgb)
+    finish = (lambda z: flat.paint(z, fm)) if fm.count else None
+    out = colour.apply(decoded, colour.measure(rgb, decoded, colour.TILE, finish))
+    return flat.paint(out, fm) if fm.count else out
+
+
 def make_speechlike(seconds: float, rate: int, seed: int) -> np.ndarray:
     """A voiced, pitch-gliding harmonic signal with a syllable-rate envelope."""
     rng = np.random.default_rng(seed)

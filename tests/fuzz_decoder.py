@@ -120,6 +120,7 @@ def run(cases: int, seed: int, seeds: dict[str, tuple[bytes, str]]) -> dict:
 def golden_seeds() -> dict[str, tuple[bytes, str]]:
     g = Path(__file__).parent / "golden"
     return {"image": ((g / "image.vqc").read_bytes(), str(g / "tiny-image.safetensors")),
+            "image-flat": ((g / "image-flat.vqc").read_bytes(), str(g / "tiny-image.safetensors")),
             "speech": ((g / "speech.vqc").read_bytes(), str(g / "tiny-speech.safetensors"))}
 
 

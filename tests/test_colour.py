@@ -102,15 +102,17 @@ def test_images_carry_the_map_and_can_leave_it_out(image_model, tmp_path):
     r = run_cli("compress", src, "-m", image_model, "-o", tmp_path / "with.vqc", "--json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    header, payload = _stream_parts(tmp_path / "with.vqc")
-    assert header.version == 4 and header.params.colour == colour.TILE
-    assert report["colour_bytes"] == len(split_payload(header, payload)[1]) + 4
+    header, payload = _stream_parts(tmp_path / "with.vqc")  # the image has flat blocks
+    assert header.version == 5 and header.params.colour == colour.TILE and header.params.flat == 8
+    parts = split_payload(header, payload)
+    assert report["colour_bytes"] == 4 + len(parts.colour) + 4 + len(parts.flat)
+    assert report["flat_blocks"] > 0
     r = run_cli("compress", src, "-m", image_model, "-o", tmp_path / "without.vqc",
                 "--no-colour-correction", "--json")
     assert r.returncode == 0, r.stderr
     header, payload = _stream_parts(tmp_path / "without.vqc")
     assert header.version == 1 and header.params.colour == 0
-    assert split_payload(header, payload) == (payload, None)
+    assert split_payload(header, payload) == (payload, None, None)
 
 
 def test_colour_flags_on_speech_are_a_usage_error(tmp_path):
@@ -125,9 +127,13 @@ def test_colour_flags_on_speech_are_a_usage_error(tmp_path):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda idx, corr: join_payload(idx, bytes([200]) + corr[1:]), "bad colour correction header"),
-    (lambda idx, corr: idx[:2], "shorter than its index stream"),
-    (lambda idx, corr: (len(idx) + 50).to_bytes(4, "little") + idx + corr, "shorter than its index stream"),
+    (lambda idx, corr, fl: join_payload(idx, bytes([200]) + corr[1:], fl),
+     "bad colour correction header"),
+    (lambda idx, corr, fl: idx[:2], "shorter than its index stream"),
+    (lambda idx, corr, fl: (len(idx) + 50).to_bytes(4, "little") + idx + corr,
+     "shorter than its index stream"),
+    (lambda idx, corr, fl: join_payload(idx, corr, fl)[:-len(fl) - 3],
+     "shorter than its colour correction"),
 ])
 def test_a_damaged_map_is_one_line_and_exit_2_with_nothing_written(image_model, tmp_path, damage, message):
     src = make_image(tmp_path / "a.png", 96, 64, seed=4)
@@ -141,21 +147,30 @@ def test_a_damaged_map_is_one_line_and_exit_2_with_nothing_written(image_model, 
     assert not (tmp_path / "out.png").exists()
 
 
-def test_the_bundled_model_returns_flat_colours_within_three_levels_on_average():
-    """64 flat 64x64 colours (vqcodec.eval.flat): 17.7 levels off on average without the map."""
-    from vqcodec.eval.flat import colours, flat_errors
+def test_the_bundled_model_returns_flat_colours_exactly():
+    """64 flat 64x64 colours (vqcodec.eval.flat): the flat block map paints them exactly (17.7
+    levels off on average with neither map, 2.6 with the colour correction alone)."""
+    from vqcodec.eval.flat import flat_errors
 
     (res,) = flat_errors(None, [1])
-    assert res["mean_error"] <= 3.0
-    palette = colours()
+    assert res["mean_error"] == 0 and res["within_3"] == 64
+
+
+def test_the_colour_correction_alone_brings_flat_colours_means_within_2_5_levels():
+    """Version 4 (no flat block map): {0, 128, 255}^3 decoded means are the colour, to 2.5."""
     import io
 
     from vqcodec import api
+    from vqcodec.codec.image import compress_image
+    from vqcodec.eval.flat import colours
 
-    for c in palette[:27]:  # {0, 128, 255}^3: the decoded mean is the colour, to 2.5 levels
+    model = api.get_model(None, "image")
+    for c in colours()[:27]:
         img = np.broadcast_to(c, (64, 64, 3)).copy()
-        stream = io.BytesIO(api.compress(img))
-        rgb, _ = api.decompress_image_from(stream, container.read_header(stream), None)
+        stream = io.BytesIO(compress_image(model, img, 3, flat_blocks=False)[0])
+        header = container.read_header(stream)
+        rgb, _ = api.decompress_image_from(stream, header, None)
+        assert header.version == 4
         assert np.abs(rgb.reshape(-1, 3).mean(0) - c).max() <= 2.5, (c, rgb.reshape(-1, 3).mean(0))
 
 

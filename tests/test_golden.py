@@ -15,7 +15,7 @@ EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
 
 
 @pytest.mark.parametrize("kind, model", [("image", "tiny-image"), ("image-colour", "tiny-image"),
-                                         ("speech", "tiny-speech")])
+                                         ("image-flat", "tiny-image"), ("speech", "tiny-speech")])
 @pytest.mark.parametrize("env", [None, OTHER_CPU], ids=["this-cpu", "imitated-cpu"])
 def test_golden_stream_decodes_to_committed_checksum(kind, model, env, tmp_path):
     out = tmp_path / "idx.npy"
@@ -52,21 +52,33 @@ def test_the_golden_colour_correction_map_decodes_to_its_checksum():
     assert correction_sha256(GOLDEN / "image-colour.vqc") == EXPECTED["image-colour"]["correction_sha256"]
 
 
+def test_the_golden_flat_block_map_decodes_to_its_checksum():
+    """A version 5 image stream's flat block map: flags and colours, the same on every machine."""
+    import sys
+
+    sys.path.insert(0, str(GOLDEN))
+    from make_golden import flat_sha256
+
+    assert flat_sha256(GOLDEN / "image-flat.vqc") == EXPECTED["image-flat"]["flat_sha256"]
+
+
 @pytest.mark.parametrize("kind, src, model, opts", [
     ("image", "golden.png", "tiny-image", {"colour": False}),  # byte-identical to the old encoder
-    ("image-colour", "golden.png", "tiny-image", {}),
+    ("image-colour", "golden.png", "tiny-image", {"flat_blocks": False}),  # version 4, as before
+    ("image-flat", "golden.png", "tiny-image", {}),
     ("speech", "golden.wav", "tiny-speech", {})])
 def test_encoder_output_is_pinned_on_the_reference_setup(kind, src, model, opts):
     """Encoding is deterministic on one machine and torch version (float networks); other
     set-ups may pick other indices where a latent sits between two codes (docs/FORMAT.md)."""
     import platform
+    import sys
 
     import torch
-
-    import vqcodec
 
     ref = EXPECTED["encoder"]
     if (torch.__version__.split("+")[0], platform.machine()) != (ref["torch"], ref["machine"]):
         pytest.skip("encoder output is pinned for one torch version and machine type")
-    blob = vqcodec.compress(GOLDEN / src, model=str(GOLDEN / f"{model}.safetensors"), **opts)
-    assert hashlib.sha256(blob).hexdigest() == ref[kind]
+    sys.path.insert(0, str(GOLDEN))
+    from make_golden import encode
+
+    assert hashlib.sha256(encode(src, f"{model}.safetensors", opts)).hexdigest() == ref[kind]

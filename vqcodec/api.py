@@ -78,7 +78,8 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
     return Report("image", output_bytes=len(blob), ideal_bits=stats.ideal_bits,
                   payload_bytes=stats.payload_bytes,
                   extra={"width": rgb.shape[1], "height": rgb.shape[0], "model": m.name,
-                         "level": stats.level, "colour_bytes": stats.colour_bytes})
+                         "level": stats.level, "colour_bytes": stats.colour_bytes,
+                         "flat_blocks": stats.flat_blocks})
 
 
 def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: BinaryIO,

@@ -35,6 +35,60 @@ def correction_sha256(path: Path) -> str:
     return hashlib.sha256(q.astype("<i8").tobytes()).hexdigest()
 
 
+def flat_sha256(path: Path) -> str:
+    """The sha256 of a version 5 image stream's decoded flat block map: flags (u8), colours."""
+    from vqcodec.codec import container, flat
+    from vqcodec.codec.image import read_image_stream, split_payload
+
+    with open(path, "rb") as f:
+        header = container.read_header(f)
+        data = split_payload(header, read_image_stream(f, header)).flat
+    p = header.params
+    fm = flat.decode(data, flat.grid(p.height, p.width, p.flat))
+    return hashlib.sha256(fm.flags.astype("u1").tobytes()
+                          + fm.colours[fm.flags].tobytes()).hexdigest()
+
+
+def encode(src: str, model: str, opts: dict) -> bytes:
+    """Golden `src` compressed with `model`; `flat_blocks` in `opts` goes to the core encoder
+    (the programs' API always writes the flat block map where an image has flat blocks)."""
+    from vqcodec import api
+
+    if "flat_blocks" not in opts:
+        return api.compress(str(HERE / src), model=str(HERE / model), **opts)
+    from vqcodec.codec.image import compress_image
+    from vqcodec.media import read_image
+
+    rgb, channels = read_image(str(HERE / src))
+    return compress_image(api.get_model(str(HERE / model), "image"), rgb, channels, **opts)[0]
+
+
+def write_stream(name: str, src: str, model: str, opts: dict, expected: dict,
+                 encoder: dict) -> None:
+    """Compress golden `src` with `model` into `name`.vqc and record its indices' checksum and
+    the encoder's bytes' checksum."""
+    from vqcodec import api
+    from vqcodec.codec import container
+
+    blob = encode(src, model, opts)
+    (HERE / f"{name}.vqc").write_bytes(blob)
+    encoder[name] = hashlib.sha256(blob).hexdigest()
+    s = io.BytesIO(blob)
+    idx = api.decode_stream_indices(s, container.read_header(s), str(HERE / model))
+    expected[name] = {"shape": list(idx.shape),
+                      "sha256": hashlib.sha256(idx.astype("<i8").tobytes()).hexdigest()}
+
+
+def add_flat() -> None:
+    """Add the version 5 stream (golden.png has flat blocks, so a flat block map) with the
+    committed tiny model, leaving the older streams as they are."""
+    expected = json.loads((HERE / "expected.json").read_text())
+    write_stream("image-flat", "golden.png", "tiny-image.safetensors", {}, expected,
+                 expected["encoder"])
+    expected["image-flat"]["flat_sha256"] = flat_sha256(HERE / "image-flat.vqc")
+    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
 def main() -> None:
     from vqcodec import api
     from vqcodec.codec import container
@@ -59,18 +113,14 @@ def main() -> None:
     expected = {}
     encoder = {"torch": torch.__version__.split("+")[0], "machine": platform.machine()}
     for name, src, model, opts in (("image", "golden.png", "tiny-image.safetensors", {"colour": False}),
-                                   ("image-colour", "golden.png", "tiny-image.safetensors", {}),
+                                   ("image-colour", "golden.png", "tiny-image.safetensors",
+                                    {"flat_blocks": False}),  # version 4
                                    ("speech", "golden.wav", "tiny-speech.safetensors", {})):
-        blob = api.compress(str(HERE / src), model=str(HERE / model), **opts)
-        (HERE / f"{name}.vqc").write_bytes(blob)
-        encoder[name] = hashlib.sha256(blob).hexdigest()
-        s = io.BytesIO(blob)
-        idx = api.decode_stream_indices(s, container.read_header(s), str(HERE / model))
-        expected[name] = {"shape": list(idx.shape),
-                          "sha256": hashlib.sha256(idx.astype("<i8").tobytes()).hexdigest()}
+        write_stream(name, src, model, opts, expected, encoder)
     expected["image-colour"]["correction_sha256"] = correction_sha256(HERE / "image-colour.vqc")
     expected["encoder"] = encoder
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    add_flat()  # the same image as "image-colour", with its flat block map: version 5
     for p in sorted(work.rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()
     work.rmdir()
@@ -80,5 +130,6 @@ def main() -> None:
         p.unlink()
 
 
+# `--add-flat` only adds the version 5 stream to the committed ones (how it was first made).
 if __name__ == "__main__":
-    main()
+    add_flat() if sys.argv[1:] == ["--add-flat"] else main()

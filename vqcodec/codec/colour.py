@@ -16,6 +16,8 @@ torch). Memory: the map, and bands of about BAND_BYTES, whatever the image's wid
 
 from __future__ import annotations
 
+from typing import Callable
+
 import constriction
 import numpy as np
 
@@ -52,14 +54,18 @@ def grid(height: int, width: int, tile: int = TILE) -> tuple[int, int]:
     return -(-height // tile), -(-width // tile)
 
 
-def measure(x: np.ndarray, y: np.ndarray, tile: int = TILE) -> np.ndarray:
+def measure(x: np.ndarray, y: np.ndarray, tile: int = TILE,
+            finish: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """The corrections (gh, gw, 3) int that bring decoded `y` (H, W, 3 uint8) towards the
     original `x`: each tile's mean error in steps of STEP, refined over ROUNDS so that the
-    clipping of the corrected image is accounted for."""
+    clipping of the corrected image, and `finish` (what the decoder does after the correction,
+    on a corrected copy: painting flat blocks), are accounted for."""
     q = np.zeros(grid(*x.shape[:2], tile) + (3,), dtype=np.int64)
     target = _tile_means(x, tile)
     for _ in range(ROUNDS):
         z = y if not q.any() else apply(y, q, tile)
+        if finish is not None:
+            z = finish(y.copy() if z is y else z)
         step = np.round((target - _tile_means(z, tile)) / STEP).astype(np.int64)
         if not step.any():
             break

@@ -1,18 +1,20 @@
 """The .vqc bitstream: a few-byte binary header, then length-prefixed, checksummed records.
 
     header := "VQ" version:u8 modality:u8 fingerprint:4 params:varint* crc16:u16be
-    params  := image (version 1, 2 or 4): width height channels [level, versions 2 and 4]
-                                          [colour tile, version 4]
+    params  := image (version 1, 2, 4 or 5): width height channels [level, versions 2, 4, 5]
+                                          [colour tile, versions 4, 5] [flat block, version 5]
              | audio (version 1 or 3): rate channels stages chunk_frames [schedule, version 3]
     record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
 
 crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
 An image is one record (from version 4 on: the index stream's length as u32le, the index
-stream, then the colour correction, vqcodec.codec.colour); audio is one record per chunk of `chunk_frames` frames, each an
-independent range-coded stream, the last one flagged and carrying the stream's total sample
-count at the original rate as `extra`. A header is written in the lowest version that holds its
-params, and read only in that one: any other version for the same values is malformed, so every
-stream has one header. The full description is docs/FORMAT.md.
+stream, then the colour correction, vqcodec.codec.colour; in version 5 the colour correction's
+length as u32le before it and the flat block map, vqcodec.codec.flat, after it); audio is one
+record per chunk of `chunk_frames` frames, each an independent range-coded stream, the last one
+flagged and carrying the stream's total sample count at the original rate as `extra`. A header
+is written in the lowest version that holds its params, and read only in that one: any other
+version for the same values is malformed, so every stream has one header. The full
+description is docs/FORMAT.md.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from ..errors import BadStreamError, LimitError
 from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
-VERSION = 4  # the newest version; each stream is written in the lowest that holds it
-VERSIONS = (1, 2, 3, 4)
+VERSION = 5  # the newest version; each stream is written in the lowest that holds it
+VERSIONS = (1, 2, 3, 4, 5)
 FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
 MAX_RECORD = 1 << 26  # bytes in one record's payload
 MAX_VARINT_BYTES = 9

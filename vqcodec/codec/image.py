@@ -12,10 +12,11 @@ import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from . import colour, container, entropy
+from . import colour, container, entropy, flat
 from ..errors import BadStreamError, UsageError
 from ..models.modelfile import CodecModel
 from ..networks.config import FACTOR
@@ -36,7 +37,8 @@ class ImageStats:
     ideal_bits: float  # sum of -log2 p under the integer prior
     payload_bytes: int  # the index stream's
     level: int = 1  # quality level: residual stages coded
-    colour_bytes: int = 0  # the colour correction's, with its length field
+    colour_bytes: int = 0  # the colour correction's and the flat block map's, with their lengths
+    flat_blocks: int = 0  # blocks painted flat (vqcodec.codec.flat)
 
 
 def split_progress(progress: Progress | None, *shares: float) -> list[Progress | None]:
@@ -80,16 +82,21 @@ def check_quality(model: CodecModel, quality: int | None, bpp: float | None) -> 
 
 def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
                    progress: Progress | None = None, quality: int | None = None,
-                   bpp: float | None = None, correct: bool = True) -> tuple[bytes, ImageStats]:
+                   bpp: float | None = None, correct: bool = True,
+                   flat_blocks: bool = True) -> tuple[bytes, ImageStats]:
     """Code an (H, W, 3) uint8 image at level `quality` (default: the model's middle level),
     or at the highest level whose stream fits `bpp` bits per pixel (UsageError when none
-    does), with a colour correction map unless `correct` is False (`vqcodec.codec.colour`).
-    `progress(done, STEPS)` hears how far it got."""
+    does), with a colour correction map and a map of the flat blocks unless `correct` is False
+    (`vqcodec.codec.colour`, `vqcodec.codec.flat`; `flat_blocks=False` leaves out the latter
+    alone: format version 4 as vqcodec wrote before version 5). `progress(done, STEPS)` hears
+    how far it got."""
     check_quality(model, quality, bpp)
     net_progress, prior_progress = split_progress(progress, *SHARES["compress"])
     top = model.config.stages if bpp is not None else quality or model.config.default_level
     idx = encode_indices(model, rgb, net_progress, level=top)  # (h, w, top): every level's prefix
     height, width = rgb.shape[:2]
+    flats = flat.find(rgb) if correct and flat_blocks else None
+    flat_data = flat.encode(flats) if flats is not None and flats.count else None
 
     cancel = threading.Event()
 
@@ -99,7 +106,8 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
 
     def correction(level: int) -> bytes:
         decoded = decompress_indices(model, idx[..., :level], width, height, stop_if_cancelled)
-        return colour.encode(colour.measure(rgb, decoded, colour.TILE))
+        finish = (lambda z: flat.paint(z, flats)) if flat_data else None
+        return colour.encode(colour.measure(rgb, decoded, colour.TILE, finish))
 
     def code(level: int) -> tuple[bytes, ImageStats]:
         h, w = idx.shape[:2]
@@ -111,12 +119,14 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
             except BaseException:  # Ctrl-C, out of memory: the decoder stops after its tile
                 cancel.set()
                 raise
-            payload, tile = streams[0], 0
+            payload, tile, block = streams[0], 0, 0
             if corr is not None:
-                payload, tile = join_payload(streams[0], corr.result()), colour.TILE
-        params = ImageParams(width, height, channels, level, tile)
+                payload, tile = join_payload(streams[0], corr.result(), flat_data), colour.TILE
+                block = flat.BLOCK if flat_data else 0
+        params = ImageParams(width, height, channels, level, tile, block)
         header = container.Header("image", model.codes[:4], params).to_bytes()
-        stats = ImageStats(ideal, len(streams[0]), level, len(payload) - len(streams[0]))
+        stats = ImageStats(ideal, len(streams[0]), level, len(payload) - len(streams[0]),
+                           flats.count if block else 0)
         return header + container.record_bytes(payload, last=True), stats
 
     if bpp is None:
@@ -124,20 +134,38 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
     return _fit(code, top, bpp * height * width / 8, bpp)
 
 
-def join_payload(indices: bytes, correction: bytes) -> bytes:
+class Payload(NamedTuple):
+    indices: bytes  # the index stream
+    colour: bytes | None  # the colour correction map (vqcodec.codec.colour), version 4 and 5
+    flat: bytes | None  # the flat block map (vqcodec.codec.flat), version 5
+
+
+def join_payload(indices: bytes, correction: bytes, flats: bytes | None = None) -> bytes:
     """A version 4 payload: the index stream's length (u32le), the index stream, the colour
-    correction."""
-    return struct.pack("<I", len(indices)) + indices + correction
+    correction; with `flats`, version 5: the same with the colour correction's length (u32le)
+    before it and the flat block map after it."""
+    if flats is None:
+        return struct.pack("<I", len(indices)) + indices + correction
+    return (struct.pack("<I", len(indices)) + indices + struct.pack("<I", len(correction))
+            + correction + flats)
 
 
-def split_payload(header: container.Header, payload: bytes) -> tuple[bytes, bytes | None]:
-    """(index stream, colour correction or None) of a stream's payload."""
+def split_payload(header: container.Header, payload: bytes) -> Payload:
+    """The parts of a stream's payload; BadStreamError when the lengths do not fit."""
     if not header.params.colour:
-        return payload, None
-    n = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else len(payload)
-    if n > len(payload) - 4:
-        raise BadStreamError("malformed stream: image payload shorter than its index stream")
-    return payload[4: 4 + n], payload[4 + n:]
+        return Payload(payload, None, None)
+    indices, rest = _take(payload, "index stream")
+    if not header.params.flat:
+        return Payload(indices, rest, None)
+    return Payload(indices, *_take(rest, "colour correction"))
+
+
+def _take(data: bytes, what: str) -> tuple[bytes, bytes]:
+    """A u32le-length-prefixed part of `data`, and what follows it."""
+    n = struct.unpack_from("<I", data)[0] if len(data) >= 4 else len(data)
+    if n > len(data) - 4:
+        raise BadStreamError(f"malformed stream: image payload shorter than its {what}")
+    return data[4: 4 + n], data[4 + n:]
 
 
 def _fit(code, levels: int, budget: float, bpp: float) -> tuple[bytes, ImageStats]:
@@ -178,8 +206,9 @@ def decode_indices(model: CodecModel, header: container.Header, payload: bytes,
     """The indices of a stream's payload: (h, w) at level 1, else (h, w, level)."""
     p = header.params.check_level(model.config.stages)
     h, w = -(-p.height // FACTOR), -(-p.width // FACTOR)
-    idx = entropy.decode(model.prior.plan((1, h, w, p.level)), [split_payload(header, payload)[0]],
-                         h * w * p.level, progress=progress)
+    stream = split_payload(header, payload).indices
+    idx = entropy.decode(model.prior.plan((1, h, w, p.level)), [stream], h * w * p.level,
+                         progress=progress)
     return idx.reshape(h, w) if p.level == 1 else idx.reshape(h, w, p.level)
 
 
@@ -194,10 +223,14 @@ def decompress_payload(model: CodecModel, header: container.Header, payload: byt
     """A stream's payload -> (H, W, 3) uint8 image; `progress(done, STEPS)` hears how far."""
     prior_progress, net_progress = split_progress(progress, *SHARES["decompress"])
     p = header.params
-    correction = split_payload(header, payload)[1]
-    q = None
-    if correction is not None:  # decoded first: a damaged map fails before the long work
-        q = colour.decode(correction, colour.grid(p.height, p.width, p.colour))
+    parts = split_payload(header, payload)
+    q = flats = None  # the maps are decoded first: a damaged one fails before the long work
+    if parts.colour is not None:
+        q = colour.decode(parts.colour, colour.grid(p.height, p.width, p.colour))
+    if parts.flat is not None:
+        flats = flat.decode(parts.flat, flat.grid(p.height, p.width, p.flat))
     idx = decode_indices(model, header, payload, prior_progress)
     rgb = decompress_indices(model, idx, p.width, p.height, net_progress)
-    return rgb if q is None else colour.apply(rgb, q, p.colour, out=rgb)
+    if q is not None:
+        rgb = colour.apply(rgb, q, p.colour, out=rgb)
+    return rgb if flats is None else flat.paint(rgb, flats, p.flat)

@@ -1,15 +1,17 @@
 """The media parameters a stream header carries, typed, with every limit checked in one place.
 
-    image: width height channels [level [colour]]    audio: rate channels stages chunk_frames [schedule]
+    image: width height channels [level [colour [flat]]]
+    audio: rate channels stages chunk_frames [schedule]
 
 `level` (the residual stages an image stream codes) exists from format version 2 on, audio's
 `schedule` (how the decoder synthesises chunk ends) from version 3 on, an image's `colour` (the
-tile side of its colour correction map, 0 for none) in version 4; a stream is written in
+tile side of its colour correction map, 0 for none) in version 4, an image's `flat` (the block
+side of its flat block map, 0 for none) in version 5; a stream is written in
 the lowest version that holds it, so level-1 images and full-context audio stay version 1
 (readable by older vqcodec, and byte-identical to what it wrote), and a low-latency stream is
 version 3, which older vqcodec refuses by its version number instead of misreading it. A
 reader holds every stream to that: a kind's parameters refuse a version the kind does not have
-(images: 1, 2 and 4, speech: 1 and 3) and a version higher than the lowest that holds the values,
+(images: 1, 2, 4 and 5, speech: 1 and 3) and a version higher than the lowest that holds the values,
 so each stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
@@ -31,6 +33,7 @@ MIN_RATE, MAX_RATE = 1000, 768_000
 MAX_CHANNELS = 64
 MAX_CHUNK_FRAMES = 3000
 MIN_COLOUR_TILE, MAX_COLOUR_TILE = 32, 4096  # pixels per side of a colour correction tile
+FLAT_BLOCKS = (8,)  # pixels per side of a flat block (codec/flat.py): one index map position
 # audio synthesis schedules (the `schedule` header value is the index)
 FULL_CONTEXT, LOW_LATENCY = 0, 1
 SCHEDULES = ("full-context", "low-latency")
@@ -55,8 +58,9 @@ class ImageParams:
     channels: int  # 1 (grey) or 3 (RGB): the channel count to restore
     level: int = 1  # quality level: residual VQ stages coded per position
     colour: int = 0  # tile side in pixels of the colour correction map (0: none)
-    VERSIONS: ClassVar[tuple[int, ...]] = (1, 2, 4)  # format versions with an image layout
-    FIELDS: ClassVar[dict[int, int]] = {1: 3, 2: 4, 4: 5}  # parameters a header carries
+    flat: int = 0  # block side in pixels of the flat block map (0: none); needs `colour`
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 2, 4, 5)  # format versions with an image layout
+    FIELDS: ClassVar[dict[int, int]] = {1: 3, 2: 4, 4: 5, 5: 6}  # parameters a header carries
 
     def validate(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> "ImageParams":
         if self.width < 1 or self.height < 1 or self.channels not in (1, 3) or self.level < 1:
@@ -76,7 +80,7 @@ class ImageParams:
 
     def version(self) -> int:
         """The lowest format version that holds these parameters."""
-        return 4 if self.colour else 1 if self.level == 1 else 2
+        return 5 if self.flat else 4 if self.colour else 1 if self.level == 1 else 2
 
     @classmethod
     def count(cls, version: int) -> int:
@@ -93,6 +97,9 @@ class ImageParams:
         _lowest_version("image", params, version)
         if params.colour and not MIN_COLOUR_TILE <= params.colour <= MAX_COLOUR_TILE:
             raise BadStreamError(f"malformed stream: colour correction tiles of {params.colour} pixels")
+        if params.flat and (params.flat not in FLAT_BLOCKS or not params.colour):
+            raise BadStreamError(f"malformed stream: flat blocks of {params.flat} pixels"
+                                 + ("" if params.colour else " without a colour correction map"))
         return params
 
     def values(self) -> tuple[int, ...]:

@@ -1,0 +1,188 @@
+"""Flat blocks (vqcodec.codec.flat): found exactly, coded exactly, painted last, carried in
+format version 5 only where an image has them, and refused cleanly when damaged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_image, run_cli
+from vqcodec.codec import container, flat
+from vqcodec.codec.image import join_payload, read_image_stream, split_payload
+from vqcodec.codec.params import ImageParams
+from vqcodec.errors import BadStreamError
+
+
+def test_find_takes_blocks_whose_pixels_are_all_one_colour_including_partial_edge_blocks():
+    img = np.zeros((20, 27, 3), np.uint8)  # 3 x 4 blocks, the last row and column partial
+    img[:8, 8:16] = (255, 0, 7)
+    img[3, 10, 2] = 8  # one channel of one pixel breaks the block at (0, 1)
+    img[16:, 24:] = (9, 9, 9)  # the corner block: its 4 x 3 pixels inside the image
+    img[8:16, :8] = np.arange(8, dtype=np.uint8)[:, None, None]  # a gradient: not flat
+    fm = flat.find(img)
+    assert fm.flags.shape == (3, 4)
+    assert fm.flags.tolist() == [[True, False, True, True], [False, True, True, True],
+                                 [True, True, True, True]]
+    assert fm.colours[2, 3].tolist() == [9, 9, 9] and fm.colours[0, 2].tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("shape, density", [((1, 1), 1.0), ((5, 7), 0.5), ((30, 41), 0.1),
+                                            ((12, 12), 1.0), ((40, 3), 0.9)])
+def test_the_map_round_trips_exactly(shape, density):
+    """Flags and colours, with colours repeated along rows and columns (PREVIOUS and ABOVE) and
+    the extremes 0 and 255 (a -1 for "no colour" once read as 255)."""
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    flags = rng.random(shape) < density
+    flags.flat[0] = True
+    palette = np.array([[255, 255, 255], [0, 0, 0], [255, 0, 128], [1, 2, 3]], np.uint8)
+    colours = palette[rng.integers(0, 4, shape)]
+    colours[rng.random(shape) < 0.2] = rng.integers(0, 256, 3)
+    fm = flat.FlatMap(flags, colours)
+    got = flat.decode(flat.encode(fm), shape)
+    assert np.array_equal(got.flags, flags)
+    assert np.array_equal(got.colours[flags], colours[flags])
+
+
+def test_a_flat_image_costs_a_few_bytes():
+    fm = flat.find(np.full((512, 768, 3), (227, 18, 239), np.uint8))
+    assert fm.count == 64 * 96 and len(flat.encode(fm)) <= 24
+
+
+def test_paint_sets_flat_blocks_and_leaves_the_rest():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (19, 21, 3)).astype(np.uint8)
+    flags = np.zeros((3, 3), bool)
+    flags[2, 2] = flags[0, 1] = True
+    colours = np.zeros((3, 3, 3), np.uint8)
+    colours[2, 2], colours[0, 1] = (1, 2, 3), (200, 100, 0)
+    out = flat.paint(img.copy(), flat.FlatMap(flags, colours))
+    assert (out[16:, 16:] == (1, 2, 3)).all() and (out[:8, 8:16] == (200, 100, 0)).all()
+    keep = np.ones((19, 21), bool)
+    keep[16:, 16:] = keep[:8, 8:16] = False
+    assert np.array_equal(out[keep], img[keep])
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\x80", "flat block map header"),
+    (bytes([5, 1, 0, 0, 1, 0, 0]), "counts"),  # 5 blocks for a 2 x 2 grid
+    (bytes([4, 0, 0, 0, 0, 0, 0]), "counts"),  # a map without flat blocks is never written
+    (bytes([4, 1, 0, 0, 0, 0, 1]), "colours end early"),
+])
+def test_a_damaged_map_is_refused(data, message):
+    with pytest.raises(BadStreamError, match=message):
+        flat.decode(data, (2, 2))
+
+
+def test_a_colour_from_no_flat_block_is_refused():
+    """Symbols that point above a block that is not flat (forged: the encoder never writes it)."""
+    with pytest.raises(BadStreamError, match="from no flat block"):
+        flat._colours(np.array([[True, True]]), np.array([flat.NEW, flat.ABOVE]),
+                      np.zeros((1, 3), np.uint8))
+
+
+@pytest.mark.parametrize("values, message", [
+    ((8, 8, 3, 1, 0, 8), "without a colour correction map"),
+    ((8, 8, 3, 1, 64, 16), "flat blocks of 16 pixels"),
+])
+def test_headers_with_impossible_flat_blocks_are_malformed(values, message):
+    with pytest.raises(BadStreamError, match=message):
+        ImageParams.from_header(5, list(values))
+    with pytest.raises(BadStreamError, match="lowest"):  # version 5 without flat blocks
+        ImageParams.from_header(5, [8, 8, 3, 1, 64, 0])
+
+
+def _parts(path):
+    with open(path, "rb") as f:
+        header = container.read_header(f)
+        return header, read_image_stream(f, header)
+
+
+def test_flat_regions_come_back_exactly_through_the_cli(image_model, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (64, 96, 3)).astype(np.uint8)  # noise: no flat blocks
+    img[8:40, 16:48] = (227, 18, 239)  # 4 x 4 flat blocks
+    img[40:64, 64:96] = (255, 255, 255)  # 3 x 4 more, at the corner
+    img[50, 70] = (254, 255, 255)  # one pixel breaks one of them
+    Image.fromarray(img).save(tmp_path / "a.png")
+    r = run_cli("compress", tmp_path / "a.png", "-m", image_model, "-o", tmp_path / "a.vqc",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["flat_blocks"] == 16 + 11
+    header, payload = _parts(tmp_path / "a.vqc")
+    assert header.version == 5 and header.params.flat == flat.BLOCK
+    info = json.loads(run_cli("info", tmp_path / "a.vqc", "--json").stdout)
+    assert info["version"] == 5 and info["flat"] == flat.BLOCK and info["colour"] == 64
+    r = run_cli("decompress", tmp_path / "a.vqc", "-m", image_model, "-o", tmp_path / "b.png")
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(tmp_path / "b.png").convert("RGB"))
+    assert (out[8:40, 16:48] == (227, 18, 239)).all()
+    assert (out[40:48, 64:96] == 255).all() and (out[56:64, 64:96] == 255).all()
+    assert (out[48:56, 72:96] == 255).all()
+
+
+def test_an_image_without_flat_blocks_is_version_4_byte_for_byte(image_model, tmp_path):
+    from PIL import Image
+
+    from vqcodec import api
+    from vqcodec.codec.image import compress_image
+    from vqcodec.media import read_image
+
+    rng = np.random.default_rng(6)
+    Image.fromarray(rng.integers(0, 256, (64, 96, 3)).astype(np.uint8)).save(tmp_path / "n.png")
+    r = run_cli("compress", tmp_path / "n.png", "-m", image_model, "-o", tmp_path / "n.vqc")
+    assert r.returncode == 0, r.stderr
+    header, payload = _parts(tmp_path / "n.vqc")
+    assert header.version == 4 and header.params.flat == 0
+    assert split_payload(header, payload).flat is None
+    rgb, channels = read_image(str(tmp_path / "n.png"))
+    model = api.get_model(str(image_model), "image")
+    old = compress_image(model, rgb, channels, flat_blocks=False)[0]
+    assert (tmp_path / "n.vqc").read_bytes() == old
+
+
+def test_a_damaged_flat_map_is_one_line_and_exit_2_with_nothing_written(image_model, tmp_path):
+    src = make_image(tmp_path / "a.png", 96, 64, seed=4)
+    vqc = tmp_path / "a.vqc"
+    assert run_cli("compress", src, "-m", image_model, "-o", vqc).returncode == 0
+    header, payload = _parts(vqc)
+    parts = split_payload(header, payload)
+    damaged = join_payload(parts.indices, parts.colour, bytes([200]) + parts.flat[1:])
+    vqc.write_bytes(header.to_bytes() + container.record_bytes(damaged, last=True))
+    r = run_cli("decompress", vqc, "-m", image_model, "-o", tmp_path / "out.png")
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1, r.stderr
+    assert b"flat block map" in r.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_mutated_maps_decode_or_fail_cleanly():
+    """Bit flips, cuts and byte runs in a valid map (the record checksum is not in the way
+    here): each decodes to some map of the grid or raises BadStreamError, nothing else."""
+    import random
+
+    rng = np.random.default_rng(7)
+    flags = rng.random((9, 13)) < 0.6
+    colours = np.array([[10, 20, 30], [255, 255, 255]], np.uint8)[rng.integers(0, 2, (9, 13))]
+    data = flat.encode(flat.FlatMap(flags, colours))
+    r = random.Random(7)
+    outcomes = {"decoded": 0, "refused": 0}
+    for _ in range(400):
+        b = bytearray(data)
+        kind = r.randrange(3)
+        if kind == 0:
+            b[r.randrange(len(b))] ^= 1 << r.randrange(8)
+        elif kind == 1:
+            b = b[: r.randrange(len(b))]
+        else:
+            i = r.randrange(len(b))
+            b[i: i + r.randrange(1, 4)] = bytes([r.randrange(256)]) * 3
+        try:
+            got = flat.decode(bytes(b), (9, 13))
+            assert got.flags.shape == (9, 13) and got.colours.shape == (9, 13, 3)
+            outcomes["decoded"] += 1
+        except BadStreamError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100
