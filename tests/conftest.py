@@ -36,15 +36,16 @@ def make_image(path: Path, w: int, h: int, seed: int, mode: str = "RGB") -> Path
     return path
 
 
-def corrected(rgb: np.ndarray, decoded: np.ndarray) -> np.ndarray:
-    """What the decoder outputs for `decoded`, the network's decoding of `rgb`'s indices: the
-    colour correction the encoder measures (codec.colour), then the flat blocks (codec.flat)."""
+def corrected(rgb: np.ndarray, decoded: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """What the decoder outputs for `decoded`, the network's decoding of `rgb`'s indices `idx`:
+    with the colour correction map and, where the encoder sends one, the flat block map."""
     from vqcodec.codec import colour, flat
+    from vqcodec.codec.image import correction_maps
 
-    fm = flat.find(rgb)
-    finish = (lambda z: flat.paint(z, fm)) if fm.count else None
-    out = colour.apply(decoded, colour.measure(rgb, decoded, colour.TILE, finish))
-    return flat.paint(out, fm) if fm.count else out
+    colour_map, flat_map = correction_maps(rgb, decoded, flat.find(rgb), idx)
+    q = colour.decode(colour_map, colour.grid(*rgb.shape[:2]))
+    out = colour.apply(decoded, q)
+    return flat.paint(out, flat.decode(flat_map, flat.same_as_left(idx))) if flat_map else out
 
 
 def make_speechlike(seconds: float, rate: int, seed: int) -> np.ndarray:

@@ -147,13 +147,14 @@ def test_a_damaged_map_is_one_line_and_exit_2_with_nothing_written(image_model, 
     assert not (tmp_path / "out.png").exists()
 
 
-def test_the_bundled_model_returns_flat_colours_exactly():
-    """64 flat 64x64 colours (vqcodec.eval.flat): the flat block map paints them exactly (17.7
-    levels off on average with neither map, 2.6 with the colour correction alone)."""
+def test_the_bundled_model_returns_every_flat_colour_within_two_levels():
+    """64 flat 64x64 colours (vqcodec.eval.flat): 17.7 levels off on average with neither map,
+    2.6 with the colour correction alone (17 of them more than 3 off); the flat block map, sent
+    where it pays, brings the worst within 2 (0.45 on average today)."""
     from vqcodec.eval.flat import flat_errors
 
     (res,) = flat_errors(None, [1])
-    assert res["mean_error"] == 0 and res["within_3"] == 64
+    assert res["within_3"] == 64 and res["worst_error"] <= 2.0 and res["mean_error"] <= 0.6
 
 
 def test_the_colour_correction_alone_brings_flat_colours_means_within_2_5_levels():

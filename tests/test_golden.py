@@ -59,7 +59,8 @@ def test_the_golden_flat_block_map_decodes_to_its_checksum():
     sys.path.insert(0, str(GOLDEN))
     from make_golden import flat_sha256
 
-    assert flat_sha256(GOLDEN / "image-flat.vqc") == EXPECTED["image-flat"]["flat_sha256"]
+    got = flat_sha256(GOLDEN / "image-flat.vqc", GOLDEN / "tiny-image.safetensors")
+    assert got == EXPECTED["image-flat"]["flat_sha256"]
 
 
 @pytest.mark.parametrize("kind, src, model, opts", [

@@ -63,7 +63,7 @@ def test_every_level_round_trips_exactly_through_the_cli(staged_model, photo, tm
         from PIL import Image
 
         decoded = decompress_indices(model, want, 72, 56)
-        assert np.array_equal(np.asarray(Image.open(png)), corrected(rgb, decoded))
+        assert np.array_equal(np.asarray(Image.open(png)), corrected(rgb, decoded, want))
         sizes.append(vqc.stat().st_size)
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]  # each level adds a stage's bits
 

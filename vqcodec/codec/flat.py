@@ -9,13 +9,15 @@ them last, after the colour correction. Flat backgrounds, screenshots, diagrams 
 highlights come back exact; a photo without such blocks carries no map at all (format version 4,
 byte for byte as before).
 
-Layout (docs/FORMAT.md, version 5): varints n0 k0 n1 k1 (blocks whose upper neighbour is not /
-is flat, and how many of each are flat), s0 s1 s2 (flat blocks whose colour is the previous flat
-block's in raster order / the flat block above's / new), then the new colours' RGB bytes, then one
-range-coded stream: the flags row by row (in each row the blocks whose upper neighbour is not
-flat, then those whose upper neighbour is), then one symbol per flat block in raster order.
-Every model's weights are counts plus one, exact integers, so every machine decodes the same map.
-Numpy and constriction only; memory: the block map and one band of BLOCK rows.
+Layout (docs/FORMAT.md, version 5): a varint, the number of new colours, their RGB bytes, then
+one range-coded stream: a flag per block in raster order, under adaptive counts in 8 contexts
+(block above flat, block to the left flat, index equal to the left one's), then, per flat block in
+raster order, where its colour comes from (LEFT, ABOVE, PREVIOUS flat block, NEW) under adaptive
+counts in 4 contexts (left and above flat). The counts are integers (start 1, +INC per symbol),
+so every machine decodes the same map; the decoder needs the stream's indices for the contexts.
+Numpy and constriction only; memory: the block map and one band of BLOCK rows. The decoder
+codes block by block in Python: about 4 s for the 375,000 blocks of a 24-megapixel image
+that is 80 % flat blocks (0.4 s to encode).
 """
 
 from __future__ import annotations
@@ -27,10 +29,17 @@ import numpy as np
 
 from ..errors import BadStreamError
 from .container import MAX_VARINT_BYTES, varint
-from .entropy import to_bytes, to_words
+from .entropy import FAMILY, to_bytes, to_words
 
 BLOCK = 8  # pixels per block side: one index map position
-PREVIOUS, ABOVE, NEW = 0, 1, 2  # where a flat block's colour comes from
+LEFT, ABOVE, PREVIOUS, NEW = 0, 1, 2, 3  # where a flat block's colour comes from
+INC = 4  # what a coded symbol adds to its count in its context (every count starts at 1)
+# The encoder sends the map only where painting removes more than LAMBDA of squared error
+# (8-bit levels, summed over pixels and channels) per bit the map adds: about the trade the
+# index stream makes between quality levels (850 per bit from level 1 to 2 of the 5-level
+# model in docs/RESULTS.md). Screen content gains thousands per bit, photos' few flat blocks
+# (clipped black or white) tens.
+LAMBDA = 850
 
 
 @dataclass
@@ -74,52 +83,119 @@ def paint(img: np.ndarray, fm: FlatMap, block: int = BLOCK) -> np.ndarray:
     return img
 
 
-def _model(n: int, k: int):
-    """Flat or not, `k` flat among `n`: weights n - k + 1 and k + 1."""
-    return constriction.stream.model.Categorical(np.array([n - k + 1, k + 1], dtype=np.float64),
-                                                 perfect=False)
+def same_as_left(indices: np.ndarray) -> np.ndarray:
+    """(h, w) bool: a position's index (its first stage's, for (h, w, level)) equals the index to
+    its left; the flags' context, known to the decoder before the map."""
+    first = indices if indices.ndim == 2 else indices[..., 0]
+    same = np.zeros(first.shape, dtype=bool)
+    same[:, 1:] = first[:, 1:] == first[:, :-1]
+    return same
 
 
-def _above(flags: np.ndarray, i: int) -> np.ndarray:
-    return flags[i - 1] if i else np.zeros(flags.shape[1], dtype=bool)
+def _flag_contexts(flags: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """Each block's context: 4 * (block above flat) + 2 * (block to the left flat) + same."""
+    up, left = np.zeros_like(flags), np.zeros_like(flags)
+    up[1:], left[:, 1:] = flags[:-1], flags[:, :-1]
+    return 4 * up.astype(np.int64) + 2 * left + same
 
 
-def _sources(fm: FlatMap) -> tuple[np.ndarray, np.ndarray]:
-    """Each flat block's symbol (PREVIOUS, ABOVE or NEW) in raster order, and the new colours."""
+def _colour_choices(fm: FlatMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each flat block in raster order: its context (2 * left flat + above flat), where its
+    colour comes from (LEFT, ABOVE, PREVIOUS, NEW: the first that has it), and the new colours."""
     ys, xs = np.nonzero(fm.flags)
-    colours = fm.colours.astype(np.int64)  # -1 below: no colour
+    colours = fm.colours.astype(np.int64)
     cols = colours[ys, xs]
-    prev = np.vstack([np.full((1, 3), -1), cols[:-1]])
-    above = np.maximum(ys - 1, 0)
-    up = np.where(((ys > 0) & fm.flags[above, xs])[:, None], colours[above, xs], -1)
-    sym = np.where((cols == prev).all(1), PREVIOUS, np.where((cols == up).all(1), ABOVE, NEW))
-    return sym, cols[sym == NEW].astype(np.uint8)
+    lf = (xs > 0) & fm.flags[ys, np.maximum(xs - 1, 0)]
+    uf = (ys > 0) & fm.flags[np.maximum(ys - 1, 0), xs]
+    same = lambda ok, other: ok & (cols == other).all(1)  # noqa: E731
+    left = same(lf, colours[ys, np.maximum(xs - 1, 0)])
+    above = same(uf, colours[np.maximum(ys - 1, 0), xs])
+    previous = np.zeros(len(ys), dtype=bool)
+    previous[1:] = (cols[1:] == cols[:-1]).all(1)
+    sym = np.select([left, above, previous], [LEFT, ABOVE, PREVIOUS], NEW)
+    return 2 * lf.astype(np.int64) + uf, sym, cols[sym == NEW].astype(np.uint8)
 
 
-def encode(fm: FlatMap) -> bytes:
-    """A flat map -> bytes (module docstring); its grid is the image's (`grid`)."""
-    counts = np.zeros((2, 2), dtype=np.int64)  # [context, flat]
-    for i in range(fm.flags.shape[0]):
-        ctx = _above(fm.flags, i)
-        for c in (0, 1):
-            counts[c] += np.bincount(fm.flags[i][ctx == c], minlength=2)
-    models = [_model(int(counts[c].sum()), int(counts[c, 1])) for c in (0, 1)]
-    sym, new = _sources(fm)
-    sources = np.bincount(sym, minlength=3)
+def _adaptive_weights(contexts: np.ndarray, symbols: np.ndarray, size: int) -> np.ndarray:
+    """(n, size) weights each symbol was coded under: per context, 1 + INC x how often each
+    symbol came before in that context (what the decoder's counts hold at that point)."""
+    onehot = np.zeros((len(symbols), size), dtype=np.int64)
+    onehot[np.arange(len(symbols)), symbols] = 1
+    weights = np.ones((len(symbols), size), dtype=np.int64)
+    for c in np.unique(contexts):
+        sel = contexts == c
+        weights[sel] += INC * (np.cumsum(onehot[sel], axis=0) - onehot[sel])
+    return weights.astype(np.float64)  # integers below 2^53: exact
+
+
+def encode(fm: FlatMap, same: np.ndarray) -> bytes:
+    """A flat map -> bytes (module docstring); `same` is `same_as_left` of the stream's indices."""
+    flags = fm.flags.reshape(-1).astype(np.int32)
+    ctx = _flag_contexts(fm.flags, same).reshape(-1)
+    sym_ctx, sym, new = _colour_choices(fm)
     coder = constriction.stream.queue.RangeEncoder()
-    for i in range(fm.flags.shape[0]):
-        ctx = _above(fm.flags, i)
-        for c in (0, 1):
-            if (ctx == c).any():
-                coder.encode(fm.flags[i][ctx == c].astype(np.int32), models[c])
-    coder.encode(sym.astype(np.int32), _source_model(sources))
-    head = [counts[0].sum(), counts[0, 1], counts[1].sum(), counts[1, 1], *sources]
-    return (b"".join(varint(int(v)) for v in head) + new.tobytes()
-            + to_bytes(coder.get_compressed()))
+    coder.encode(flags, FAMILY, _adaptive_weights(ctx, flags, 2))
+    coder.encode(sym.astype(np.int32), FAMILY, _adaptive_weights(sym_ctx, sym, 4))
+    return varint(len(new)) + new.tobytes() + to_bytes(coder.get_compressed())
 
 
-def _source_model(sources: np.ndarray):
-    return constriction.stream.model.Categorical(sources.astype(np.float64) + 1, perfect=False)
+def decode(data: bytes, same: np.ndarray) -> FlatMap:
+    """The flat map `encode` wrote for a stream whose indices give `same` (`same_as_left`);
+    BadStreamError where the data cannot be that."""
+    (n_new,), pos = _varints(data, 1)
+    if n_new > same.size:
+        raise BadStreamError("corrupt stream: flat block map counts")
+    if len(data) < pos + 3 * n_new:
+        raise BadStreamError("truncated stream: flat block colours end early")
+    new = np.frombuffer(data[pos: pos + 3 * n_new], dtype=np.uint8).reshape(-1, 3)
+    decoder = constriction.stream.queue.RangeDecoder(to_words(data[pos + 3 * n_new:]))
+    try:
+        flags = _decode_flags(decoder, same)
+        colours = _decode_colours(decoder, flags, new)
+    except (ValueError, RuntimeError, AssertionError, IndexError) as exc:
+        raise BadStreamError(f"corrupt stream: flat block map ({exc})") from None
+    return FlatMap(flags, colours)
+
+
+def _decode_flags(decoder, same: np.ndarray) -> np.ndarray:
+    hb, wb = same.shape
+    flags = np.zeros((hb, wb), dtype=bool)
+    counts = [[1, 1] for _ in range(8)]
+    up = [0] * wb
+    for i in range(hb):
+        left, row, row_same = 0, [0] * wb, same[i].tolist()
+        for j in range(wb):
+            c = counts[4 * up[j] + 2 * left + row_same[j]]
+            f = int(decoder.decode(FAMILY, np.array([c], dtype=np.float64))[0])
+            c[f] += INC
+            row[j] = left = f
+        flags[i], up = row, row
+    if not flags.any():
+        raise BadStreamError("corrupt stream: a flat block map without flat blocks")
+    return flags
+
+
+def _decode_colours(decoder, flags: np.ndarray, new: np.ndarray) -> np.ndarray:
+    colours = np.zeros(flags.shape + (3,), dtype=np.uint8)
+    counts = [[1, 1, 1, 1] for _ in range(4)]
+    previous, used = None, 0
+    for y, x in zip(*np.nonzero(flags)):
+        lf, uf = bool(x and flags[y, x - 1]), bool(y and flags[y - 1, x])
+        c = counts[2 * lf + uf]
+        s = int(decoder.decode(FAMILY, np.array([c], dtype=np.float64))[0])
+        c[s] += INC
+        if s == NEW:
+            if used == len(new):
+                raise BadStreamError("corrupt stream: more new flat block colours than sent")
+            colour, used = new[used], used + 1
+        elif (s == LEFT and lf) or (s == ABOVE and uf) or (s == PREVIOUS and previous is not None):
+            colour = {LEFT: colours[y, x - 1], ABOVE: colours[y - 1, x], PREVIOUS: previous}[s]
+        else:
+            raise BadStreamError("corrupt stream: a flat block takes its colour from no flat block")
+        colours[y, x] = previous = colour
+    if used != len(new):
+        raise BadStreamError("corrupt stream: fewer new flat block colours than sent")
+    return colours
 
 
 def _varints(data: bytes, n: int) -> tuple[list[int], int]:
@@ -137,58 +213,3 @@ def _varints(data: bytes, n: int) -> tuple[list[int], int]:
                 break
         out.append(value)
     return out, pos
-
-
-def decode(data: bytes, shape: tuple[int, int]) -> FlatMap:
-    """The flat map `encode` wrote for a grid of `shape` blocks; BadStreamError when the data
-    does not fit that grid."""
-    (n0, k0, n1, k1, *sources), pos = _varints(data, 7)
-    hb, wb = shape
-    if n0 + n1 != hb * wb or k0 > n0 or k1 > n1 or sum(sources) != k0 + k1 or not k0 + k1:
-        raise BadStreamError("corrupt stream: flat block map counts")
-    if len(data) < pos + 3 * sources[NEW]:
-        raise BadStreamError("truncated stream: flat block colours end early")
-    new = np.frombuffer(data[pos: pos + 3 * sources[NEW]], dtype=np.uint8).reshape(-1, 3)
-    decoder = constriction.stream.queue.RangeDecoder(to_words(data[pos + 3 * sources[NEW]:]))
-    models = [_model(n0, k0), _model(n1, k1)]
-    flags = np.zeros(shape, dtype=bool)
-    seen = np.zeros((2, 2), dtype=np.int64)
-    try:
-        for i in range(hb):
-            ctx = _above(flags, i)
-            for c in (0, 1):
-                m = int((ctx == c).sum())
-                if m:
-                    got = np.asarray(decoder.decode(models[c], m)).astype(bool)
-                    flags[i][ctx == c] = got
-                    seen[c] += (m - int(got.sum()), int(got.sum()))
-        sym = np.asarray(decoder.decode(_source_model(np.array(sources)), k0 + k1))
-    except (ValueError, RuntimeError, AssertionError) as exc:
-        raise BadStreamError(f"corrupt stream: flat block map ({exc})") from None
-    if (seen[:, 1] != (k0, k1)).any() or (np.bincount(sym, minlength=3) != sources).any():
-        raise BadStreamError("corrupt stream: flat block map does not match its counts")
-    return FlatMap(flags, _colours(flags, sym, new))
-
-
-def _colours(flags: np.ndarray, sym: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Resolve each flat block's colour from its symbol: a chain of PREVIOUS and ABOVE links
-    ends at a NEW colour (pointer jumping: log2 of the longest chain passes)."""
-    ys, xs = np.nonzero(flags)
-    k = len(ys)
-    order = np.full(flags.shape, -1, dtype=np.int64)
-    order[ys, xs] = np.arange(k)
-    parent = np.arange(k)
-    parent[sym == PREVIOUS] = np.flatnonzero(sym == PREVIOUS) - 1
-    up = np.where(ys > 0, order[np.maximum(ys - 1, 0), xs], -1)
-    parent[sym == ABOVE] = up[sym == ABOVE]
-    if (parent < 0).any():
-        raise BadStreamError("corrupt stream: a flat block takes its colour from no flat block")
-    while True:
-        nxt = parent[parent]
-        if (nxt == parent).all():
-            break
-        parent = nxt
-    root = np.cumsum(sym == NEW) - 1  # each NEW block's index among the new colours
-    colours = np.zeros(flags.shape + (3,), dtype=np.uint8)
-    colours[ys, xs] = new[root[parent]]
-    return colours

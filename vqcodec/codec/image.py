@@ -96,7 +96,6 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
     idx = encode_indices(model, rgb, net_progress, level=top)  # (h, w, top): every level's prefix
     height, width = rgb.shape[:2]
     flats = flat.find(rgb) if correct and flat_blocks else None
-    flat_data = flat.encode(flats) if flats is not None and flats.count else None
 
     cancel = threading.Event()
 
@@ -104,10 +103,9 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
         if cancel.is_set():
             raise InterruptedError("the range coder failed; the decoder stops")
 
-    def correction(level: int) -> bytes:
+    def correction(level: int) -> tuple[bytes, bytes | None]:
         decoded = decompress_indices(model, idx[..., :level], width, height, stop_if_cancelled)
-        finish = (lambda z: flat.paint(z, flats)) if flat_data else None
-        return colour.encode(colour.measure(rgb, decoded, colour.TILE, finish))
+        return correction_maps(rgb, decoded, flats, idx)
 
     def code(level: int) -> tuple[bytes, ImageStats]:
         h, w = idx.shape[:2]
@@ -121,8 +119,9 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
                 raise
             payload, tile, block = streams[0], 0, 0
             if corr is not None:
-                payload, tile = join_payload(streams[0], corr.result(), flat_data), colour.TILE
-                block = flat.BLOCK if flat_data else 0
+                colour_map, flat_map = corr.result()
+                payload, tile = join_payload(streams[0], colour_map, flat_map), colour.TILE
+                block = flat.BLOCK if flat_map else 0
         params = ImageParams(width, height, channels, level, tile, block)
         header = container.Header("image", model.codes[:4], params).to_bytes()
         stats = ImageStats(ideal, len(streams[0]), level, len(payload) - len(streams[0]),
@@ -138,6 +137,35 @@ class Payload(NamedTuple):
     indices: bytes  # the index stream
     colour: bytes | None  # the colour correction map (vqcodec.codec.colour), version 4 and 5
     flat: bytes | None  # the flat block map (vqcodec.codec.flat), version 5
+
+
+def correction_maps(rgb: np.ndarray, decoded: np.ndarray, flats: flat.FlatMap | None,
+                    idx: np.ndarray) -> tuple[bytes, bytes | None]:
+    """The colour correction map for `decoded`, the network's decoding of `rgb`'s indices `idx`,
+    and the flat block map where it pays: where painting the flat blocks `flats` lowers the
+    squared error by more than flat.LAMBDA per bit it adds (the colour map is measured again
+    with the painting accounted for). Otherwise None: a version 4 stream."""
+    plain_q = colour.measure(rgb, decoded, colour.TILE)
+    plain = colour.encode(plain_q)
+    if flats is None or not flats.count:
+        return plain, None
+    paint = lambda z: flat.paint(z, flats)  # noqa: E731
+    q = colour.measure(rgb, decoded, colour.TILE, paint)
+    maps = colour.encode(q), flat.encode(flats, flat.same_as_left(idx))
+    gain = (squared_error(rgb, colour.apply(decoded, plain_q, colour.TILE))
+            - squared_error(rgb, paint(colour.apply(decoded, q, colour.TILE))))
+    bits = 8 * (len(maps[0]) + 4 + len(maps[1]) - len(plain))  # with the u32 length
+    return maps if gain > flat.LAMBDA * bits else (plain, None)
+
+
+def squared_error(x: np.ndarray, y: np.ndarray) -> int:
+    """Sum of squared differences of two uint8 images, band by band (bounded temporaries)."""
+    rows = max(1, (4 << 20) // (x.shape[1] * x.shape[2] * 4))
+    total = 0
+    for a in range(0, x.shape[0], rows):
+        d = x[a: a + rows].astype(np.int32) - y[a: a + rows]
+        total += int(np.einsum("ijk,ijk->", d, d, dtype=np.int64))
+    return total
 
 
 def join_payload(indices: bytes, correction: bytes, flats: bytes | None = None) -> bytes:
@@ -224,12 +252,12 @@ def decompress_payload(model: CodecModel, header: container.Header, payload: byt
     prior_progress, net_progress = split_progress(progress, *SHARES["decompress"])
     p = header.params
     parts = split_payload(header, payload)
-    q = flats = None  # the maps are decoded first: a damaged one fails before the long work
+    q = flats = None  # the colour map first: a damaged one fails before the long work
     if parts.colour is not None:
         q = colour.decode(parts.colour, colour.grid(p.height, p.width, p.colour))
-    if parts.flat is not None:
-        flats = flat.decode(parts.flat, flat.grid(p.height, p.width, p.flat))
     idx = decode_indices(model, header, payload, prior_progress)
+    if parts.flat is not None:  # its contexts need the indices
+        flats = flat.decode(parts.flat, flat.same_as_left(idx))
     rgb = decompress_indices(model, idx, p.width, p.height, net_progress)
     if q is not None:
         rgb = colour.apply(rgb, q, p.colour, out=rgb)
