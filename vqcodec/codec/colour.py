@@ -55,18 +55,23 @@ def grid(height: int, width: int, tile: int = TILE) -> tuple[int, int]:
 
 
 def measure(x: np.ndarray, y: np.ndarray, tile: int = TILE,
-            finish: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+            finish: Callable[[np.ndarray], np.ndarray] | None = None,
+            fixed: np.ndarray | None = None) -> np.ndarray:
     """The corrections (gh, gw, 3) int that bring decoded `y` (H, W, 3 uint8) towards the
     original `x`: each tile's mean error in steps of STEP, refined over ROUNDS so that the
-    clipping of the corrected image, and `finish` (what the decoder does after the correction,
-    on a corrected copy: painting flat blocks), are accounted for."""
+    clipping of the corrected image is accounted for. `finish` is what the decoder does after
+    the correction (on a corrected copy: painting flat blocks), and `fixed` (gh, gw) the share
+    of each tile's pixels it sets whatever the correction: the rest of the tile then moves by
+    the whole tile's error over their share, and a tile with nothing else gets none."""
     q = np.zeros(grid(*x.shape[:2], tile) + (3,), dtype=np.int64)
     target = _tile_means(x, tile)
+    free = np.ones(q.shape[:2]) if fixed is None else 1.0 - fixed
+    scale = np.where(free > 0, 1.0 / np.maximum(free, 1e-9), 0.0)[..., None] / STEP
     for _ in range(ROUNDS):
         z = y if not q.any() else apply(y, q, tile)
         if finish is not None:
             z = finish(y.copy() if z is y else z)
-        step = np.round((target - _tile_means(z, tile)) / STEP).astype(np.int64)
+        step = np.round((target - _tile_means(z, tile)) * scale).astype(np.int64)
         if not step.any():
             break
         q = np.clip(q + step, -LIMIT, LIMIT)

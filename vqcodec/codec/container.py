@@ -60,6 +60,11 @@ def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
     return data
 
 
+def read_varint(stream: BinaryIO, what: str) -> int:
+    """One varint of `what` from `stream`; BadStreamError when it ends early or runs long."""
+    return _read_varint(stream, bytearray(), what)
+
+
 def _read_varint(stream: BinaryIO, raw: bytearray, what: str) -> int:
     value = 0
     for i in range(MAX_VARINT_BYTES):

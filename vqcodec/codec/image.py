@@ -86,10 +86,10 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
                    flat_blocks: bool = True) -> tuple[bytes, ImageStats]:
     """Code an (H, W, 3) uint8 image at level `quality` (default: the model's middle level),
     or at the highest level whose stream fits `bpp` bits per pixel (UsageError when none
-    does), with a colour correction map and a map of the flat blocks unless `correct` is False
-    (`vqcodec.codec.colour`, `vqcodec.codec.flat`; `flat_blocks=False` leaves out the latter
-    alone: format version 4 as vqcodec wrote before version 5). `progress(done, STEPS)` hears
-    how far it got."""
+    does), with a colour correction map unless `correct` is False, and with a map of the flat
+    blocks where it pays (`vqcodec.codec.colour`, `vqcodec.codec.flat`; `flat_blocks=False`
+    never sends one: format version 4 as vqcodec wrote before version 5).
+    `progress(done, STEPS)` hears how far it got."""
     check_quality(model, quality, bpp)
     net_progress, prior_progress = split_progress(progress, *SHARES["compress"])
     top = model.config.stages if bpp is not None else quality or model.config.default_level
@@ -143,19 +143,28 @@ def correction_maps(rgb: np.ndarray, decoded: np.ndarray, flats: flat.FlatMap | 
                     idx: np.ndarray) -> tuple[bytes, bytes | None]:
     """The colour correction map for `decoded`, the network's decoding of `rgb`'s indices `idx`,
     and the flat block map where it pays: where painting the flat blocks `flats` lowers the
-    squared error by more than flat.LAMBDA per bit it adds (the colour map is measured again
-    with the painting accounted for). Otherwise None: a version 4 stream."""
+    squared error by more than flat.LAMBDA per bit it adds. Then the colour map is measured
+    again, on the other pixels. Otherwise None: a version 4 stream."""
     plain_q = colour.measure(rgb, decoded, colour.TILE)
     plain = colour.encode(plain_q)
     if flats is None or not flats.count:
         return plain, None
-    paint = lambda z: flat.paint(z, flats)  # noqa: E731
-    q = colour.measure(rgb, decoded, colour.TILE, paint)
-    maps = colour.encode(q), flat.encode(flats, flat.same_as_left(idx))
-    gain = (squared_error(rgb, colour.apply(decoded, plain_q, colour.TILE))
+    corrected = colour.apply(decoded, plain_q, colour.TILE)
+    flat_map = flat.encode(flats, flat.same_as_left(idx))
+    bits = 8 * (len(flat_map) + 4 + 1)  # the colour map's u32 length, the header's flat field
+    if flat.painted_error(corrected, flats) <= flat.LAMBDA * bits:
+        return plain, None  # painting with the plain colour map would not pay: no second look
+
+    def paint(img: np.ndarray) -> np.ndarray:
+        return flat.paint(img, flats)
+
+    share = flat.painted_share(flats, *rgb.shape[:2], colour.TILE)
+    q = colour.measure(rgb, decoded, colour.TILE, paint, share)
+    colour_map = colour.encode(q)
+    gain = (squared_error(rgb, corrected)
             - squared_error(rgb, paint(colour.apply(decoded, q, colour.TILE))))
-    bits = 8 * (len(maps[0]) + 4 + len(maps[1]) - len(plain))  # with the u32 length
-    return maps if gain > flat.LAMBDA * bits else (plain, None)
+    bits += 8 * (len(colour_map) - len(plain))
+    return (colour_map, flat_map) if gain > flat.LAMBDA * bits else (plain, None)
 
 
 def squared_error(x: np.ndarray, y: np.ndarray) -> int:
@@ -252,9 +261,11 @@ def decompress_payload(model: CodecModel, header: container.Header, payload: byt
     prior_progress, net_progress = split_progress(progress, *SHARES["decompress"])
     p = header.params
     parts = split_payload(header, payload)
-    q = flats = None  # the colour map first: a damaged one fails before the long work
+    q = flats = None  # the maps checked first: a damaged one fails before the long work
     if parts.colour is not None:
         q = colour.decode(parts.colour, colour.grid(p.height, p.width, p.colour))
+    if parts.flat is not None:
+        flat.check(parts.flat, np.prod(flat.grid(p.height, p.width, p.flat)))
     idx = decode_indices(model, header, payload, prior_progress)
     if parts.flat is not None:  # its contexts need the indices
         flats = flat.decode(parts.flat, flat.same_as_left(idx))
