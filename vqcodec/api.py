@@ -65,9 +65,9 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
                       quality: int | None = None, bpp: float | None = None,
                       colour: bool = True) -> Report:
     """Code at level `quality` (default: the model's middle level) or the highest level that
-    fits `bpp`, with the colour correction map unless `colour` is False (then the stream is
-    format version 1 or 2, as older vqcodec wrote and reads); `progress(done, total)`, if given,
-    hears how far the coding got."""
+    fits `bpp`, with the colour correction map (and the flat block map, where it pays) unless
+    `colour` is False (then the stream is format version 1 or 2, as older vqcodec wrote and
+    reads); `progress(done, total)`, if given, hears how far the coding got."""
     from .codec.image import check_quality, compress_image
 
     m = get_model(model, "image")
@@ -207,7 +207,8 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
 
     Images: `quality` is the level, 1 to the model's levels (higher is better; default the
     middle one), or `bpp` picks the highest level whose stream fits that many bits per pixel;
-    `colour=False` leaves out the colour correction map (vqcodec.codec.colour).
+    `colour=False` leaves out the colour correction map and the flat block map
+    (vqcodec.codec.colour, vqcodec.codec.flat).
     Speech: `stages` sets the rate.
 
     `data` may be a path, the bytes of an image or audio file (told apart by content), a PIL
