@@ -111,10 +111,8 @@ def _forged(flags, symbols, new):
     contexts = flat._flag_contexts(flags, same).reshape(-1)
     coder.encode(f, FAMILY, flat._adaptive_weights(contexts, f, 2))
     sym = np.array(symbols, np.int32)
-    ys, xs = np.nonzero(flags)
-    lf = (xs > 0) & flags[ys, np.maximum(xs - 1, 0)]
-    uf = (ys > 0) & flags[np.maximum(ys - 1, 0), xs]
-    coder.encode(sym, FAMILY, flat._adaptive_weights(2 * lf.astype(np.int64) + uf, sym, 4))
+    ctx = flat._colour_choices(flat.FlatMap(flags, np.zeros(flags.shape + (3,), np.uint8)))[0]
+    coder.encode(sym, FAMILY, flat._adaptive_weights(ctx, sym, 4))
     new = np.asarray(new, np.uint8).reshape(-1, 3)
     return flat.decode(bytes([len(new)]) + new.tobytes() + to_bytes(coder.get_compressed()), same)
 

@@ -5,9 +5,10 @@ came back with the right mean but 15 levels off per pixel), which the colour cor
 map of means, cannot remove. So the encoder finds the BLOCK x BLOCK blocks of the image (aligned
 with the index map; at the right and bottom edges, the pixels inside the image) whose pixels are
 all the same RGB value, and codes which blocks they are and their colours; the decoder paints
-them last, after the colour correction. Flat backgrounds, screenshots, diagrams and clipped
-highlights come back exact; a photo without such blocks carries no map at all (format version 4,
-byte for byte as before).
+them last, after the colour correction. The encoder sends the map only where it pays (LAMBDA):
+flat backgrounds, screenshots and diagrams come back exact; a photo without such blocks, or
+whose few flat blocks the network already decodes about right, carries no map at all (format
+version 4, byte for byte as before).
 
 Layout (docs/FORMAT.md, version 5): a varint, the number of new colours, their RGB bytes, then
 one range-coded stream: a flag per block in raster order, under adaptive counts in 8 contexts
@@ -30,6 +31,7 @@ import constriction
 import numpy as np
 
 from ..errors import BadStreamError
+from .colour import grid
 from .container import read_varint, varint
 from .entropy import FAMILY, to_bytes, to_words
 
@@ -52,11 +54,6 @@ class FlatMap:
     @property
     def count(self) -> int:
         return int(self.flags.sum())
-
-
-def grid(height: int, width: int, block: int = BLOCK) -> tuple[int, int]:
-    """Blocks along each axis."""
-    return -(-height // block), -(-width // block)
 
 
 def find(rgb: np.ndarray, block: int = BLOCK) -> FlatMap:
@@ -142,9 +139,8 @@ def _colour_choices(fm: FlatMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cols = colours[ys, xs]
     lf = (xs > 0) & fm.flags[ys, np.maximum(xs - 1, 0)]
     uf = (ys > 0) & fm.flags[np.maximum(ys - 1, 0), xs]
-    same = lambda ok, other: ok & (cols == other).all(1)  # noqa: E731
-    left = same(lf, colours[ys, np.maximum(xs - 1, 0)])
-    above = same(uf, colours[np.maximum(ys - 1, 0), xs])
+    left = lf & (cols == colours[ys, np.maximum(xs - 1, 0)]).all(1)
+    above = uf & (cols == colours[np.maximum(ys - 1, 0), xs]).all(1)
     previous = np.zeros(len(ys), dtype=bool)
     previous[1:] = (cols[1:] == cols[:-1]).all(1)
     sym = np.select([left, above, previous], [LEFT, ABOVE, PREVIOUS], NEW)

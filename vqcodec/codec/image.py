@@ -181,10 +181,10 @@ def join_payload(indices: bytes, correction: bytes, flats: bytes | None = None) 
     """A version 4 payload: the index stream's length (u32le), the index stream, the colour
     correction; with `flats`, version 5: the same with the colour correction's length (u32le)
     before it and the flat block map after it."""
+    head = struct.pack("<I", len(indices)) + indices
     if flats is None:
-        return struct.pack("<I", len(indices)) + indices + correction
-    return (struct.pack("<I", len(indices)) + indices + struct.pack("<I", len(correction))
-            + correction + flats)
+        return head + correction
+    return head + struct.pack("<I", len(correction)) + correction + flats
 
 
 def split_payload(header: container.Header, payload: bytes) -> Payload:
@@ -265,7 +265,7 @@ def decompress_payload(model: CodecModel, header: container.Header, payload: byt
     if parts.colour is not None:
         q = colour.decode(parts.colour, colour.grid(p.height, p.width, p.colour))
     if parts.flat is not None:
-        flat.check(parts.flat, np.prod(flat.grid(p.height, p.width, p.flat)))
+        flat.check(parts.flat, np.prod(colour.grid(p.height, p.width, p.flat)))
     idx = decode_indices(model, header, payload, prior_progress)
     if parts.flat is not None:  # its contexts need the indices
         flats = flat.decode(parts.flat, flat.same_as_left(idx))

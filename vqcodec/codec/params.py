@@ -6,13 +6,13 @@
 `level` (the residual stages an image stream codes) exists from format version 2 on, audio's
 `schedule` (how the decoder synthesises chunk ends) from version 3 on, an image's `colour` (the
 tile side of its colour correction map, 0 for none) in version 4, an image's `flat` (the block
-side of its flat block map, 0 for none) in version 5; a stream is written in
-the lowest version that holds it, so level-1 images and full-context audio stay version 1
-(readable by older vqcodec, and byte-identical to what it wrote), and a low-latency stream is
-version 3, which older vqcodec refuses by its version number instead of misreading it. A
-reader holds every stream to that: a kind's parameters refuse a version the kind does not have
-(images: 1, 2, 4 and 5, speech: 1 and 3) and a version higher than the lowest that holds the values,
-so each stream has exactly one header.
+side of its flat block map, 0 for none) in version 5; a stream is written in the lowest version
+that holds it, so level-1 images and full-context audio stay version 1 (readable by older
+vqcodec, and byte-identical to what it wrote), and a low-latency stream is version 3, which
+older vqcodec refuses by its version number instead of misreading it. A reader holds every
+stream to that: a kind's parameters refuse a version the kind does not have (images: 1, 2, 4
+and 5, speech: 1 and 3) and a version higher than the lowest that holds the values, so each
+stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
 configured limit, before anything is allocated. The CLI's defaults for the limits are these
