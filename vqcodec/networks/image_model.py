@@ -35,7 +35,7 @@ class ImageVQVAE(nn.Module):
     @torch.no_grad()
     def encode(self, x: torch.Tensor, n_stages: int | None = None) -> torch.Tensor:
         """(B, S', h, w) indices of the first `n_stages` stages (default: all)."""
-        return self.quantizer(self.encoder(x), n_stages or self.cfg.stages)[1]
+        return self.quantizer.codes(self.encoder(x), n_stages or self.cfg.stages)
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

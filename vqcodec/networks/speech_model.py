@@ -54,7 +54,7 @@ class SpeechVQVAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, wave: torch.Tensor, n_stages: int) -> torch.Tensor:
-        return self.quantizer(self.encoder(self.features(wave)), n_stages)[1]
+        return self.quantizer.codes(self.encoder(self.features(wave)), n_stages)
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

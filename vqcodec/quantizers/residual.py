@@ -61,6 +61,19 @@ class ResidualVQ(nn.Module):
         idx = torch.stack(indices, dim=1).reshape(shape[0], *shape[1:-1], n)  # (B, *sp, S')
         return quantized, idx.movedim(-1, 1), loss, error
 
+    @torch.no_grad()
+    def codes(self, z: torch.Tensor, n: int) -> torch.Tensor:
+        """(B, D, *spatial) latents -> (B, n, *spatial) indices as the codec's encoder picks them
+        (`runtime.vq.encode`: a beam search over the stages), for prior examples and evaluation.
+        Training's forward pass quantizes greedily, stage by stage."""
+        import numpy as np
+
+        from ..runtime import vq
+
+        books = [q.codebook.detach().float().cpu().numpy() for q in self.stages[:n]]
+        idx = vq.encode(np.moveaxis(z.detach().float().cpu().numpy(), 1, 0), books, n)
+        return torch.from_numpy(np.moveaxis(idx, 0, 1)).to(z.device)
+
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, S', *spatial) indices -> (B, D, *spatial) sum of the chosen codes."""
         total = sum(q.lookup(indices[:, i]) for i, q in enumerate(self.stages[: indices.shape[1]]))

@@ -1,0 +1,101 @@
+"""The encoder's residual VQ search (`runtime.vq.encode`): greedy stage by stage with beam 1,
+a beam search over the stages by default, and the same codes from the torch models."""
+
+import numpy as np
+import pytest
+
+from vqcodec.runtime import vq
+
+
+def _books(rng, k: int, dim: int, stages: int) -> list[np.ndarray]:
+    return [(rng.standard_normal((k, dim)) * 0.6 ** s).astype(np.float32) for s in range(stages)]
+
+
+def _greedy(z: np.ndarray, books: list[np.ndarray]) -> np.ndarray:
+    """Nearest code per stage, in float64 by direct differences (an independent reference)."""
+    res, out = z.reshape(z.shape[0], -1).T.astype(np.float64), []
+    for cb in books:
+        idx = ((res[:, None, :] - cb[None].astype(np.float64)) ** 2).sum(-1).argmin(1)
+        res = res - cb[idx]
+        out.append(idx)
+    return np.stack(out).reshape(len(books), *z.shape[1:])
+
+
+def _error(z: np.ndarray, books: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """Squared distance from each latent to the sum of its codes, per position."""
+    total = vq.decode(idx, books).astype(np.float64)
+    return ((z.astype(np.float64) - total) ** 2).sum(0)
+
+
+def test_the_textbook_case_where_greedy_coding_loses():
+    """z = 0: the nearest first code (-1.0) leaves a residual the second codebook covers badly
+    (error 0.25); the beam finds 1.1 then -1.1, which sum to z exactly."""
+    books = [np.array([[-1.0], [1.1]], np.float32), np.array([[0.5], [-1.1]], np.float32)]
+    z = np.zeros((1, 1), np.float32)
+    assert vq.encode(z, books, 2, beam=1)[:, 0].tolist() == [0, 0]
+    assert vq.encode(z, books, 2)[:, 0].tolist() == [1, 1]
+    assert _error(z, books, vq.encode(z, books, 2))[0] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3])
+def test_beam_one_is_greedy_nearest_codes(stages):
+    rng = np.random.default_rng(stages)
+    books, z = _books(rng, 32, 6, stages), rng.standard_normal((6, 9, 11)).astype(np.float32)
+    got = vq.encode(z, books, stages, beam=1)
+    assert got.shape == (stages, 9, 11)
+    assert np.array_equal(got, _greedy(z, books))
+
+
+def test_one_stage_is_the_nearest_code_whatever_the_beam():
+    rng = np.random.default_rng(1)
+    books, z = _books(rng, 64, 4, 1), rng.standard_normal((4, 300)).astype(np.float32)
+    assert np.array_equal(vq.encode(z, books, 1, beam=8), _greedy(z, books))
+
+
+def test_two_stages_never_farther_than_greedy_and_a_full_beam_is_exhaustive():
+    rng = np.random.default_rng(2)
+    k = 16
+    books, z = _books(rng, k, 3, 2), rng.standard_normal((3, 400)).astype(np.float32)
+    greedy = _error(z, books, _greedy(z, books))
+    beam = _error(z, books, vq.encode(z, books, 2))
+    assert np.all(beam <= greedy + 1e-5)
+    assert beam.mean() < 0.97 * greedy.mean()  # it does find better pairs, not just equal ones
+    pairs = np.stack(np.meshgrid(np.arange(k), np.arange(k), indexing="ij")).reshape(2, -1)
+    sums = (books[0][pairs[0]] + books[1][pairs[1]]).astype(np.float64)  # (K*K, D)
+    best = ((z.T.astype(np.float64)[:, None] - sums[None]) ** 2).sum(-1).min(1)
+    full = _error(z, books, vq.encode(z, books, 2, beam=k))
+    assert np.allclose(full, best, atol=1e-5)
+
+
+def test_three_stages_come_closer_on_average_and_every_prefix_decodes():
+    rng = np.random.default_rng(3)
+    books, z = _books(rng, 64, 8, 3), rng.standard_normal((8, 500)).astype(np.float32)
+    idx = vq.encode(z, books, 3)
+    assert idx.dtype == np.int64 and idx.min() >= 0 and idx.max() < 64
+    assert _error(z, books, idx).mean() < _error(z, books, _greedy(z, books)).mean()
+    assert vq.decode(idx[:2], books).shape == (8, 500)
+
+
+def test_the_speech_model_and_codec_pick_the_beam_codes(speech_model):
+    """The torch model (prior examples, evaluation) and the numpy runtime (the codec) both use
+    the beam search: same indices, at least as close to the latent as greedy codes."""
+    import torch
+
+    from conftest import make_speechlike
+    from vqcodec.models.modelfile import load_model
+    from vqcodec.runtime.nets import sequential
+
+    model = load_model(speech_model)
+    stages = model.config.stages
+    assert stages >= 2
+    wave = make_speechlike(2.0, 16000, 4)
+    wave = wave[: len(wave) // model.config.frame * model.config.frame]
+    rt = model.runtime
+    z = sequential(rt.enc, rt.p, "encoder.net", rt.features(wave))
+    codec = rt.encode(wave, stages)
+    assert np.array_equal(codec, vq.encode(z, rt.codebooks, stages))
+    with torch.inference_mode():
+        assert np.array_equal(model.net.encode(torch.from_numpy(wave)[None], stages)[0].numpy(),
+                              codec)
+    books = rt.codebooks[:stages]
+    assert _error(z, books, codec).sum() <= _error(z, books, vq.encode(z, books, stages, 1)).sum()
