@@ -76,6 +76,18 @@ def test_three_stages_come_closer_on_average_and_every_prefix_decodes():
     assert vq.decode(idx[:2], books).shape == (8, 500)
 
 
+def test_more_paths_than_codes_and_no_positions_at_all():
+    rng = np.random.default_rng(4)
+    books = _books(rng, 2, 3, 3)  # 2 codes a stage: the beam holds at most 2, then 4 paths
+    z = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    pairs = np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij")).reshape(3, -1)
+    sums = sum(books[s][pairs[s]] for s in range(3)).astype(np.float64)  # all 8 paths
+    best = ((z.reshape(3, -1).T[:, None].astype(np.float64) - sums[None]) ** 2).sum(-1).min(1)
+    got = _error(z, books, vq.encode(z, books, 3, beam=100)).reshape(-1)
+    assert np.allclose(got, best, atol=1e-5)
+    assert vq.encode(np.zeros((3, 0), np.float32), books, 3).shape == (3, 0)
+
+
 def test_the_speech_model_and_codec_pick_the_beam_codes(speech_model):
     """The torch model (prior examples, evaluation) and the numpy runtime (the codec) both use
     the beam search: same indices, at least as close to the latent as greedy codes."""

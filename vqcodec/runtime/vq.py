@@ -33,6 +33,8 @@ def encode(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
     beam = BEAM if beam is None else beam
     res = np.ascontiguousarray(z.reshape(z.shape[0], -1).T)  # (N * paths, D), path-minor
     n, dim = res.shape
+    if n == 0:
+        return np.zeros((stages, *z.shape[1:]), dtype=np.int64)
     rows = np.arange(n)[:, None]
     paths = np.zeros((n, 1, 0), dtype=np.int64)
     for s, cb in enumerate(codebooks[:stages]):
