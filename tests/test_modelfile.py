@@ -41,3 +41,22 @@ def test_fingerprint_covers_weights_but_not_the_measurements(tmp_path):
     c = modelfile.save_model(tmp_path / "c.safetensors", "image", net, prior, {})
     assert c != a
     assert modelfile.load_model(tmp_path / "c.safetensors").fingerprint == c
+
+
+def test_saved_and_measured_models_are_readable_by_others(tmp_path):
+    """safetensors writes 0600 files: a new model gets the umask's permissions, and recording a
+    measurement keeps the permissions the file had."""
+    import os
+
+    cfg, net, prior = _model()
+    path = tmp_path / "m.safetensors"
+    old = os.umask(0o022)
+    try:
+        modelfile.save_model(path, "image", net, prior, {})
+        assert path.stat().st_mode & 0o777 == 0o644
+        os.chmod(path, 0o640)
+        modelfile.write_info(path, "measured", {"x": 1})
+        assert path.stat().st_mode & 0o777 == 0o640
+        assert not list(tmp_path.glob("*.tmp"))
+    finally:
+        os.umask(old)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +188,7 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
+    _publish(tmp, path)
     return fp
 
 
@@ -206,6 +207,20 @@ def write_info(path: str | Path, key: str, value: dict) -> None:
     tensors = load_file(str(path))
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    _publish(tmp, path)
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Rename a freshly written `tmp` over `path`. safetensors creates files 0600; the model
+    gets the permissions of the file it replaces, or the umask's for a new one, so a model
+    trained or measured by one user stays readable by the others."""
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
     tmp.replace(path)
 
 
