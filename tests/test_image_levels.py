@@ -85,6 +85,16 @@ def test_bpp_picks_the_highest_level_that_fits(staged_model, photo, tmp_path):
     assert not (tmp_path / "none.vqc").exists()
 
 
+def test_bpp_writes_the_very_stream_quality_writes_for_its_level(staged_model, photo, tmp_path):
+    """`--bpp` encodes once at the top level and codes each level as a prefix of those codes;
+    the image encoder codes greedily so that this prefix is what `--quality L` sends."""
+    bpp = {q: _compress(staged_model, photo, tmp_path / f"{q}.vqc", "--quality", str(q))["bpp"]
+           for q in (2, 3)}
+    got = _compress(staged_model, photo, tmp_path / "b.vqc", "--bpp", f"{(bpp[2] + bpp[3]) / 2:.5f}")
+    assert got["level"] == 2
+    assert (tmp_path / "b.vqc").read_bytes() == (tmp_path / "2.vqc").read_bytes()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--quality", "4"], b"--quality must be between 1 and 3"),
     (["--quality", "0"], b"--quality must be at least 1"),

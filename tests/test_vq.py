@@ -67,13 +67,37 @@ def test_two_stages_never_farther_than_greedy_and_a_full_beam_is_exhaustive():
     assert np.allclose(full, best, atol=1e-5)
 
 
-def test_three_stages_come_closer_on_average_and_every_prefix_decodes():
+def test_three_stages_come_closer_on_average():
     rng = np.random.default_rng(3)
     books, z = _books(rng, 64, 8, 3), rng.standard_normal((8, 500)).astype(np.float32)
     idx = vq.encode(z, books, 3)
     assert idx.dtype == np.int64 and idx.min() >= 0 and idx.max() < 64
     assert _error(z, books, idx).mean() < _error(z, books, _greedy(z, books)).mean()
-    assert vq.decode(idx[:2], books).shape == (8, 500)
+
+
+def test_greedy_codes_are_prefixes_and_beam_codes_need_not_be():
+    """Images code greedily because their levels are prefixes of one another (--bpp);
+    a beam optimises the stage count it is asked for."""
+    rng = np.random.default_rng(5)
+    books, z = _books(rng, 32, 4, 3), rng.standard_normal((4, 400)).astype(np.float32)
+    assert np.array_equal(vq.encode(z, books, 3, beam=1)[:2], vq.encode(z, books, 2, beam=1))
+    two, three = vq.encode(z, books, 2), vq.encode(z, books, 3)
+    assert not np.array_equal(three[:2], two)
+    assert _error(z, books, two).mean() <= _error(z, books, three[:2]).mean()
+
+
+def test_searching_in_blocks_of_positions_changes_nothing(monkeypatch):
+    rng = np.random.default_rng(6)
+    books, z = _books(rng, 16, 4, 3), rng.standard_normal((4, 9, 11)).astype(np.float32)
+    whole = vq.encode(z, books, 3)
+    monkeypatch.setattr(vq, "BLOCK", 7)  # 99 positions in 15 blocks, the last one short
+    assert np.array_equal(vq.encode(z, books, 3), whole)
+
+
+def test_a_beam_narrower_than_one_is_refused():
+    books = _books(np.random.default_rng(7), 4, 2, 2)
+    with pytest.raises(ValueError, match="beam width 0"):
+        vq.encode(np.zeros((2, 3), np.float32), books, 2, beam=0)
 
 
 def test_more_paths_than_codes_and_no_positions_at_all():
@@ -90,7 +114,7 @@ def test_more_paths_than_codes_and_no_positions_at_all():
 
 def test_the_speech_model_and_codec_pick_the_beam_codes(speech_model):
     """The torch model (prior examples, evaluation) and the numpy runtime (the codec) both use
-    the beam search: same indices, at least as close to the latent as greedy codes."""
+    the beam search: same indices, no farther from the latent than greedy codes."""
     import torch
 
     from conftest import make_speechlike
@@ -103,11 +127,31 @@ def test_the_speech_model_and_codec_pick_the_beam_codes(speech_model):
     wave = make_speechlike(2.0, 16000, 4)
     wave = wave[: len(wave) // model.config.frame * model.config.frame]
     rt = model.runtime
-    z = sequential(rt.enc, rt.p, "encoder.net", rt.features(wave))
     codec = rt.encode(wave, stages)
-    assert np.array_equal(codec, vq.encode(z, rt.codebooks, stages))
     with torch.inference_mode():
         assert np.array_equal(model.net.encode(torch.from_numpy(wave)[None], stages)[0].numpy(),
                               codec)
+    z = sequential(rt.enc, rt.p, "encoder.net", rt.features(wave))
     books = rt.codebooks[:stages]
-    assert _error(z, books, codec).sum() <= _error(z, books, vq.encode(z, books, stages, 1)).sum()
+    greedy = vq.encode(z, books, stages, beam=1)
+    assert np.array_equal(codec, vq.encode(z, books, stages, beam=vq.BEAM))
+    assert np.all(_error(z, books, codec) <= _error(z, books, greedy) + 1e-4)
+
+
+def test_the_image_model_and_codec_code_greedily(image_model):
+    """(A multi-level model's levels are checked in test_image_levels: --bpp and --quality.)"""
+    import torch
+
+    from vqcodec.models.modelfile import load_model
+    from vqcodec.runtime.image import to_input
+    from vqcodec.runtime.nets import sequential
+
+    model = load_model(image_model)
+    rt = model.runtime
+    x = to_input(np.random.default_rng(8).integers(0, 256, (32, 48, 3), dtype=np.uint8))
+    z = sequential(rt.enc, rt.p, "encoder.net", x)  # (h, w, D)
+    greedy = vq.encode(np.moveaxis(z, -1, 0), rt.codebooks, 1, beam=1)[0]
+    assert np.array_equal(rt.encode(x), greedy)
+    with torch.inference_mode():
+        t = torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
+        assert np.array_equal(model.net.encode(t)[0, 0].numpy(), greedy)

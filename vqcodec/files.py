@@ -67,6 +67,13 @@ def check_output(path: str | Path, force: bool) -> None:
         raise OutputError(f"cannot write {path}: folder {folder} is not writable")
 
 
+def new_file_mode() -> int:
+    """The permissions `open` gives a new file under the process's umask: 0666 & ~umask."""
+    umask = os.umask(0)  # the only way to read it; set back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
     """A temporary file beside `path`, renamed over it only if the block succeeds."""
@@ -79,9 +86,7 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide outputs from other users
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would hide outputs from other users
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

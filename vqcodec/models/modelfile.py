@@ -214,14 +214,14 @@ def _publish(tmp: Path, path: Path) -> None:
     """Rename a freshly written `tmp` over `path`. safetensors creates files 0600; the model
     gets the permissions of the file it replaces, or the umask's for a new one, so a model
     trained or measured by one user stays readable by the others."""
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    os.chmod(tmp, mode)
-    tmp.replace(path)
+    from ..files import new_file_mode
+
+    try:
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else new_file_mode())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_model(path: str | Path) -> CodecModel:

@@ -35,7 +35,8 @@ class ImageVQVAE(nn.Module):
     @torch.no_grad()
     def encode(self, x: torch.Tensor, n_stages: int | None = None) -> torch.Tensor:
         """(B, S', h, w) indices of the first `n_stages` stages (default: all)."""
-        return self.quantizer.codes(self.encoder(x), n_stages or self.cfg.stages)
+        # greedy, as the codec's image encoder: each level's codes are a prefix of the next's
+        return self.quantizer.codes(self.encoder(x), n_stages or self.cfg.stages, beam=1)
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

@@ -62,16 +62,16 @@ class ResidualVQ(nn.Module):
         return quantized, idx.movedim(-1, 1), loss, error
 
     @torch.no_grad()
-    def codes(self, z: torch.Tensor, n: int) -> torch.Tensor:
+    def codes(self, z: torch.Tensor, n: int, beam: int | None = None) -> torch.Tensor:
         """(B, D, *spatial) latents -> (B, n, *spatial) indices as the codec's encoder picks them
-        (`runtime.vq.encode`: a beam search over the stages), for prior examples and evaluation.
-        Training's forward pass quantizes greedily, stage by stage."""
+        (`runtime.vq.encode`, a beam search over the stages; `beam` 1 is greedy), for prior
+        examples and evaluation. Training's forward pass quantizes greedily."""
         import numpy as np
 
         from ..runtime import vq
 
         books = [q.codebook.detach().float().cpu().numpy() for q in self.stages[:n]]
-        idx = vq.encode(np.moveaxis(z.detach().float().cpu().numpy(), 1, 0), books, n)
+        idx = vq.encode(np.moveaxis(z.detach().float().cpu().numpy(), 1, 0), books, n, beam)
         return torch.from_numpy(np.moveaxis(idx, 0, 1)).to(z.device)
 
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,9 @@ class ImageNet:
 
     def _nearest(self, z: np.ndarray, level: int | None) -> np.ndarray:
         """(h, w, D) latents -> (h, w) indices, or (h, w, level) of the first `level` stages."""
-        idx = vq.encode(np.moveaxis(z, -1, 0), self.codebooks, level or 1)  # (L, h, w)
+        # greedy: level L's codes are the prefix of level L + 1's, which `--bpp` and the prior's
+        # training examples (cropped to a random level) rely on; the beam was measured on speech
+        idx = vq.encode(np.moveaxis(z, -1, 0), self.codebooks, level or 1, beam=1)  # (L, h, w)
         return idx[0] if level is None else np.moveaxis(idx, 0, -1)
 
     def decode(self, idx: np.ndarray) -> np.ndarray:

@@ -16,40 +16,46 @@ def nearest_distances(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     return d
 
 
-BEAM = 4  # paths kept between stages by default: see `encode` and docs/RESULTS.md
+BEAM = 4  # speech: paths kept between stages by default (docs/RESULTS.md)
+BLOCK = 4096  # positions searched at once: bounds the (positions, paths * K) distances
 
 
 def encode(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
            beam: int | None = None) -> np.ndarray:
     """(D, *spatial) latents -> (stages, *spatial) indices; stage s codes what s - 1 left.
 
-    With several stages, a beam search: each stage extends the `beam` paths whose residuals
-    are smallest so far by every code, and the last stage keeps the path nearest to the latent.
-    Greedy nearest codes (beam 1) can leave a larger error, because a first-stage code that is
-    nearest on its own may leave a residual the next codebook covers badly; with two stages the
-    beam's result is never farther from the latent than greedy coding's. Only the encoder
-    searches: any choice of codes decodes the same way. `beam` defaults to `BEAM`.
+    A beam search over the stages (`beam` paths, default `BEAM`; 1 is greedy coding): each
+    stage extends the kept paths by every code, the last keeps the path nearest to the latent.
+    Codes for n stages need not be a prefix of the codes for n + 1 unless `beam` is 1.
     """
     beam = BEAM if beam is None else beam
-    res = np.ascontiguousarray(z.reshape(z.shape[0], -1).T)  # (N * paths, D), path-minor
+    if beam < 1:
+        raise ValueError(f"beam width {beam}: at least 1")
+    flat = np.ascontiguousarray(z.reshape(z.shape[0], -1).T)  # (N, D)
+    out = np.zeros((len(flat), stages), dtype=np.int64)
+    for b0 in range(0, len(flat), BLOCK):  # positions are independent
+        out[b0: b0 + BLOCK] = _search(flat[b0: b0 + BLOCK], codebooks[:stages], beam)
+    return np.moveaxis(out, 1, 0).reshape(stages, *z.shape[1:])
+
+
+def _search(res: np.ndarray, codebooks: list[np.ndarray], beam: int) -> np.ndarray:
+    """(N, D) latents -> (N, S) codes of the best path found."""
     n, dim = res.shape
-    if n == 0:
-        return np.zeros((stages, *z.shape[1:]), dtype=np.int64)
     rows = np.arange(n)[:, None]
     paths = np.zeros((n, 1, 0), dtype=np.int64)
-    for s, cb in enumerate(codebooks[:stages]):
-        d = nearest_distances(res, cb).reshape(n, -1)  # (N, paths * K): ties go to earlier paths
-        keep = 1 if s == stages - 1 else min(beam, d.shape[1])
+    for s, cb in enumerate(codebooks):
+        d = nearest_distances(res, cb).reshape(n, -1)  # (N, paths * K), path by path
+        keep = 1 if s == len(codebooks) - 1 else min(beam, d.shape[1])
         if keep == 1:
-            top = d.argmin(axis=1)[:, None]
-        else:  # the `keep` smallest, in order (stable: ties keep the lower index)
-            top = np.argpartition(d, keep - 1, axis=1)[:, :keep]
+            top = d.argmin(axis=1)[:, None]  # the first of equals
+        else:  # the `keep` smallest, nearest first; equal distances in index order
+            top = np.sort(np.argpartition(d, keep - 1, axis=1)[:, :keep], axis=1)
             top = np.take_along_axis(top, np.argsort(np.take_along_axis(d, top, 1), 1,
                                                      kind="stable"), 1)
-        path, code = np.divmod(top, len(cb))
+        path, code = np.divmod(top, len(cb))  # (N, keep) each
         paths = np.concatenate([paths[rows, path], code[..., None]], axis=2)
-        res = (res.reshape(n, -1, dim)[rows, path] - cb[code]).reshape(-1, dim)
-    return np.moveaxis(paths[:, 0], 1, 0).reshape(stages, *z.shape[1:])
+        res = (res.reshape(n, -1, dim)[rows, path] - cb[code]).reshape(-1, dim)  # (N * keep, D)
+    return paths[:, 0]
 
 
 def decode(indices: np.ndarray, codebooks: list[np.ndarray]) -> np.ndarray:
