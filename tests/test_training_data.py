@@ -240,11 +240,16 @@ def test_speech_prior_examples_mark_frames_past_the_end_and_the_loss_ignores_the
     cfg = k.config(TINY_SPEECH)
     torch.manual_seed(0)
     net = k.network(cfg).eval()
-    idx = torch.cat(k.prior_examples(net, SpeechSegments(d, 16000, seed=1),
-                                     TrainOptions("speech", str(d), tmp_path / "m"), cfg, "cpu", 32))
+    versions = torch.cat(k.prior_examples(net, SpeechSegments(d, 16000, seed=1),
+                                          TrainOptions("speech", str(d), tmp_path / "m"), cfg,
+                                          "cpu", 32))
+    assert versions.shape == (32, 50, 2, 2)  # (B, T, one version per stage count, S)
+    assert (versions[:, :, 0, 1] == -1).all()  # the one-stage version codes one stage
+    idx = k.all_stages(versions)
     valid = (idx[..., 0] >= 0).sum(1)
     assert idx.shape == (32, 50, 2) and set(valid.tolist()) == {50, 15}
     assert ((idx >= 0) == (torch.arange(50)[None, :, None] < valid[:, None, None])).all()
+    assert ((versions[:, :, 0, 0] >= 0) == (idx[..., 0] >= 0)).all()
     prior = k.float_prior(cfg)
     short = idx[valid == 15][:1]
     with torch.no_grad():
@@ -253,6 +258,33 @@ def test_speech_prior_examples_mark_frames_past_the_end_and_the_loss_ignores_the
     assert torch.allclose(padded, alone)
     ip = prior.to_integer()
     assert int_prior_bits("speech", ip, short) == int_prior_bits("speech", ip, short[:, :15])
+
+
+def test_speech_prior_examples_are_coded_as_the_codec_codes_each_stage_count(tmp_path):
+    """The codec's search codes n stages by itself (not as the first n of more stages), so the
+    prior learns, for each stage count it is cropped to, the codes the codec sends then."""
+    from vqcodec import kinds
+    from vqcodec.train.options import TrainOptions
+
+    d = tmp_path / "one"
+    d.mkdir()
+    sf.write(d / "a.wav", make_speechlike(3.0, 16000, 5), 16000)
+    k = kinds.get("speech")
+    cfg = k.config({**TINY_SPEECH, "stages": 3})
+    torch.manual_seed(1)
+    net = k.network(cfg).eval()
+    data = SpeechSegments(d, 16000, seed=2)
+    versions = torch.cat(k.prior_examples(net, data, TrainOptions("speech", str(d), tmp_path / "m"),
+                                          cfg, "cpu", 16))
+    x, n = SpeechSegments(d, 16000, seed=2).chunks(16, 50 * cfg.frame)  # the same draw
+    frames = torch.from_numpy(-(-n // cfg.frame))
+    for s in (1, 2, 3):
+        want = net.encode(x, s).transpose(1, 2)  # (B, T, s), as the codec codes s stages
+        got = versions[:, :, s - 1, :s]
+        inside = torch.arange(50)[None, :] < frames[:, None]
+        assert torch.equal(got[inside], want[inside]) and (got[~inside] == -1).all()
+    crops = {tuple(k.prior_crop(versions).shape) for _ in range(40)}
+    assert crops == {(16, 50, 1), (16, 50, 2), (16, 50, 3)}
 
 
 def test_a_prior_retrained_alone_is_measured_on_the_held_out_speakers(media, speech_model, tmp_path):

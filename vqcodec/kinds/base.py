@@ -114,6 +114,11 @@ class Kind:
         of a file); `prior_loss` ignores them."""
         raise NotImplementedError
 
+    def all_stages(self, x):
+        """`prior_examples`' grids with every stage coded, for measuring the prior (speech
+        keeps one version per stage count)."""
+        return x
+
     def unpadded(self, x) -> list:
         """Index grids from `prior_examples` without their padding, as the codec codes them."""
         return [x]

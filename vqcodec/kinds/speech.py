@@ -105,7 +105,9 @@ class SpeechKind(Kind):
 
     def prior_examples(self, net, data, opts, cfg, device, count: int) -> list:
         """The codec's own records: 1 s chunks of a file from its start (the prior restarts at
-        each), the last one short and padded with -1."""
+        each), the last one short and padded with -1. One version per stage count, as the
+        codec's search codes that many stages (n stages are not always the first n of n + 1):
+        (B, T, versions, S), version v holding v + 1 stages and -1 after them."""
         import math
 
         import torch
@@ -113,14 +115,21 @@ class SpeechKind(Kind):
         from ..codec.speech import FILE_CHUNK_FRAMES
 
         out = []
+        s = cfg.stages
         for _ in range(math.ceil(count / 16)):
             x, n = data.chunks(16, FILE_CHUNK_FRAMES * cfg.frame)
             with torch.no_grad():
-                idx = net.encode(x.to(device), cfg.stages).transpose(1, 2).cpu()  # (B, T, S)
+                z = net.encoder(net.features(x.to(device)))  # (B, D, T)
+                idx = torch.full((z.shape[0], z.shape[-1], s, s), -1, dtype=torch.long)
+                for v in range(s):
+                    idx[:, :, v, : v + 1] = net.quantizer.codes(z, v + 1).transpose(1, 2).cpu()
             frames = torch.from_numpy(-(-n // cfg.frame))
             idx[torch.arange(idx.shape[1])[None, :] >= frames[:, None]] = -1
             out.append(idx)
         return out
+
+    def all_stages(self, x):
+        return x[:, :, -1] if x.dim() == 4 else x  # (B, T, S)
 
     def unpadded(self, x) -> list:
         if (x >= 0).all():  # nothing to cut: one plan for the batch
@@ -130,7 +139,8 @@ class SpeechKind(Kind):
     def prior_crop(self, x):
         import random
 
-        return x[..., : random.randint(1, x.shape[-1])]  # (B, T, S): any prefix of the stages
+        n = random.randint(1, x.shape[-1])  # any number of stages, as the codec codes them
+        return x[:, :, n - 1, :n] if x.dim() == 4 else x[..., :n]  # (B, T, n)
 
     # -- coding files -------------------------------------------------------------------------
     def output_name(self, base: str) -> str:

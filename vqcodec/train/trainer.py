@@ -208,12 +208,16 @@ class Trainer:
         out = self.kind.prior_examples(self.net, data, self.opts, self.cfg, self.device, count)
         return torch.cat(out)[:count]
 
+    def held_out_examples(self) -> torch.Tensor:
+        """The held-out examples the prior is measured on, every stage coded."""
+        return self.kind.all_stages(self.indices_for_prior(self.val, PRIOR_HELD_EXAMPLES))
+
     def encode_prior_data(self) -> None:
         """The prior's training examples and its held-out examples, each encoded once."""
         if self.prior_data is None:
             self.prior_data = self.indices_for_prior(self.data, self.opts.prior_examples)
         if self.prior_held is None:
-            self.prior_held = self.indices_for_prior(self.val, PRIOR_HELD_EXAMPLES)
+            self.prior_held = self.held_out_examples()
 
     @torch.no_grad()
     def held_out_bits(self) -> float:
@@ -267,7 +271,7 @@ class Trainer:
             self.save_checkpoint()
         if self.base is not None:  # the codes are the base's, and so is the prior
             self.opts.prior_steps = 0
-            self.prior_held = self.indices_for_prior(self.val, PRIOR_HELD_EXAMPLES)
+            self.prior_held = self.held_out_examples()
         else:
             self.encode_prior_data()
             if not self._stage(self.prior_step, "prior_steps", self.opts.prior_minutes):
