@@ -138,8 +138,9 @@ def test_the_speech_model_and_codec_pick_the_beam_codes(speech_model):
     assert np.all(_error(z, books, codec) <= _error(z, books, greedy) + 1e-4)
 
 
-def test_the_image_model_and_codec_code_greedily(image_model):
-    """(A multi-level model's levels are checked in test_image_levels: --bpp and --quality.)"""
+def test_the_image_model_and_codec_pick_the_same_greedy_codes(image_model):
+    """One level here; that a multi-level model codes greedily (each level a prefix of the
+    next) is checked in test_image_levels, through --bpp and --quality."""
     import torch
 
     from vqcodec.models.modelfile import load_model

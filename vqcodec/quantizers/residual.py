@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..runtime import vq
 from .base import Quantizer
 from .ema import EMAQuantizer
 from .nsvq import NSVQuantizer
@@ -66,10 +68,6 @@ class ResidualVQ(nn.Module):
         """(B, D, *spatial) latents -> (B, n, *spatial) indices as the codec's encoder picks them
         (`runtime.vq.encode`, a beam search over the stages; `beam` 1 is greedy), for prior
         examples and evaluation. Training's forward pass quantizes greedily."""
-        import numpy as np
-
-        from ..runtime import vq
-
         books = [q.codebook.detach().float().cpu().numpy() for q in self.stages[:n]]
         idx = vq.encode(np.moveaxis(z.detach().float().cpu().numpy(), 1, 0), books, n, beam)
         return torch.from_numpy(np.moveaxis(idx, 0, 1)).to(z.device)
