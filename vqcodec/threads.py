@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Iterator
+from typing import Callable, Iterator, Sequence, TypeVar
 
 _decided: int | None = None
 _limits = None  # threadpoolctl's handle, kept alive
+_single_depth = 0  # `single()` blocks open, in any thread
+T = TypeVar("T")
 
 
 def available_cores() -> int:
@@ -62,9 +64,36 @@ def use_torch() -> None:
     torch.set_num_threads(count())
 
 
+def map_blocks(fn: Callable[[T], None], items: Sequence[T]) -> None:
+    """fn(item) for every item (fn stores its result), on the threads decided, one BLAS thread
+    each; in order on this thread when one is decided, there is one item, or a `single()`
+    block is open (its work already runs beside other work)."""
+    workers = min(count(), len(items))
+    if workers <= 1 or _single_depth:
+        for item in items:
+            fn(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # 15 ms to import: only when needed
+
+    with single(), ThreadPoolExecutor(workers) as pool:
+        for fut in [pool.submit(fn, item) for item in items]:
+            fut.result()
+
+
 @contextlib.contextmanager
 def single() -> Iterator[None]:
     """One thread for numpy's BLAS and torch inside the block."""
+    global _single_depth
+    _single_depth += 1
+    try:
+        with _single():
+            yield
+    finally:
+        _single_depth -= 1
+
+
+@contextlib.contextmanager
+def _single() -> Iterator[None]:
     if _decided == 1:  # already so: threadpoolctl's scan of the loaded libraries costs 0.4 ms
         yield
         return
