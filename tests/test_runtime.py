@@ -121,3 +121,60 @@ def test_every_convolution_path_matches_torch_with_bias(band_bytes, c_in, c_out,
         want = torch.nn.functional.conv_transpose2d(xt, torch.from_numpy(w), torch.from_numpy(b), s, p)
         got = ops.conv_transpose2d(x.transpose(1, 2, 0), w, b, s, p).transpose(2, 0, 1)
         assert np.abs(got - want[0].numpy()).max() < TOL * np.sqrt(c_in)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 7000), (1001, 576)])  # 7000 x 3 crosses blocks
+def test_gelu_matches_torch_across_blocks_and_layouts(shape):
+    from vqcodec.runtime import ops
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * rng.choice([0.01, 1, 4, 40], size=shape)).astype(np.float32)
+    want = torch.nn.functional.gelu(torch.from_numpy(x).double()).numpy()
+    for arr, ref in ((x, want), (np.asfortranarray(x), want), (x[..., ::2], want[..., ::2])):
+        got = ops.gelu(arr)
+        assert got.dtype == np.float32 and got.shape == arr.shape
+        assert np.abs(got - ref).max() < 2e-6 * max(1.0, np.abs(ref).max())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_convnext_blocks_of_frames_match_torch_on_any_thread_count(workers, monkeypatch):
+    """The pointwise part runs in blocks of frames, on several threads: the layer's output is
+    the torch block's, whatever the blocks and threads."""
+    from vqcodec import threads
+    from vqcodec.networks.arch import ConvNeXt
+    from vqcodec.networks.layers import sequential
+    from vqcodec.runtime import nets
+
+    spec = ConvNeXt(c=16, hidden=48, kernel=7)
+    torch.manual_seed(0)
+    module = sequential([spec], 1)
+    params = {"net." + k: v.numpy() for k, v in module.state_dict().items()}
+    x = np.random.default_rng(0).standard_normal((16, 45)).astype(np.float32)
+    with torch.inference_mode():
+        want = module(torch.from_numpy(x)[None])[0].numpy()
+    monkeypatch.setattr(threads, "_decided", workers)
+    monkeypatch.setattr(nets, "ROWS", 8)  # 6 blocks, the last one short
+    got = nets.sequential([spec], params, "net", x)
+    assert np.abs(got - want).max() < TOL
+
+
+def test_map_blocks_runs_every_item_and_stays_on_one_thread_inside_single(monkeypatch):
+    import threading
+
+    from vqcodec import threads
+
+    monkeypatch.setattr(threads, "_decided", 2)
+    seen: dict[int, int] = {}
+    threads.map_blocks(lambda i: seen.__setitem__(i, threading.get_ident()), range(9))
+    assert sorted(seen) == list(range(9))
+    seen.clear()
+    with threads.single():
+        threads.map_blocks(lambda i: seen.__setitem__(i, threading.get_ident()), range(9))
+    assert set(seen.values()) == {threading.get_ident()}
+
+    def boom(i):
+        if i == 3:
+            raise ValueError("block 3")
+
+    with pytest.raises(ValueError, match="block 3"):
+        threads.map_blocks(boom, range(6))

@@ -11,7 +11,7 @@ from ..networks.arch import Act, Conv, ConvNeXt, Layer, Res
 Params = dict[str, np.ndarray]  # state-dict name -> float32 array
 # frames per block of a ConvNeXt layer's pointwise part: its (ROWS, hidden) temporaries stay
 # in the cache, and blocks run on the cores (one layer of the bundled decoder over 10 s:
-# 21 ms whole, 13 ms in blocks on one thread, 10 ms on two; /work/scratch-style A/B in RESULTS)
+# 21 ms whole, 13 ms in blocks on one thread, 10 ms on two; docs/RESULTS.md)
 ROWS = 512
 
 
