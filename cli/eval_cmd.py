@@ -137,13 +137,14 @@ def _record(model: Optional[str], kind: str, make) -> None:
     print(f"recorded the measurement in {m.path}", file=sys.stderr)
 
 
-def _stage_list(values: Optional[List[str]]) -> Optional[List[int]]:
+def _stage_list(values: Optional[List[str]]) -> Optional[List[float]]:
     if not values:
         return None
     try:
-        return [int(v) for item in values for v in item.split(",") if v.strip()]
+        got = [float(v) for item in values for v in item.split(",") if v.strip()]
     except ValueError:
-        fail(f"--stages {' '.join(values)}: expected whole numbers, e.g. --stages 2 --stages 3", 1)
+        fail(f"--stages {' '.join(values)}: expected numbers, e.g. --stages 2 --stages 2.5", 1)
+    return [int(v) if v == int(v) else v for v in got]
 
 
 @eval_app.command("speech")

@@ -53,8 +53,9 @@ def forged_header(version: int, modality: int, values: list[int]) -> bytes:
 # (version, modality, values): 0 = image, 1 = speech
 REFUSED_HEADERS = {
     "image version 3": ((3, 0, [640, 480, 3, 2]), "image streams have versions 1, 2, 4 and 5, not 3"),
-    "speech version 2": ((2, 1, [16000, 1, 2, 10]), "speech streams have versions 1 and 3, not 2"),
-    "speech version 4": ((4, 1, [16000, 1, 2, 10, 1]), "speech streams have versions 1 and 3, not 4"),
+    "speech version 2": ((2, 1, [16000, 1, 2, 10]), "speech streams have versions 1, 3 and 6, not 2"),
+    "speech version 4": ((4, 1, [16000, 1, 2, 10, 1]), "speech streams have versions 1, 3 and 6, not 4"),
+    "speech with every frame at every stage as version 6": ((6, 1, [16000, 1, 2, 10, 0, 0]), "version 1 holds"),
     "level-1 image as version 2": ((2, 0, [640, 480, 3, 1]), "version 1 holds"),
     "uncorrected image as version 4": ((4, 0, [640, 480, 3, 2, 0]), "version 2 holds"),
     "colour tiles of 16 pixels": ((4, 0, [640, 480, 3, 1, 16]), "colour correction tiles of 16 pixels"),
@@ -84,7 +85,8 @@ def test_info_refuses_such_a_header_in_one_line(case, tmp_path):
 
 @pytest.mark.parametrize("params", [ImageParams(640, 480, 3), ImageParams(640, 480, 3, 2),
                                     ImageParams(640, 480, 3, 1, 64), ImageParams(640, 480, 1, 3, 64),
-                                    AudioParams(16000, 1, 2, 10), AudioParams(16000, 1, 2, 10, 1)])
+                                    AudioParams(16000, 1, 2, 10), AudioParams(16000, 1, 2, 10, 1),
+                                    AudioParams(16000, 1, 3, 50, 0, 128), AudioParams(8000, 2, 2, 10, 1, 1)])
 def test_every_header_a_writer_makes_reads_back_in_its_own_version(params):
     kind = "image" if isinstance(params, ImageParams) else "speech"
     data = container.Header(kind, b"abcd", params).to_bytes()
@@ -112,6 +114,8 @@ def test_overlong_varint_is_rejected():
 @pytest.mark.parametrize("params, error", [
     (AudioParams(16000, 1, 2, 10**6), BadStreamError),  # absurd chunk: refused before decoding
     (AudioParams(16000, 1, 0, 50), BadStreamError),
+    (AudioParams(16000, 1, 3, 50, 0, 256), BadStreamError),  # a share is below 256/256
+    (AudioParams(16000, 1, 1, 50, 0, 128), BadStreamError),  # a partial stage needs one before it
     (AudioParams(5, 1, 2, 50), BadStreamError),
     (AudioParams(16000, 65, 2, 50), BadStreamError),
 ])
@@ -163,3 +167,22 @@ def test_info_reports_an_image_header_of_zero_width_as_malformed(tmp_path):
     r = run_cli("info", tmp_path / "z.vqc", "--json")
     assert r.returncode == 2
     assert "malformed stream: image 0x480x3" in json.loads(r.stdout)["error"]
+
+
+@pytest.mark.parametrize("stages, want", [(2, (2, 0)), (2.5, (3, 128)), (3.0, (3, 0)), (1, (1, 0)),
+                                          (1.25, (2, 64)), (2.9999, (3, 255)), (2.001, (2, 0))])
+def test_a_fractional_stage_count_is_a_partial_last_stage(stages, want):
+    from vqcodec.codec.params import joined_stages, split_stages
+
+    assert split_stages(stages, 3) == want
+    if stages in (2, 2.5, 3.0, 1, 1.25):
+        assert joined_stages(*want) == stages
+
+
+@pytest.mark.parametrize("stages", [0.5, 3.01, 4])
+def test_a_stage_count_outside_the_model_is_refused(stages):
+    from vqcodec.codec.params import split_stages
+    from vqcodec.errors import UsageError
+
+    with pytest.raises(UsageError, match="between 1 and 3"):
+        split_stages(stages, 3)

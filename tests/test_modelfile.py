@@ -60,3 +60,43 @@ def test_saved_and_measured_models_are_readable_by_others(tmp_path):
         assert not list(tmp_path.glob("*.tmp"))
     finally:
         os.umask(old)
+
+
+def test_a_speech_models_default_stage_count_changes_but_its_streams_still_decode(speech_model, image_model, tmp_path):
+    """set_default_stages: compress without --stages then codes the new default (1.5: the
+    second stage on half the frames), streams made before decode to the same indices, the
+    codes id streams carry stays, and the measurement taken at the old default is dropped."""
+    import json
+    import shutil
+
+    import numpy as np
+    import pytest
+    import soundfile as sf
+
+    from conftest import make_speechlike, run_cli
+    from vqcodec.errors import ModelError, UsageError
+
+    sf.write(tmp_path / "a.wav", make_speechlike(1.5, 16000, seed=20), 16000)
+    old_model, new_model = tmp_path / "old.safetensors", tmp_path / "new.safetensors"
+    shutil.copy(speech_model, old_model)  # copies: the CLI caches models by path
+    modelfile.write_info(old_model, "measured", {"rate": "0.8 kbit/s with 2 stages"})
+    before = modelfile.load_model(old_model)
+    assert run_cli("compress", tmp_path / "a.wav", "--model", old_model, "-o", tmp_path / "old.vqc").returncode == 0
+    run_cli("decompress", tmp_path / "old.vqc", "--model", old_model, "--indices", tmp_path / "old.npy")
+
+    shutil.copy(old_model, new_model)
+    fp = modelfile.set_default_stages(new_model, 1.5)
+    after = modelfile.load_model(new_model)
+    assert after.fingerprint == fp != before.fingerprint and after.codes == before.codes
+    assert after.config.default_stages == 1.5 and "measured" not in after.info
+    r = run_cli("decompress", tmp_path / "old.vqc", "--model", new_model, "--indices", tmp_path / "again.npy")
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.load(tmp_path / "again.npy"), np.load(tmp_path / "old.npy"))
+    assert run_cli("compress", tmp_path / "a.wav", "--model", new_model, "-o", tmp_path / "new.vqc").returncode == 0
+    info = json.loads(run_cli("info", tmp_path / "new.vqc", "--json").stdout)
+    assert (info["version"], info["stages"], info["share"]) == (6, 2, 128)
+
+    with pytest.raises(UsageError, match="between 1 and 2"):
+        modelfile.set_default_stages(new_model, 2.5)
+    with pytest.raises(ModelError, match="only speech models"):
+        modelfile.set_default_stages(image_model, 1)

@@ -207,3 +207,47 @@ def test_a_one_stage_prior_keeps_its_tensor_names(pixelcnn):
     names = set(pixelcnn.to_integer().state())
     assert "prior.embed" in names and "prior.o1.weight" in names
     assert not any("embed_in" in n or "_1." in n for n in names)
+
+
+@pytest.mark.parametrize("share", [1, 100, 255])
+def test_a_partial_last_stage_round_trips_and_costs_nothing_where_its_flag_is_clear(causal, share):
+    """Slots (stage 0, stage 1, flag, stage 2): every symbol comes back; a clear flag's stage
+    costs no bits and adds nothing to the context, so with every flag clear the stream costs
+    what two stages cost plus the flags (each clear one after a clear one: share / 512)."""
+    import math
+
+    import numpy as np
+
+    model = causal.to_integer()
+    rng = np.random.default_rng(share)
+    lengths = [20, 13, 1]
+    x = np.zeros((3, 20, 4), dtype=np.int64)
+    x[..., :2] = rng.integers(0, 64, (3, 20, 2))
+    flags = rng.random((3, 20)) < 0.5
+    x[..., 2], x[..., 3] = flags, np.where(flags, rng.integers(0, 64, (3, 20)), 0)
+    streams, _ = entropy.encode(model.plan(lengths, 3, share), x.reshape(-1), 3)
+    back = entropy.decode(model.plan(lengths, 3, share), streams, x.size).reshape(x.shape)
+    for b, n in enumerate(lengths):
+        assert np.array_equal(back[b, :n], x[b, :n])
+
+    x[..., 2:] = 0
+    partial = entropy.plan_bits(model.plan(lengths, 3, share), x.reshape(-1))
+    two = entropy.plan_bits(model.plan(lengths, 2), x[..., :2].reshape(-1))
+    flag_bits = sum(lengths) * -math.log2(1 - share / 512)  # each after a clear flag
+    assert partial == pytest.approx(two + flag_bits, abs=0.01)
+
+    # every flag set: three stages' bits, the first flag of a record at share / 512, the
+    # others after a set flag at (share + 256) / 512
+    x[..., 2], x[..., 3] = 1, rng.integers(0, 64, (3, 20))
+    partial = entropy.plan_bits(model.plan(lengths, 3, share), x.reshape(-1))
+    three = entropy.plan_bits(model.plan(lengths, 3), x[..., [0, 1, 3]].reshape(-1))
+    flag_bits = sum(-math.log2(share / 512) - (n - 1) * math.log2((share + 256) / 512)
+                    for n in lengths)
+    assert partial == pytest.approx(three + flag_bits, abs=0.01)
+
+
+def test_a_partial_stage_plan_refuses_a_share_it_cannot_code(causal):
+    model = causal.to_integer()
+    for stages, share in ((1, 10), (3, 256), (3, -1)):
+        with pytest.raises(ValueError, match="partial last stage"):
+            model.plan([5], stages, share)

@@ -1,6 +1,7 @@
 """The speech codec through the real CLI: pipes, raw PCM, streaming, rates, chunks, bad input."""
 
 import io
+import json
 import subprocess
 import sys
 import time
@@ -174,3 +175,42 @@ def test_a_wav_on_stdin_is_streamed_and_its_trailing_chunks_ignored(speech_model
     assert enc.returncode == 0, enc.stderr
     dec = run_cli("decompress", "--raw", "--model", speech_model, "-", input=enc.stdout)
     assert dec.returncode == 0 and len(dec.stdout) == 2 * len(x)
+
+
+def test_a_fractional_stage_count_codes_the_last_stage_on_that_share_of_each_chunk(speech_model, tmp_path):
+    """--stages 1.5 on a 2-stage model: in every 1 s record the second stage is coded on half
+    the frames (25 of 50), the frames it brings closest to the latent; those frames carry the
+    2-stage codes, the others the 1-stage code, and the file's size falls between the two."""
+    x = make_speechlike(3.0, 16000, seed=12)
+    sf.write(tmp_path / "p.wav", x, 16000)
+    idx, sizes = {}, {}
+    for s in ("1", "1.5", "2"):
+        out = tmp_path / f"p{s}.vqc"
+        r = run_cli("compress", tmp_path / "p.wav", "--model", speech_model, "--stages", s,
+                    "-o", out, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["bytes"] == out.stat().st_size
+        sizes[s] = out.stat().st_size
+        assert run_cli("decompress", out, "--model", speech_model, "--indices",
+                       tmp_path / f"p{s}.npy").returncode == 0
+        idx[s] = np.load(tmp_path / f"p{s}.npy")
+    assert sizes["1"] < sizes["1.5"] < sizes["2"]
+    coded = idx["1.5"][:, 1] >= 0
+    assert [int(coded[a: a + 50].sum()) for a in range(0, 150, 50)] == [25, 25, 25]
+    assert np.array_equal(idx["1.5"][coded], idx["2"][coded])
+    assert np.array_equal(idx["1.5"][~coded, 0], idx["1"][~coded, 0])
+    info = run_cli("info", tmp_path / "p1.5.vqc", "--json")
+    assert {"version": 6, "stages": 2, "share": 128}.items() <= json.loads(info.stdout).items()
+    r = run_cli("decompress", tmp_path / "p1.5.vqc", "--model", speech_model, "-o", tmp_path / "p.out.wav")
+    assert r.returncode == 0, r.stderr
+    y, rate = sf.read(tmp_path / "p.out.wav")
+    assert rate == 16000 and len(y) == len(x) and 0 < np.abs(y).max() <= 1
+
+
+@pytest.mark.parametrize("stages", ["0.5", "2.5", "3"])
+def test_a_stage_count_the_model_lacks_is_a_usage_error(speech_model, tmp_path, stages):
+    sf.write(tmp_path / "q.wav", make_speechlike(0.5, 16000, seed=13), 16000)
+    r = run_cli("compress", tmp_path / "q.wav", "--model", speech_model, "--stages", stages,
+                "-o", tmp_path / "q.vqc")
+    assert r.returncode == 1 and r.stderr.count(b"\n") == 1, r.stderr
+    assert not (tmp_path / "q.vqc").exists()

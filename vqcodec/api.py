@@ -15,7 +15,7 @@ import numpy as np
 from . import kinds, threads
 from .arrays import image_png, waveform
 from .codec import container
-from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
+from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS, joined_stages
 from .errors import BadInputError, BadStreamError, ModelError, UsageError
 from . import files
 from .files import Options, atomic_output, compress_file, decompress_file, sniff
@@ -83,7 +83,7 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
 
 
 def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: BinaryIO,
-                      model: str | Path | None = None, stages: int | None = None,
+                      model: str | Path | None = None, stages: float | None = None,
                       chunk_frames: int = 50, flush: bool = False,
                       low_latency: bool = False) -> Report:
     """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written;
@@ -120,7 +120,7 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
     return Report("speech", output_bytes=written, ideal_bits=enc.ideal_bits,
                   payload_bytes=enc.payload_bytes,
                   extra={"samples": enc.total_in, "rate": info.rate, "channels": info.channels,
-                         "stages": enc.stages, "model": m.name})
+                         "stages": joined_stages(enc.stages, enc.share), "model": m.name})
 
 
 # -- decompression --------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str
 
 # -- convenience API for programs ---------------------------------------------------------
 def compress(data, model: str | Path | None = None, *, rate: int | None = None,
-             stages: int | None = None, quality: int | None = None,
+             stages: float | None = None, quality: int | None = None,
              bpp: float | None = None, colour: bool | None = None) -> bytes:
     """Compress an image or a sound to bytes.
 

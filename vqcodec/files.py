@@ -36,7 +36,7 @@ class Options:
     raw: bool = False  # compress: input is s16le PCM; decompress: write s16le PCM
     rate: int | None = None
     channels: int | None = None
-    stages: int | None = None
+    stages: float | None = None
     quality: int | None = None  # images: the level, 1..N (None: the model's middle level)
     bpp: float | None = None  # images: the highest level that fits this many bits per pixel
     colour: bool | None = None  # images: send the colour correction map (None: yes)

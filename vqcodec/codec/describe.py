@@ -42,10 +42,11 @@ def describe(f: BinaryIO) -> dict:
     return out
 
 
-def _default_level(kind: str | None, config: dict) -> int:
-    """The level `compress` uses by default: speech its default stages, images the middle."""
+def _default_level(kind: str | None, config: dict) -> int | float:
+    """The level `compress` uses by default: speech its default stages (2.25: a partial third
+    stage), images the middle."""
     if kind == "speech":
-        return int(config.get("default_stages", config.get("stages", 1)))
+        return config.get("default_stages", config.get("stages", 1))
     return (int(config.get("stages", 1)) + 1) // 2
 
 

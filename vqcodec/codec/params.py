@@ -1,7 +1,7 @@
 """The media parameters a stream header carries, typed, with every limit checked in one place.
 
     image: width height channels [level [colour [flat]]]
-    audio: rate channels stages chunk_frames [schedule]
+    audio: rate channels stages chunk_frames [schedule [share]]
 
 `level` (the residual stages an image stream codes) exists from format version 2 on, audio's
 `schedule` (how the decoder synthesises chunk ends) from version 3 on, an image's `colour` (the
@@ -9,10 +9,11 @@ tile side of its colour correction map, 0 for none) in version 4, an image's `fl
 side of its flat block map, 0 for none) in version 5; a stream is written in the lowest version
 that holds it, so level-1 images and full-context audio stay version 1 (readable by older
 vqcodec, and byte-identical to what it wrote), and a low-latency stream is version 3, which
-older vqcodec refuses by its version number instead of misreading it. A reader holds every
-stream to that: a kind's parameters refuse a version the kind does not have (images: 1, 2, 4
-and 5, speech: 1 and 3) and a version higher than the lowest that holds the values, so each
-stream has exactly one header.
+older vqcodec refuses by its version number instead of misreading it. Audio's `share` (the
+frames of each record, in 1/256ths, that carry the last stage; 0: every frame) is version 6.
+A reader holds every stream to that: a kind's parameters refuse a version the kind does not
+have (images: 1, 2, 4 and 5, speech: 1, 3 and 6) and a version higher than the lowest that
+holds the values, so each stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
 configured limit, before anything is allocated. The CLI's defaults for the limits are these
@@ -25,7 +26,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import BadStreamError, LimitError
+from ..errors import BadStreamError, LimitError, UsageError
 
 DEFAULT_MAX_PIXELS = 100_000_000  # guards work (minutes on a CPU); memory no longer grows with it
 DEFAULT_MAX_SECONDS = 24 * 3600.0
@@ -37,6 +38,24 @@ FLAT_BLOCKS = (8,)  # pixels per side of a flat block (codec/flat.py): one index
 # audio synthesis schedules (the `schedule` header value is the index)
 FULL_CONTEXT, LOW_LATENCY = 0, 1
 SCHEDULES = ("full-context", "low-latency")
+SHARE_ONE = 256  # an audio stream's `share` is in 1/256ths of a record's frames
+
+
+def split_stages(stages: float, model_stages: int) -> tuple[int, int]:
+    """A stage count such as 2 or 2.5 -> (stages coded, share): 2.5 codes 3 stages, the third
+    on half of each record's frames (share 128 of 256). UsageError outside 1..model_stages."""
+    if not 1 <= stages <= model_stages:
+        raise UsageError(f"--stages must be between 1 and {model_stages}")
+    whole = int(stages)
+    share = round((stages - whole) * SHARE_ONE)
+    if share == 0:
+        return whole, 0
+    return whole + 1, min(share, SHARE_ONE - 1)
+
+
+def joined_stages(stages: int, share: int) -> int | float:
+    """split_stages undone: 2 for 2 stages, 2.5 for 3 stages at share 128 (to 4 decimals)."""
+    return round(stages - 1 + share / SHARE_ONE, 4) if share else stages
 
 
 def _known_version(kind: str, versions: tuple[int, ...], version: int) -> None:
@@ -113,13 +132,16 @@ class AudioParams:
     stages: int  # residual VQ stages coded per frame
     chunk_frames: int  # latent frames per record (the last record may hold fewer)
     schedule: int = FULL_CONTEXT  # FULL_CONTEXT or LOW_LATENCY (codec/speech.py says how)
-    VERSIONS: ClassVar[tuple[int, ...]] = (1, 3)  # format versions with a speech layout
+    share: int = 0  # 1..255: the last stage is coded on share/256 of each record's frames
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 3, 6)  # format versions with a speech layout
+    FIELDS: ClassVar[dict[int, int]] = {1: 4, 3: 5, 6: 6}  # parameters a header carries
 
     def validate(self, model_stages: int | None = None) -> "AudioParams":
         """Check the header's values; with `model_stages`, also that the model can decode them."""
         if not (MIN_RATE <= self.rate <= MAX_RATE and 1 <= self.channels <= MAX_CHANNELS
                 and 1 <= self.stages and 1 <= self.chunk_frames <= MAX_CHUNK_FRAMES
-                and 0 <= self.schedule < len(SCHEDULES)):
+                and 0 <= self.schedule < len(SCHEDULES) and 0 <= self.share < SHARE_ONE
+                and not (self.share and self.stages < 2)):
             raise BadStreamError(f"malformed stream: audio parameters {self.values()} are invalid")
         if model_stages is not None and self.stages > model_stages:
             raise BadStreamError(f"malformed stream: {self.stages} stages, but the model has "
@@ -128,14 +150,14 @@ class AudioParams:
 
     def version(self) -> int:
         """The lowest format version that holds these parameters."""
-        return 1 if self.schedule == FULL_CONTEXT else 3
+        return 6 if self.share else 1 if self.schedule == FULL_CONTEXT else 3
 
     @classmethod
     def count(cls, version: int) -> int:
         """How many parameters a header of `version` carries; BadStreamError for a version
         speech does not have."""
         _known_version("speech", cls.VERSIONS, version)
-        return 4 if version == 1 else 5
+        return cls.FIELDS[version]
 
     @classmethod
     def from_header(cls, version: int, values: list[int]) -> "AudioParams":

@@ -33,7 +33,9 @@ from . import container, entropy
 from ..errors import BadInputError, BadStreamError, LimitError, ModelError
 from ..media import Resampler, resampled_length
 from ..models.modelfile import CodecModel
-from .params import DEFAULT_MAX_SECONDS, FULL_CONTEXT, LOW_LATENCY, AudioParams
+from ..runtime import vq
+from .params import (DEFAULT_MAX_SECONDS, FULL_CONTEXT, LOW_LATENCY, SHARE_ONE, AudioParams,
+                     split_stages)
 
 ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
 SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; full context holds SYN_RIGHT frames back
@@ -69,16 +71,42 @@ def frames_for(total_in: int, rate: int, model_rate: int, frame: int) -> tuple[i
     return m, max(1, -(-m // frame))
 
 
+def partial_codes(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
+                  lengths: list[int], share: int) -> np.ndarray:
+    """(D, n) latents of consecutive records -> (n, stages + 1) symbols with a partial last
+    stage (Plan1d's slots): in each record the last stage goes to the round(share / 256 of
+    its length) frames where it brings the latent closest, the others code stages - 1 stages
+    on their own (beam) search; the flag slot says which."""
+    full = vq.encode(z, codebooks, stages)  # (S, n)
+    fewer = vq.encode(z, codebooks, stages - 1)
+    gain = (np.square(z - vq.decode(fewer, codebooks)).sum(0)
+            - np.square(z - vq.decode(full, codebooks)).sum(0))
+    flags = np.zeros(z.shape[1], dtype=bool)
+    start = 0
+    for length in lengths:
+        k = (share * length + SHARE_ONE // 2) // SHARE_ONE
+        best = np.argsort(-gain[start: start + length], kind="stable")[:k]
+        flags[start + best] = True
+        start += length
+    out = np.zeros((z.shape[1], stages + 1), dtype=np.int64)
+    out[:, : stages - 1] = np.where(flags, full[: stages - 1], fewer).T
+    out[:, stages - 1] = flags
+    out[:, stages] = np.where(flags, full[stages - 1], 0)
+    return out
+
+
 class SpeechEncoderStream:
     """Push audio blocks, get container bytes back as soon as chunks are complete."""
 
-    def __init__(self, model: CodecModel, rate: int, channels: int, stages: int | None = None,
+    def __init__(self, model: CodecModel, rate: int, channels: int, stages: float | None = None,
                  chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT):
         cfg = model.config
         self.model, self.rate, self.channels = model, rate, channels
-        self.stages = stages or cfg.default_stages
-        if not 1 <= self.stages <= cfg.stages:
-            raise ModelError(f"this model has {cfg.stages} stages; cannot code {self.stages}")
+        wanted = stages or cfg.default_stages
+        if not 1 <= wanted <= cfg.stages:
+            raise ModelError(f"this model has {cfg.stages} stages; cannot code {wanted}")
+        self.stages, self.share = split_stages(wanted, cfg.stages)
+        self.slots = self.stages + (1 if self.share else 0)
         self.chunk, self.batch = chunk_frames, batch_chunks
         self.frame = cfg.frame
         self.resampler = Resampler(rate, cfg.sample_rate)
@@ -88,7 +116,7 @@ class SpeechEncoderStream:
         self.total_in = 0
         self.header = container.Header("speech", model.codes[:4],
                                        AudioParams(rate, channels, self.stages, chunk_frames,
-                                                   schedule).validate()).to_bytes()
+                                                   schedule, self.share).validate()).to_bytes()
         self.ideal_bits = 0.0
         self.payload_bytes = 0
 
@@ -138,14 +166,18 @@ class SpeechEncoderStream:
             b = min(b, model_len)
         if b > a:
             seg[a - lo: b - lo] = self.audio[a - self.offset: b - self.offset]
-        idx = self.model.runtime.encode(seg, self.stages)  # (S, T)
-        idx = idx[:, ENC_LEFT: ENC_LEFT + n].T  # (n, S)
-        symbols = np.zeros((len(lengths), max(lengths), self.stages), dtype=np.int64)
+        z = self.model.runtime.latents(seg)[:, ENC_LEFT: ENC_LEFT + n]
+        codebooks = self.model.runtime.codebooks
+        if self.share:
+            idx = partial_codes(z, codebooks, self.stages, lengths, self.share)  # (n, slots)
+        else:
+            idx = vq.encode(z, codebooks, self.stages).T  # (n, S)
+        symbols = np.zeros((len(lengths), max(lengths), self.slots), dtype=np.int64)
         pos = 0
         for i, length in enumerate(lengths):
             symbols[i, :length] = idx[pos: pos + length]
             pos += length
-        plan = self.model.prior.plan(lengths, self.stages)
+        plan = self.model.prior.plan(lengths, self.stages, self.share)
         streams, ideal = entropy.encode(plan, symbols.reshape(-1), len(lengths))
         self.ideal_bits += ideal
         out = b""
@@ -173,6 +205,7 @@ class SpeechDecoderStream:
         cfg = model.config
         self.schedule, self.ends = p.schedule, ends
         self.model, self.stages, self.chunk, self.in_rate = model, p.stages, p.chunk_frames, p.rate
+        self.share, self.slots = p.share, p.stages + (1 if p.share else 0)
         self.out_rate = rate or p.rate
         self.out_channels = channels or p.channels
         self.frame = cfg.frame
@@ -204,8 +237,8 @@ class SpeechDecoderStream:
         return self._synthesize(final=self.finished)
 
     def indices(self, records: list[container.Record]) -> list[np.ndarray | None]:
-        """Entropy-decode records to (length, stages) index arrays; None for a damaged record
-        (only with `conceal`)."""
+        """Entropy-decode records to (length, stages) index arrays, -1 where a partial last
+        stage is not coded; None for a damaged record (only with `conceal`)."""
         lengths = self._lengths(records)
         for i, rec in enumerate(records):
             if not rec.intact and not self.conceal:
@@ -217,10 +250,13 @@ class SpeechDecoderStream:
         out: list[np.ndarray | None] = [None] * len(records)
         if good:
             glen = [lengths[i] for i in good]
-            plan = self.model.prior.plan(glen, self.stages)
+            plan = self.model.prior.plan(glen, self.stages, self.share)
             flat = entropy.decode(plan, [records[i].payload for i in good],
-                                  len(glen) * max(glen) * self.stages)
-            idx = flat.reshape(len(glen), max(glen), self.stages)
+                                  len(glen) * max(glen) * self.slots)
+            idx = flat.reshape(len(glen), max(glen), self.slots)
+            if self.share:  # (stages 0..S-2, flag, stage S-1) -> stages, -1 where not coded
+                last = np.where(idx[..., -2] != 0, idx[..., -1], -1)
+                idx = np.concatenate([idx[..., : self.stages - 1], last[..., None]], axis=-1)
             for j, i in enumerate(good):
                 out[i] = idx[j, : lengths[i]]
         self.received += sum(lengths)

@@ -63,7 +63,7 @@ class SpeechEval:
 
     model: str
     model_load_s: float
-    stages: list[int]
+    stages: list[float]
     codecs: list[str]
     rows: list[SpeechRow]
     delays_ms: dict[str, float] = field(default_factory=dict)
@@ -134,7 +134,7 @@ def _pcm16(x: np.ndarray) -> bytes:
 
 
 # -- codecs -----------------------------------------------------------------------------------
-def run_ours(x: np.ndarray, rate: int, model: Path, stages: int) -> Decoded:
+def run_ours(x: np.ndarray, rate: int, model: Path, stages: float) -> Decoded:
     """Our codec in-process through the library API."""
     from .. import api
     from ..media import AudioInfo
@@ -189,14 +189,14 @@ def peer_codecs() -> list[str]:
     return names
 
 
-def ours_name(stages: int) -> str:
-    return f"vqcodec {stages}st"
+def ours_name(stages: float) -> str:
+    return f"vqcodec {stages:g}st"
 
 
 Runner = Callable[[np.ndarray, int, np.ndarray, Path], Decoded]  # (x, rate, x at 8 kHz, tmp)
 
 
-def _runners(model: Path, stages: list[int], peers: bool) -> dict[str, Runner]:
+def _runners(model: Path, stages: list[float], peers: bool) -> dict[str, Runner]:
     """Codec name -> how to run it on one clip."""
     runners: dict[str, Runner] = {}
     for s in stages:
@@ -233,7 +233,7 @@ def _metric_rate(out: Decoded) -> int:
 
 # -- the benchmark ----------------------------------------------------------------------------
 def evaluate_speech(directory: str | Path, model: str | Path | None = None,
-                    stages: list[int] | None = None, peers: bool = True,
+                    stages: list[float] | None = None, peers: bool = True,
                     progress: Callable[[str], None] | None = None) -> SpeechEval:
     """Run our codec (per number of stages) and the peers over every clip under `directory`."""
     from .. import api
@@ -244,7 +244,7 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
     t = time.perf_counter()
     m = api.get_model(path, "speech")
     load_s = time.perf_counter() - t
-    stage_list = sorted(set(stages or range(1, m.config.stages + 1)))
+    stage_list = sorted(set(stages or [*range(1, m.config.stages + 1), m.config.default_stages]))
     bad = [s for s in stage_list if not 1 <= s <= m.config.stages]
     if bad:
         raise UsageError(f"--stages {bad[0]}: model {m.name} has 1..{m.config.stages} stages")

@@ -65,7 +65,7 @@ class SpeechKind(Kind):
         return int_prior.plan([t] * n, s)
 
     def grid_shape(self, cfg, n: int, size: int):
-        return (n, size, cfg.default_stages)
+        return (n, size, int(cfg.default_stages))
 
     def data(self, source, size: float, seed: int, cfg=None, rank: int = 0, world: int = 1,
              augment: bool = True):
@@ -232,7 +232,7 @@ class SpeechKind(Kind):
 
     # -- sampling -----------------------------------------------------------------------------
     def sampled_stages(self, cfg) -> int:
-        return cfg.default_stages
+        return int(cfg.default_stages)  # whole stages: the sampler has no partial last stage
 
     def example_files(self, folder: str | Path) -> list[Path]:
         from ..media import AUDIO_SUFFIXES

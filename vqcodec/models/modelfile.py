@@ -210,6 +210,35 @@ def write_info(path: str | Path, key: str, value: dict) -> None:
     _publish(tmp, path)
 
 
+def set_default_stages(path: str | Path, stages: float) -> bytes:
+    """Set a speech model file's default stage count (what `compress` codes without
+    --stages; 2.25 codes the third stage on a quarter of the frames), in place. The tensors
+    stay; the file keeps the codes id its streams carry (its own fingerprint before, unless it
+    inherited one), so every stream it made still decodes with it. Its recorded measurement
+    is dropped: it was taken at the old default. Returns the new file fingerprint."""
+    from safetensors.numpy import save_file
+
+    from ..codec.params import split_stages
+
+    model = load_model(path)
+    if model.kind != "speech":
+        raise ModelError(f"{model.path}: only speech models have a default stage count")
+    split_stages(stages, model.config.stages)  # UsageError unless 1 <= stages <= stages coded
+    meta = read_metadata(model.path)
+    config = json.loads(meta["config"])
+    config["default_stages"] = int(stages) if stages == int(stages) else stages
+    codes = model.codes.hex()
+    meta["config"] = json.dumps(config, sort_keys=True)
+    fp = _fingerprint(model.kind, meta["config"], model.tensors, codes)
+    info = json.loads(meta.get("info", "{}"))
+    info.pop("measured", None)
+    meta.update(fingerprint=fp.hex(), codes=codes, info=json.dumps(info, sort_keys=True))
+    tmp = model.path.with_name(model.path.name + ".tmp")
+    save_file(model.tensors, str(tmp), metadata=meta)
+    _publish(tmp, model.path)
+    return fp
+
+
 def _publish(tmp: Path, path: Path) -> None:
     """Rename a freshly written `tmp` over `path`. safetensors creates files 0600; the model
     gets the permissions of the file it replaces, or the umask's for a new one, so a model

@@ -48,7 +48,7 @@ class SpeechModelConfig(BottleneckConfig):
     width: int = 192
     dec_blocks: int = 8
     stages: int = 3
-    default_stages: int = 2
+    default_stages: float = 2  # what compress codes; 2.25: the third stage on 1/4 of the frames
     prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
 
     def __post_init__(self):

@@ -38,14 +38,22 @@ class SpeechNet:
         mag = np.abs(np.fft.rfft(frames * self.window, axis=1)).astype(np.float32)  # (F, bins)
         return np.log((mag @ self.fb).T + np.float32(1e-5))
 
+    def latents(self, wave: np.ndarray) -> np.ndarray:
+        """(N,) waveform, N a multiple of the frame -> (D, N / frame) latents, unquantised."""
+        return sequential(self.enc, self.p, "encoder.net", self.features(wave))
+
     def encode(self, wave: np.ndarray, stages: int) -> np.ndarray:
         """(N,) waveform, N a multiple of the frame -> (stages, N / frame) indices."""
-        z = sequential(self.enc, self.p, "encoder.net", self.features(wave))
-        return vq.encode(z, self.codebooks, stages)
+        return vq.encode(self.latents(wave), self.codebooks, stages)
 
     def lookup(self, idx: np.ndarray) -> np.ndarray:
-        """(S, T) indices -> (D, T) quantised latents."""
-        return vq.decode(idx, self.codebooks)
+        """(S, T) indices -> (D, T) quantised latents; an index of -1 is a stage not coded."""
+        absent = idx < 0
+        if not absent.any():
+            return vq.decode(idx, self.codebooks)
+        total = sum(np.where(absent[s, :, None], np.float32(0), cb[np.maximum(idx[s], 0)])
+                    for s, cb in enumerate(self.codebooks[: len(idx)]))
+        return total.T  # (D, T), as vq.decode adds the stages
 
     def decoder(self, z: np.ndarray) -> np.ndarray:
         """(D, T) latents -> (2 * bins, 2T + 1) log-magnitude and phase."""

@@ -107,7 +107,7 @@ def bench_speech(model_name=None, seconds: float = 10.0, stages: int | None = No
 
     enc_s, blob = _timed(enc, 2)
     dec_s, _ = _timed(lambda: api.decompress(blob, model_name), 2)
-    frames = int(seconds * 50) * (stages or m.config.default_stages)
+    frames = round(seconds * 50 * (stages or m.config.default_stages))
     return {"audio_seconds": seconds, "encode_rtf": round(seconds / enc_s, 1),
             "decode_rtf": round(seconds / dec_s, 1),
             "round_trip_rtf": round(seconds / (enc_s + dec_s), 1),
