@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .errors import guarded
+from .errors import fail, guarded
 
 bench_app = typer.Typer(help="Benchmarks: speed, whole-process start-up, streaming latency, and "
                              "the quantizer comparison.", no_args_is_help=True)
@@ -31,14 +32,17 @@ def speed(
     speech_model: Optional[str] = typer.Option(None, "--speech-model"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads (default: the idle cores)."),
     quick: bool = typer.Option(False, "--quick", help="The 768x512 photo and speech only, no float baseline."),
+    speech: Optional[str] = typer.Option(None, "--speech", metavar="FILE", help="Time this recording, repeated to 10 s, instead of a synthetic tone."),
 ) -> None:
     """Encode/decode times per image size and real-time factors for speech, with the plain
     float autoregressive decode beside the exact cached one (same run, same machine)."""
     from vqcodec import threads as pools
     from vqcodec.tools import bench_speed
 
+    if speech is not None and not Path(speech).is_file():
+        fail(f"{speech}: no such file", 2)
     pools.configure(threads)
-    result = bench_speed.run(image_model, speech_model, quick)
+    result = bench_speed.run(image_model, speech_model, quick, speech)
     if as_json:
         print(json.dumps(result, indent=2))
         return

@@ -25,6 +25,22 @@ def test_bench_speech_reports_real_time_factors(speech_model):
     assert res["encode_rtf"] > 0 and res["decode_rtf"] > 0 and res["bits_per_second"] > 0
 
 
+def test_bench_speech_times_a_recording_repeated_to_the_length(speech_model, tmp_path):
+    """--speech FILE: a 0.4 s recording at 8 kHz, repeated to 1.5 s; its own rate is kept
+    (a stream of 1.5 s at 8 kHz has a different size than the tone's)."""
+    import soundfile as sf
+
+    from conftest import make_speechlike, run_cli
+
+    sf.write(tmp_path / "r.wav", make_speechlike(0.4, 8000, seed=3), 8000)
+    res = bench_speed.bench_speech(str(speech_model), seconds=1.5, recording=str(tmp_path / "r.wav"))
+    tone = bench_speed.bench_speech(str(speech_model), seconds=1.5)
+    assert res["audio_seconds"] == 1.5 and res["decode_rtf"] > 0
+    assert res["bits_per_second"] != tone["bits_per_second"]
+    r = run_cli("bench", "speed", "--speech", tmp_path / "missing.wav")
+    assert r.returncode == 2 and b"missing.wav: no such file" in r.stderr
+
+
 def test_bench_cli_times_every_command_against_the_numpy_import():
     from vqcodec.tools import bench_cli
 

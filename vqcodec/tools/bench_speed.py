@@ -91,18 +91,28 @@ def _naive_float_decode_seconds(cfg, shape: tuple[int, int], sample_steps: int =
     return (time.perf_counter() - t) / sample_steps * (2 * (h - 1) + w)
 
 
-def bench_speech(model_name=None, seconds: float = 10.0, stages: int | None = None) -> dict:
+def bench_speech(model_name=None, seconds: float = 10.0, stages: float | None = None,
+                 recording: str | None = None) -> dict:
+    """Real-time factors on `seconds` of a synthetic tone, or of `recording` (a sound file,
+    mixed to mono and repeated or cut to that length, at its own rate)."""
+    from ..eval.speech import load_mono
     from ..media import AudioInfo
 
     m = api.get_model(model_name, "speech")
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * 16000)) / 16000
-    wave = (0.1 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))
-            + 0.01 * rng.standard_normal(len(t))).astype(np.float32)[:, None]
+    if recording is None:
+        rate = 16000
+        rng = np.random.default_rng(0)
+        t = np.arange(int(seconds * rate)) / rate
+        wave = (0.1 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+                + 0.01 * rng.standard_normal(len(t))).astype(np.float32)[:, None]
+    else:
+        x, rate = load_mono(recording)
+        n = int(seconds * rate)
+        wave = np.tile(x, -(-n // len(x)))[:n, None]
 
     def enc():
         out = io.BytesIO()
-        api.compress_audio_to(iter([wave]), AudioInfo(16000, 1, len(wave)), out, model_name, stages)
+        api.compress_audio_to(iter([wave]), AudioInfo(rate, 1, len(wave)), out, model_name, stages)
         return out.getvalue()
 
     enc_s, blob = _timed(enc, 2)
@@ -115,12 +125,14 @@ def bench_speech(model_name=None, seconds: float = 10.0, stages: int | None = No
             "bits_per_second": round(len(blob) * 8 / seconds, 1)}
 
 
-def run(model_image=None, model_speech=None, quick: bool = False) -> dict:
-    """Everything, or with `quick` the 768x512 photo and speech only (no float baseline)."""
+def run(model_image=None, model_speech=None, quick: bool = False,
+        recording: str | None = None) -> dict:
+    """Everything, or with `quick` the 768x512 photo and speech only (no float baseline);
+    speech on a synthetic tone or on `recording`."""
     from .. import threads
 
     threads.use_torch()
     sizes = ((512, 768),) if quick else ((512, 768), (1024, 1024))
     return {"threads": threads.count(), "torch_threads": torch.get_num_threads(),
             "images": bench_images(model_image, sizes, naive=not quick),
-            "speech": bench_speech(model_speech)}
+            "speech": bench_speech(model_speech, recording=recording)}
