@@ -207,6 +207,23 @@ def test_a_fractional_stage_count_codes_the_last_stage_on_that_share_of_each_chu
     assert rate == 16000 and len(y) == len(x) and 0 < np.abs(y).max() <= 1
 
 
+def test_a_live_stream_with_a_partial_stage_decodes_chunk_by_chunk(speech_model, tmp_path):
+    """--stream --stages 1.5: 200 ms chunks of 10 frames, the second stage on 5 of each (a
+    short last chunk of 7 frames: on 4), a low-latency version 6 stream that a pipe decodes."""
+    x = make_speechlike(1.34, 16000, seed=14)  # 67 frames: 6 chunks of 10 and one of 7
+    enc = run_cli("compress", "--stream", "--stages", "1.5", "--raw", "--rate", "16000",
+                  "--model", speech_model, "-", input=pcm16(x))
+    assert enc.returncode == 0, enc.stderr
+    (tmp_path / "s.vqc").write_bytes(enc.stdout)
+    info = json.loads(run_cli("info", tmp_path / "s.vqc", "--json").stdout)
+    assert (info["version"], info["schedule"], info["share"], info["records"]) == (6, "low-latency", 128, 7)
+    run_cli("decompress", tmp_path / "s.vqc", "--model", speech_model, "--indices", tmp_path / "s.npy")
+    coded = np.load(tmp_path / "s.npy")[:, 1] >= 0
+    assert [int(coded[a: a + 10].sum()) for a in range(0, 67, 10)] == [5] * 6 + [4]
+    dec = run_cli("decompress", "--raw", "--model", speech_model, "-", input=enc.stdout)
+    assert dec.returncode == 0 and len(dec.stdout) == 2 * len(x)
+
+
 @pytest.mark.parametrize("stages", ["0.5", "2.5", "3"])
 def test_a_stage_count_the_model_lacks_is_a_usage_error(speech_model, tmp_path, stages):
     sf.write(tmp_path / "q.wav", make_speechlike(0.5, 16000, seed=13), 16000)
