@@ -144,7 +144,7 @@ def _stage_list(values: Optional[List[str]]) -> Optional[List[float]]:
         got = [float(v) for item in values for v in item.split(",") if v.strip()]
     except ValueError:
         fail(f"--stages {' '.join(values)}: expected numbers, e.g. --stages 2 --stages 2.5", 1)
-    return [int(v) if v == int(v) else v for v in got]
+    return [int(v) if v.is_integer() else v for v in got]  # nan, inf: refused by the range check
 
 
 @eval_app.command("speech")

@@ -251,3 +251,30 @@ def test_a_partial_stage_plan_refuses_a_share_it_cannot_code(causal):
     for stages, share in ((1, 10), (3, 256), (3, -1)):
         with pytest.raises(ValueError, match="partial last stage"):
             model.plan([5], stages, share)
+
+
+@pytest.mark.parametrize("share", [0, 64])
+def test_sequence_streams_do_not_depend_on_how_the_encoder_groups_its_steps(causal, share, monkeypatch):
+    """The encoder evaluates groups of steps at once; a group may hold a single later stage of
+    one frame (a decoding step's shape). Every grouping writes the same streams, which decode."""
+    import numpy as np
+
+    model = causal.to_integer()
+    rng = np.random.default_rng(7)
+    lengths = [5, 2, 8]
+    x = np.zeros((3, 8, 4 if share else 3), dtype=np.int64)
+    x[..., :2] = rng.integers(0, 64, (3, 8, 2))
+    if share:
+        flags = rng.random((3, 8)) < 0.5
+        x[..., 2], x[..., 3] = flags, np.where(flags, rng.integers(0, 64, (3, 8)), 0)
+    else:
+        x[..., 2] = rng.integers(0, 64, (3, 8))
+    want = None
+    for group in (10**6, 1, 2, 3, 4, 5, 7, 8):
+        monkeypatch.setattr(entropy, "ENCODE_GROUP", group)
+        streams, _ = entropy.encode(model.plan(lengths, 3, share), x.reshape(-1), 3)
+        want = want or streams
+        assert streams == want, group
+    back = entropy.decode(model.plan(lengths, 3, share), want, x.size).reshape(x.shape)
+    for b, n in enumerate(lengths):
+        assert np.array_equal(back[b, :n], x[b, :n])

@@ -67,7 +67,9 @@ def use_torch() -> None:
 def map_blocks(fn: Callable[[T], None], items: Sequence[T]) -> None:
     """fn(item) for every item (fn stores its result), on the threads decided, one BLAS thread
     each; in order on this thread when one is decided, there is one item, or a `single()`
-    block is open (its work already runs beside other work)."""
+    block is open (its work already runs beside other work). Like `single()` (whose limits are
+    process-wide), it assumes one thread of the process codes at a time (`--jobs` uses
+    processes)."""
     workers = min(count(), len(items))
     if workers <= 1 or _single_depth:
         for item in items:

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vqcodec import threads  # noqa: E402
 from vqcodec.codec import entropy  # noqa: E402
-from vqcodec.codec.speech import FILE_CHUNK_FRAMES, partial_codes  # noqa: E402
+from vqcodec.codec.params import SHARE_ONE  # noqa: E402
+from vqcodec.codec.speech import FILE_CHUNK_FRAMES, frames_with_last_stage, partial_codes  # noqa: E402
 from vqcodec.models.modelfile import load_model  # noqa: E402
 from vqcodec.runtime import vq  # noqa: E402
 from vqcodec.runtime.resample import resample  # noqa: E402
@@ -52,12 +53,13 @@ def records(frames: int) -> list[int]:
 
 
 def top_share(score: np.ndarray, lengths: list[int], share: float) -> np.ndarray:
-    """In each record, True on the round(share * length) frames of highest score."""
+    """In each record, True on as many frames of highest score as the codec's encoder gives
+    the last stage at this share."""
     flags = np.zeros(len(score), dtype=bool)
     start = 0
     for length in lengths:
         best = np.argsort(-score[start: start + length], kind="stable")
-        flags[start + best[: int(round(share * length))]] = True
+        flags[start + best[: frames_with_last_stage(round(share * SHARE_ONE), length)]] = True
         start += length
     return flags
 
@@ -107,7 +109,7 @@ def bits(model, folder: str, n: int) -> None:
                 laid[i, :length] = idx[pos: pos + length]
                 pos += length
             per_slot = np.zeros(slots)
-            for ids, sym, w in entropy._weighed(model.prior.plan(lengths, stages, share),
+            for ids, sym, w in entropy.weighed(model.prior.plan(lengths, stages, share),
                                                 laid.reshape(-1)):
                 p = w[np.arange(len(sym)), sym] / w.sum(axis=1)
                 np.add.at(per_slot, ids % slots, -np.log2(p))

@@ -45,7 +45,7 @@ def main() -> None:
         for c0 in range(0, len(idx), FILE_CHUNK_FRAMES):
             chunk = idx[c0: c0 + FILE_CHUNK_FRAMES]
             plan = model.prior.plan([len(chunk)], s)
-            for ids, sym, w in entropy._weighed(plan, chunk.reshape(-1)):
+            for ids, sym, w in entropy.weighed(plan, chunk.reshape(-1)):
                 p = w[np.arange(len(sym)), sym] / w.sum(axis=1)
                 np.add.at(bits, (ids // s, ids % s), -np.log2(p))
                 np.add.at(count, (ids // s, ids % s), 1)

@@ -54,7 +54,7 @@ def _groups(steps: list[np.ndarray], size: int, span: int | None) -> Iterator[tu
             cur, n = [], 0
 
 
-def _weighed(plan: Plan, symbols: np.ndarray,
+def weighed(plan: Plan, symbols: np.ndarray,
              progress: Progress | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(ids, their symbols, their weights) group by group in coding order, each group's
     contexts committed first: the encoder's full pass, in memory bounded by the group."""
@@ -76,7 +76,7 @@ def code_length(weights: np.ndarray, symbols: np.ndarray) -> float:
 def plan_bits(plan: Plan, symbols) -> float:
     """The ideal code length of flat `symbols` (array-like, laid out as the plan's shape)."""
     symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
-    return sum(code_length(w, sym) for _, sym, w in _weighed(plan, symbols))
+    return sum(code_length(w, sym) for _, sym, w in weighed(plan, symbols))
 
 
 def encode(plan: Plan, symbols, batch: int,
@@ -87,7 +87,7 @@ def encode(plan: Plan, symbols, batch: int,
     symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)
     coders = [constriction.stream.queue.RangeEncoder() for _ in range(batch)]
     ideal = 0.0
-    for ids, sym, w in _weighed(plan, symbols, progress):
+    for ids, sym, w in weighed(plan, symbols, progress):
         ideal += code_length(w, sym)
         owner = plan.batch_of_np(ids)
         for b in np.flatnonzero(np.bincount(owner)):  # a queue coder appends: groups in order

@@ -71,6 +71,12 @@ def frames_for(total_in: int, rate: int, model_rate: int, frame: int) -> tuple[i
     return m, max(1, -(-m // frame))
 
 
+def frames_with_last_stage(share: int, frames: int) -> int:
+    """How many of a record's frames the encoder gives a partial last stage: share/256 of
+    them, halves rounded up (13 of 50 at share 64)."""
+    return (share * frames + SHARE_ONE // 2) // SHARE_ONE
+
+
 def partial_codes(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
                   lengths: list[int], share: int) -> np.ndarray:
     """(D, n) latents of consecutive records -> (n, stages + 1) symbols with a partial last
@@ -84,9 +90,8 @@ def partial_codes(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
     flags = np.zeros(z.shape[1], dtype=bool)
     start = 0
     for length in lengths:
-        k = (share * length + SHARE_ONE // 2) // SHARE_ONE
-        best = np.argsort(-gain[start: start + length], kind="stable")[:k]
-        flags[start + best] = True
+        best = np.argsort(-gain[start: start + length], kind="stable")
+        flags[start + best[: frames_with_last_stage(share, length)]] = True
         start += length
     out = np.zeros((z.shape[1], stages + 1), dtype=np.int64)
     out[:, : stages - 1] = np.where(flags, full[: stages - 1], fewer).T

@@ -218,15 +218,16 @@ def set_default_stages(path: str | Path, stages: float) -> bytes:
     is dropped: it was taken at the old default. Returns the new file fingerprint."""
     from safetensors.numpy import save_file
 
-    from ..codec.params import split_stages
+    from ..codec.params import joined_stages, split_stages
 
     model = load_model(path)
     if model.kind != "speech":
         raise ModelError(f"{model.path}: only speech models have a default stage count")
-    split_stages(stages, model.config.stages)  # UsageError unless 1 <= stages <= stages coded
+    # what compress will code (2.001 codes 2 stages): UsageError outside 1..the model's stages
+    coded = joined_stages(*split_stages(stages, model.config.stages))
     meta = read_metadata(model.path)
     config = json.loads(meta["config"])
-    config["default_stages"] = int(stages) if stages == int(stages) else stages
+    config["default_stages"] = coded
     codes = model.codes.hex()
     meta["config"] = json.dumps(config, sort_keys=True)
     fp = _fingerprint(model.kind, meta["config"], model.tensors, codes)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..codec.params import SHARE_ONE  # a partial last stage's share of frames, in 1/256ths
 from .grid import Grid
 from .intops import (RESIDUAL_CLAMP, QLayer, clamp, gate, load_network, network_state, np_tables,
                      step_tables, weights_np)
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 
 FIRST_TAPS = [(-2,), (-1,)]
-SHARE_ONE = 256  # a partial last stage's share of frames is in 1/256ths
 CENTER = [(0,)]
 
 
@@ -100,6 +100,7 @@ class Plan1d:
         self.flags = np.full((len(lengths), self.t_max), not share)  # the last stage coded
         self.trunk: np.ndarray | None = None  # (B', C) trunk output at the frame in progress
         self.trunk_b: np.ndarray | None = None  # ... of these sequences (ascending)
+        self.trunk_t = -1  # ... at this frame
 
     def steps(self) -> list:
         import torch
@@ -183,13 +184,14 @@ class Plan1d:
         b, t, slot = self._split(ids)
         s = self.slot_stage[slot]  # the stage of each id (never a flag's slot)
         one_step = len(ids) > 0 and bool((s == s[0]).all()) and bool((t == t[0]).all())
-        if one_step:
-            if int(s[0]) == 0:
-                self.trunk, self.trunk_b = self._trunk(self.grid.flat(b, t)), b
-            trunk = self.trunk  # a partial last stage: the sequences whose flag is set
-            if len(b) != len(trunk):
-                trunk = trunk[np.searchsorted(self.trunk_b, b)]
-            return self._head(trunk, b, t, int(s[0]))
+        if one_step and int(s[0]) == 0:  # a decoding step: the trunk serves the later stages
+            self.trunk, self.trunk_b, self.trunk_t = self._trunk(self.grid.flat(b, t)), b, int(t[0])
+            return self._head(self.trunk, b, t, 0)
+        if one_step and self.trunk_t == int(t[0]):  # a later stage of that frame
+            rows = np.searchsorted(self.trunk_b, b)  # a partial last stage: the flagged ones
+            rows = np.minimum(rows, len(self.trunk_b) - 1)
+            if np.array_equal(self.trunk_b[rows], b):
+                return self._head(self.trunk[rows], b, t, int(s[0]))
         frame_ids = np.flatnonzero(np.bincount(b * self.t_max + t))  # each frame once, sorted
         trunk = self._trunk(self.grid.flat(frame_ids // self.t_max, frame_ids % self.t_max))
         frame_pos = np.empty(len(self.lengths) * self.t_max, dtype=np.int64)

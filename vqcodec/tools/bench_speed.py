@@ -95,6 +95,7 @@ def bench_speech(model_name=None, seconds: float = 10.0, stages: float | None = 
                  recording: str | None = None) -> dict:
     """Real-time factors on `seconds` of a synthetic tone, or of `recording` (a sound file,
     mixed to mono and repeated or cut to that length, at its own rate)."""
+    from ..codec.params import split_stages
     from ..eval.speech import load_mono
     from ..media import AudioInfo
 
@@ -117,11 +118,12 @@ def bench_speech(model_name=None, seconds: float = 10.0, stages: float | None = 
 
     enc_s, blob = _timed(enc, 2)
     dec_s, _ = _timed(lambda: api.decompress(blob, model_name), 2)
-    frames = round(seconds * 50 * (stages or m.config.default_stages))
+    coded, share = split_stages(stages or m.config.default_stages, m.config.stages)
+    steps = round(seconds * 50) * (coded + (1 if share else 0))  # a flag is a step too
     return {"audio_seconds": seconds, "encode_rtf": round(seconds / enc_s, 1),
             "decode_rtf": round(seconds / dec_s, 1),
             "round_trip_rtf": round(seconds / (enc_s + dec_s), 1),
-            "prior_symbols_per_s_in_decode": round(frames / dec_s),
+            "prior_symbols_per_s_in_decode": round(steps / dec_s),
             "bits_per_second": round(len(blob) * 8 / seconds, 1)}
 
 
