@@ -213,9 +213,10 @@ def test_delay_estimate_finds_a_known_shift(shift):
 
 
 @pytest.mark.slow
-def test_stages_out_of_range_is_a_usage_error(speech_model, media):
-    r = run_eval("speech", media / "sp", "--model", speech_model, "--stages", "7", "--no-peers")
-    assert r.returncode == 1 and "stages" in r.stderr
+@pytest.mark.parametrize("stages", ["7", "nan", "inf", "0.5", "two"])
+def test_stages_out_of_range_is_a_usage_error(speech_model, media, stages):
+    r = run_eval("speech", media / "sp", "--model", speech_model, "--stages", stages, "--no-peers")
+    assert r.returncode == 1 and "stages" in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
 # -- Bjontegaard delta rate --------------------------------------------------------------------
