@@ -121,7 +121,9 @@ def golden_seeds() -> dict[str, tuple[bytes, str]]:
     g = Path(__file__).parent / "golden"
     return {"image": ((g / "image.vqc").read_bytes(), str(g / "tiny-image.safetensors")),
             "image-flat": ((g / "image-flat.vqc").read_bytes(), str(g / "tiny-image.safetensors")),
-            "speech": ((g / "speech.vqc").read_bytes(), str(g / "tiny-speech.safetensors"))}
+            "speech": ((g / "speech.vqc").read_bytes(), str(g / "tiny-speech.safetensors")),
+            "speech-partial": ((g / "speech-partial.vqc").read_bytes(),
+                               str(g / "tiny-speech.safetensors"))}
 
 
 if __name__ == "__main__":

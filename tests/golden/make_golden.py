@@ -92,6 +92,15 @@ def add_flat() -> None:
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
+def add_partial() -> None:
+    """Add the version 6 stream (speech with a partial last stage: --stages 1.5 on the 2-stage
+    tiny model) with the committed tiny model, leaving the older streams as they are."""
+    expected = json.loads((HERE / "expected.json").read_text())
+    write_stream("speech-partial", "golden.wav", "tiny-speech.safetensors", {"stages": 1.5},
+                 expected, expected["encoder"])
+    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
 def main() -> None:
     from vqcodec import api
     from vqcodec.codec import container
@@ -124,6 +133,7 @@ def main() -> None:
     expected["encoder"] = encoder
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     add_flat()  # the same image as "image-colour", with its flat block map: version 5
+    add_partial()  # the golden clip at 1.5 stages: version 6
     for p in sorted(work.rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()
     work.rmdir()
@@ -133,6 +143,7 @@ def main() -> None:
         p.unlink()
 
 
-# `--add-flat` only adds the version 5 stream to the committed ones (how it was first made).
+# `--add-flat` and `--add-partial` only add the version 5 or 6 stream to the committed ones
+# (how they were first made).
 if __name__ == "__main__":
-    add_flat() if sys.argv[1:] == ["--add-flat"] else main()
+    {"--add-flat": add_flat, "--add-partial": add_partial}.get(" ".join(sys.argv[1:]), main)()
