@@ -200,7 +200,9 @@ def test_a_fractional_stage_count_codes_the_last_stage_on_that_share_of_each_chu
     assert np.array_equal(idx["1.5"][coded], idx["2"][coded])
     assert np.array_equal(idx["1.5"][~coded, 0], idx["1"][~coded, 0])
     info = run_cli("info", tmp_path / "p1.5.vqc", "--json")
-    assert {"version": 6, "stages": 2, "share": 128}.items() <= json.loads(info.stdout).items()
+    assert ({"version": 6, "stages": 2, "share": 128, "stages_option": 1.5}.items()
+            <= json.loads(info.stdout).items())
+    assert b"stages_option: 1.5" in run_cli("info", tmp_path / "p1.5.vqc").stdout
     r = run_cli("decompress", tmp_path / "p1.5.vqc", "--model", speech_model, "-o", tmp_path / "p.out.wav")
     assert r.returncode == 0, r.stderr
     y, rate = sf.read(tmp_path / "p.out.wav")
@@ -217,6 +219,7 @@ def test_a_live_stream_with_a_partial_stage_decodes_chunk_by_chunk(speech_model,
     (tmp_path / "s.vqc").write_bytes(enc.stdout)
     info = json.loads(run_cli("info", tmp_path / "s.vqc", "--json").stdout)
     assert (info["version"], info["schedule"], info["share"], info["records"]) == (6, "low-latency", 128, 7)
+    assert "stages_option" not in json.loads(run_cli("info", ROOT / "tests" / "golden" / "speech.vqc", "--json").stdout)
     run_cli("decompress", tmp_path / "s.vqc", "--model", speech_model, "--indices", tmp_path / "s.npy")
     coded = np.load(tmp_path / "s.npy")[:, 1] >= 0
     assert [int(coded[a: a + 10].sum()) for a in range(0, 67, 10)] == [5] * 6 + [4]

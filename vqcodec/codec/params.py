@@ -176,6 +176,11 @@ class AudioParams:
     def values(self) -> tuple[int, ...]:
         return dataclasses.astuple(self)[: self.count(self.version())]
 
-    def describe(self) -> dict[str, int | str]:
-        """The fields as `info` shows them, the schedule by name."""
-        return {**dataclasses.asdict(self), "schedule": SCHEDULES[self.schedule]}
+    def describe(self) -> dict[str, int | float | str]:
+        """The fields as `info` shows them, the schedule by name; with a partial last stage
+        also `stages_option`, the --stages value that writes it (2.25 for 3 stages at 64)."""
+        out: dict[str, int | float | str] = {**dataclasses.asdict(self),
+                                             "schedule": SCHEDULES[self.schedule]}
+        if self.share:
+            out["stages_option"] = joined_stages(self.stages, self.share)
+        return out
