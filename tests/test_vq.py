@@ -156,3 +156,15 @@ def test_the_image_model_and_codec_pick_the_same_greedy_codes(image_model):
     with torch.inference_mode():
         t = torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
         assert np.array_equal(model.net.encode(t)[0, 0].numpy(), greedy)
+
+
+def test_an_index_of_minus_one_is_a_stage_not_coded():
+    """vq.decode adds nothing for -1 (a partial last stage): the same float32 sum as the
+    frames' coded stages alone."""
+    rng = np.random.default_rng(11)
+    books = [rng.standard_normal((16, 4)).astype(np.float32) for _ in range(3)]
+    idx = rng.integers(0, 16, (3, 9))
+    idx[2, ::2] = -1
+    got = vq.decode(idx, books)
+    assert np.array_equal(got[:, 1::2], vq.decode(idx[:, 1::2], books))
+    assert np.array_equal(got[:, ::2], vq.decode(idx[:2, ::2], books))

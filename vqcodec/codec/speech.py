@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import container, entropy
-from ..errors import BadInputError, BadStreamError, LimitError, ModelError
+from ..errors import BadInputError, BadStreamError, LimitError
 from ..media import Resampler, resampled_length
 from ..models.modelfile import CodecModel
 from ..runtime import vq
@@ -80,9 +80,9 @@ def frames_with_last_stage(share: int, frames: int) -> int:
 def partial_codes(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
                   lengths: list[int], share: int) -> np.ndarray:
     """(D, n) latents of consecutive records -> (n, stages + 1) symbols with a partial last
-    stage (Plan1d's slots): in each record the last stage goes to the round(share / 256 of
-    its length) frames where it brings the latent closest, the others code stages - 1 stages
-    on their own (beam) search; the flag slot says which."""
+    stage (Plan1d's slots): in each record the last stage goes to the frames_with_last_stage
+    frames where it brings the latent closest, the others code stages - 1 stages on their own
+    (beam) search; the flag slot says which."""
     full = vq.encode(z, codebooks, stages)  # (S, n)
     fewer = vq.encode(z, codebooks, stages - 1)
     gain = (np.square(z - vq.decode(fewer, codebooks)).sum(0)
@@ -107,11 +107,7 @@ class SpeechEncoderStream:
                  chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT):
         cfg = model.config
         self.model, self.rate, self.channels = model, rate, channels
-        wanted = stages or cfg.default_stages
-        if not 1 <= wanted <= cfg.stages:
-            raise ModelError(f"this model has {cfg.stages} stages; cannot code {wanted}")
-        self.stages, self.share = split_stages(wanted, cfg.stages)
-        self.slots = self.stages + (1 if self.share else 0)
+        self.stages, self.share = split_stages(stages or cfg.default_stages, cfg.stages)
         self.chunk, self.batch = chunk_frames, batch_chunks
         self.frame = cfg.frame
         self.resampler = Resampler(rate, cfg.sample_rate)
@@ -177,12 +173,12 @@ class SpeechEncoderStream:
             idx = partial_codes(z, codebooks, self.stages, lengths, self.share)  # (n, slots)
         else:
             idx = vq.encode(z, codebooks, self.stages).T  # (n, S)
-        symbols = np.zeros((len(lengths), max(lengths), self.slots), dtype=np.int64)
+        plan = self.model.prior.plan(lengths, self.stages, self.share)
+        symbols = np.zeros((len(lengths), max(lengths), plan.slots), dtype=np.int64)
         pos = 0
         for i, length in enumerate(lengths):
             symbols[i, :length] = idx[pos: pos + length]
             pos += length
-        plan = self.model.prior.plan(lengths, self.stages, self.share)
         streams, ideal = entropy.encode(plan, symbols.reshape(-1), len(lengths))
         self.ideal_bits += ideal
         out = b""
@@ -210,7 +206,7 @@ class SpeechDecoderStream:
         cfg = model.config
         self.schedule, self.ends = p.schedule, ends
         self.model, self.stages, self.chunk, self.in_rate = model, p.stages, p.chunk_frames, p.rate
-        self.share, self.slots = p.share, p.stages + (1 if p.share else 0)
+        self.share = p.share
         self.out_rate = rate or p.rate
         self.out_channels = channels or p.channels
         self.frame = cfg.frame
@@ -257,8 +253,8 @@ class SpeechDecoderStream:
             glen = [lengths[i] for i in good]
             plan = self.model.prior.plan(glen, self.stages, self.share)
             flat = entropy.decode(plan, [records[i].payload for i in good],
-                                  len(glen) * max(glen) * self.slots)
-            idx = flat.reshape(len(glen), max(glen), self.slots)
+                                  len(glen) * max(glen) * plan.slots)
+            idx = flat.reshape(len(glen), max(glen), plan.slots)
             if self.share:  # (stages 0..S-2, flag, stage S-1) -> stages, -1 where not coded
                 last = np.where(idx[..., -2] != 0, idx[..., -1], -1)
                 idx = np.concatenate([idx[..., : self.stages - 1], last[..., None]], axis=-1)

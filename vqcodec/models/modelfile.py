@@ -202,12 +202,7 @@ def write_info(path: str | Path, key: str, value: dict) -> None:
     info = json.loads(meta.get("info", "{}"))
     info[key] = value
     meta["info"] = json.dumps(info, sort_keys=True)
-    from safetensors.numpy import save_file
-
-    tensors = load_file(str(path))
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    _publish(tmp, path)
+    _rewrite(path, load_file(str(path)), meta)
 
 
 def set_default_stages(path: str | Path, stages: float) -> bytes:
@@ -216,8 +211,6 @@ def set_default_stages(path: str | Path, stages: float) -> bytes:
     stay; the file keeps the codes id its streams carry (its own fingerprint before, unless it
     inherited one), so every stream it made still decodes with it. Its recorded measurement
     is dropped: it was taken at the old default. Returns the new file fingerprint."""
-    from safetensors.numpy import save_file
-
     from ..codec.params import joined_stages, split_stages
 
     model = load_model(path)
@@ -234,10 +227,17 @@ def set_default_stages(path: str | Path, stages: float) -> bytes:
     info = json.loads(meta.get("info", "{}"))
     info.pop("measured", None)
     meta.update(fingerprint=fp.hex(), codes=codes, info=json.dumps(info, sort_keys=True))
-    tmp = model.path.with_name(model.path.name + ".tmp")
-    save_file(model.tensors, str(tmp), metadata=meta)
-    _publish(tmp, model.path)
+    _rewrite(model.path, model.tensors, meta)
     return fp
+
+
+def _rewrite(path: Path, tensors: dict[str, np.ndarray], meta: dict[str, str]) -> None:
+    """Write a model file's (numpy) tensors and metadata over it, atomically."""
+    from safetensors.numpy import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    _publish(tmp, path)
 
 
 def _publish(tmp: Path, path: Path) -> None:

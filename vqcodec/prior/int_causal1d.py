@@ -73,9 +73,9 @@ class Plan1d:
     stationary share is share / 256 and whose persistence P(1|1) - P(1|0) is 1/2, about what
     the encoder's choices show on speech (0.48 at share 64, 0.63 at 128; the previous flag
     saves 0.14 and 0.31 bits a frame over independent flags). Where a flag is clear the last
-    slot's symbol is 0 with probability 1 (no bits) and adds nothing to the prior's context. Exact numpy integer
-    arithmetic; `steps`, `logits` and `batch_of` hand torch tensors to training code, their
-    `_np` twins numpy arrays to the codec.
+    slot's symbol is 0 with probability 1 (no bits) and adds nothing to the prior's context.
+    Exact numpy integer arithmetic; `steps`, `logits` and `batch_of` hand torch tensors to
+    training code, their `_np` twins numpy arrays to the codec.
     """
 
     span = None  # the caches hold whole sequences: one evaluation may cover every step

@@ -48,12 +48,7 @@ class SpeechNet:
 
     def lookup(self, idx: np.ndarray) -> np.ndarray:
         """(S, T) indices -> (D, T) quantised latents; an index of -1 is a stage not coded."""
-        absent = idx < 0
-        if not absent.any():
-            return vq.decode(idx, self.codebooks)
-        total = sum(np.where(absent[s, :, None], np.float32(0), cb[np.maximum(idx[s], 0)])
-                    for s, cb in enumerate(self.codebooks[: len(idx)]))
-        return total.T  # (D, T), as vq.decode adds the stages
+        return vq.decode(idx, self.codebooks)
 
     def decoder(self, z: np.ndarray) -> np.ndarray:
         """(D, T) latents -> (2 * bins, 2T + 1) log-magnitude and phase."""

@@ -59,6 +59,12 @@ def _search(res: np.ndarray, codebooks: list[np.ndarray], beam: int) -> np.ndarr
 
 
 def decode(indices: np.ndarray, codebooks: list[np.ndarray]) -> np.ndarray:
-    """(S, *spatial) indices -> (D, *spatial) sum of the chosen codes."""
-    total = sum(cb[indices[s]] for s, cb in enumerate(codebooks[: len(indices)]))
+    """(S, *spatial) indices -> (D, *spatial) sum of the chosen codes; an index of -1 is a
+    stage not coded there (a partial last stage), which adds nothing."""
+    stages = range(min(len(indices), len(codebooks)))
+    if not (indices < 0).any():
+        total = sum(codebooks[s][indices[s]] for s in stages)
+    else:  # the same additions in the same order, zeros where a stage is not coded
+        total = sum(np.where((indices[s] < 0)[..., None], np.float32(0),
+                             codebooks[s][np.maximum(indices[s], 0)]) for s in stages)
     return np.moveaxis(total, -1, 0)
