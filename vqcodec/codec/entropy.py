@@ -125,10 +125,10 @@ def _decode(plan: Plan, streams: list[bytes], total: int,
             try:
                 if len(decoders) == 1:  # one stream (an image, a chunk): no selection needed
                     sym[:] = decoders[0].decode(FAMILY, w)
-                else:
-                    for b in np.flatnonzero(np.bincount(owner)):  # np.unique imports numpy.ma
-                        sel = owner == b
-                        sym[sel] = decoders[b].decode(FAMILY, w[sel])
+                else:  # runs of one stream's ids, in order: each stream reads its own in order
+                    cuts = [0, *(np.flatnonzero(owner[1:] != owner[:-1]) + 1).tolist(), len(ids)]
+                    for a, e in zip(cuts[:-1], cuts[1:]):
+                        sym[a:e] = decoders[owner[a]].decode(FAMILY, w[a:e])
             except (ValueError, RuntimeError, AssertionError) as exc:
                 raise BadStreamError(f"corrupt entropy-coded payload ({exc})") from None
         sym = np.asarray(sym, dtype=np.int64)

@@ -101,6 +101,8 @@ class Plan1d:
         self.trunk: np.ndarray | None = None  # (B', C) trunk output at the frame in progress
         self.trunk_b: np.ndarray | None = None  # ... of these sequences (ascending)
         self.trunk_t = -1  # ... at this frame
+        self._split_ids: np.ndarray | None = None  # `_split`'s last question, held
+        self._split_out: tuple = ()
 
     def steps(self) -> list:
         import torch
@@ -118,9 +120,13 @@ class Plan1d:
         return out
 
     def _split(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sequence, frame, slot) of symbol ids."""
-        return (ids // (self.slots * self.t_max), (ids // self.slots) % self.t_max,
-                ids % self.slots)
+        """(sequence, frame, slot) of symbol ids; the last answer again for the same array
+        (a decoding step asks for its weights, then commits its symbols)."""
+        if ids is not self._split_ids:
+            self._split_ids = ids
+            self._split_out = (ids // (self.slots * self.t_max), (ids // self.slots) % self.t_max,
+                               ids % self.slots)
+        return self._split_out
 
     def commit(self, ids, symbols) -> None:
         ids, symbols = np.asarray(ids), np.asarray(symbols, dtype=np.int64)
@@ -170,6 +176,8 @@ class Plan1d:
         b, t, slot = self._split(ids)
         flag = slot == self.flag_slot
         absent = (slot == self.slots - 1) & ~self.flags[b, t]  # a clear flag: symbol 0, no bits
+        if not (flag.any() or absent.any()):  # all coded: a decoding step of the first stages
+            return weights_np(self._logits(ids), self.model.np_tables)
         out = np.zeros((len(ids), self.model.cfg.codebook_size))
         coded = ~(flag | absent)
         if coded.any():

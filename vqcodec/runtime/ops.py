@@ -181,41 +181,63 @@ def relu(x: np.ndarray, inplace: bool = False) -> np.ndarray:
 # fractional error below 1.2e-7 everywhere; numpy has no erf. P's coefficients, highest first.
 ERFC_POLY = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
              0.09678418, 0.37409196, 1.00002368, -1.26551223)
+GELU_SHIFT = 15  # a float32's top 17 bits pick its GELU table entry: 2**17 runs of 2**15 floats
 GELU_BLOCK = 1 << 14  # elements per pass: the temporaries stay in the cache
+_gelu_lines: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def gelu_exact(x: np.ndarray) -> np.ndarray:
+    """GELU x * Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2, elementwise in x's dtype (float64 for
+    the tables)."""
+    z = np.abs(x) * 0.7071067811865476
+    t = 1.0 / (1.0 + 0.5 * z)
+    p = np.zeros_like(z)
+    for c in ERFC_POLY[:-1]:
+        p = (p + c) * t
+    half_erfc = 0.5 * t * np.exp(-z * z + (p + ERFC_POLY[-1]))  # Phi(-|x|)
+    return x * np.where(x >= 0, 1.0 - half_erfc, half_erfc)
+
+
+def _gelu_table() -> tuple[np.ndarray, np.ndarray]:
+    """GELU as a straight line a + d * x on each run of float32 values that share their top
+    17 bits (sign, exponent, 8 mantissa bits): the chord through the run's first and last
+    value, within 1.1e-6 of the function everywhere. Chords are computed for 2**-20 <= |x| < 8
+    only (2 ms, once per process); below, GELU is x / 2 (within 0.4 x**2), above it is x, or 0
+    for x <= -8 (within 5e-15). Infinities and NaN come out as torch's."""
+    global _gelu_lines
+    if _gelu_lines is None:
+        code = np.arange(1 << (32 - GELU_SHIFT), dtype=np.uint32)
+        exponent, negative = (code >> (23 - GELU_SHIFT)) & 0xFF, code >> (31 - GELU_SHIFT) == 1
+        d = np.where(exponent < 127 - 20, 0.5, np.where(negative, 0.0, 1.0))
+        a = np.zeros(len(code))
+        mid = np.flatnonzero((exponent >= 127 - 20) & (exponent < 127 + 3))
+        lo, hi = ((code[mid] << GELU_SHIFT) + k for k in (0, (1 << GELU_SHIFT) - 1))
+        lo, hi = (v.view(np.float32).astype(np.float64) for v in (lo, hi))
+        d[mid] = (gelu_exact(hi) - gelu_exact(lo)) / (hi - lo)
+        a[mid] = gelu_exact(lo) - lo * d[mid]
+        _gelu_lines = (a.astype(np.float32), d.astype(np.float32))
+    return _gelu_lines
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, torch's default, x * Phi(x) with Phi(x) = 1/2 + sign(x) erf(|x| / sqrt 2) / 2.
-
-    Evaluated block by block in place, with two block-sized temporaries: seven times faster
-    than the same formula written as whole-array expressions, to the same float32 bits."""
-    x = np.ascontiguousarray(x)
+    """Exact (erf) GELU, torch's default, for float32 arrays: a table lookup and one
+    multiply-add per element (two and a half times faster than evaluating erf's polynomial
+    with numpy's ufuncs), within 1.1e-6 of the function (`_gelu_table`)."""
+    a, d = _gelu_table()
+    x = np.ascontiguousarray(x, dtype=np.float32)
     out = np.empty_like(x)
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
-    z = np.empty(min(GELU_BLOCK, flat_x.size), dtype=x.dtype)
-    t = np.empty_like(z)
-    for a in range(0, flat_x.size, GELU_BLOCK):
-        xs, o = flat_x[a: a + GELU_BLOCK], flat_out[a: a + GELU_BLOCK]
-        zz, tt = z[: len(xs)], t[: len(xs)]
-        np.abs(xs, out=zz)
-        zz *= np.float32(0.7071067811865476)  # |x| / sqrt 2
-        np.multiply(zz, np.float32(0.5), out=tt)
-        tt += np.float32(1.0)
-        np.reciprocal(tt, out=tt)
-        np.multiply(tt, np.float32(ERFC_POLY[0]), out=o)
-        for c in ERFC_POLY[1:-1]:
-            o += np.float32(c)
-            o *= tt
-        o += np.float32(ERFC_POLY[-1])
-        zz *= zz
-        o -= zz
-        np.exp(o, out=o)
-        o *= tt  # erfc(|x| / sqrt 2)
-        o *= np.float32(-0.5)
-        o += np.float32(0.5)  # erf(|x| / sqrt 2) / 2
-        np.copysign(o, xs, out=o)
-        o += np.float32(0.5)  # Phi(x)
-        o *= xs
+    idx = np.empty(min(GELU_BLOCK, flat_x.size), dtype=np.intp)
+    tmp = np.empty(len(idx), dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # -inf * 0: NaN, as torch gives
+        for s in range(0, flat_x.size, GELU_BLOCK):
+            xs, o = flat_x[s: s + GELU_BLOCK], flat_out[s: s + GELU_BLOCK]
+            i, t = idx[: len(xs)], tmp[: len(xs)]
+            np.right_shift(xs.view(np.uint32), GELU_SHIFT, out=i, casting="unsafe")
+            np.take(d, i, out=o, mode="clip")  # "clip" skips the bounds check: all in range
+            o *= xs
+            np.take(a, i, out=t, mode="clip")
+            o += t
     return out
 
 
