@@ -33,6 +33,14 @@ def test_float_waveform_outside_unit_range_is_refused(speech_model):
         vqcodec.compress(np.full(1600, 3.0, np.float32), str(speech_model), rate=16000)
 
 
+@pytest.mark.parametrize("stages", [0, 0.5, 3])
+def test_a_stage_count_outside_the_model_is_refused_not_replaced(speech_model, stages):
+    """stages=0 is not "the default" (None is): the same error as any count outside 1..S."""
+    with pytest.raises(UsageError, match="stages must be between 1 and 2"):
+        vqcodec.compress(make_speechlike(0.5, 16000, seed=2), str(speech_model), rate=16000,
+                         stages=stages)
+
+
 def test_rgba_array_follows_the_alpha_rule(image_model):
     rgba = np.zeros((32, 40, 4), np.uint8)
     rgba[..., 0] = 200

@@ -107,7 +107,8 @@ class SpeechEncoderStream:
                  chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT):
         cfg = model.config
         self.model, self.rate, self.channels = model, rate, channels
-        self.stages, self.share = split_stages(stages or cfg.default_stages, cfg.stages)
+        self.stages, self.share = split_stages(cfg.default_stages if stages is None else stages,
+                                               cfg.stages)
         self.chunk, self.batch = chunk_frames, batch_chunks
         self.frame = cfg.frame
         self.resampler = Resampler(rate, cfg.sample_rate)
