@@ -202,7 +202,7 @@ def _gelu_table() -> tuple[np.ndarray, np.ndarray]:
     """GELU as a straight line a + d * x on each run of float32 values that share their top
     17 bits (sign, exponent, 8 mantissa bits): the chord through the run's first and last
     value, within 1.1e-6 of the function everywhere. Chords are computed for 2**-20 <= |x| < 8
-    only (2 ms, once per process); below, GELU is x / 2 (within 0.4 x**2), above it is x, or 0
+    only (a few ms, once per process; threads that race here build the same table); below, GELU is x / 2 (within 0.4 x**2), above it is x, or 0
     for x <= -8 (within 5e-15). Infinities and NaN come out as torch's."""
     global _gelu_lines
     if _gelu_lines is None:
@@ -220,8 +220,8 @@ def _gelu_table() -> tuple[np.ndarray, np.ndarray]:
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, torch's default, for float32 arrays: a table lookup and one
-    multiply-add per element (two and a half times faster than evaluating erf's polynomial
+    """The erf GELU (torch's default) of a float32 array: a table lookup and one multiply-add
+    per element (two and a half times faster than evaluating erf's polynomial
     with numpy's ufuncs), within 1.1e-6 of the function (`_gelu_table`)."""
     a, d = _gelu_table()
     x = np.ascontiguousarray(x, dtype=np.float32)
