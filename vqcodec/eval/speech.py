@@ -296,10 +296,16 @@ def plot_quality(result: SpeechEval, out: str | Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     avgs = result.averages()
+    ours = [a["codec"] for a in avgs if a["codec"].startswith("vqcodec")]
+    peers = [a["codec"] for a in avgs if a["codec"] not in ours]
+    colours = {c: plt.get_cmap("Reds")(0.45 + 0.55 * i / max(1, len(ours) - 1))
+               for i, c in enumerate(ours)}  # our rates: shades of red, light to dark
+    other = ["C0", "C1", "C2", "C4", "C7", "C8", "C9"]  # tab10 without its reds, pink, brown
+    colours.update({c: other[i % len(other)] for i, c in enumerate(peers)})
     for key, ax, label in ((
             "pesq_nb", axes[0], "PESQ narrowband (MOS-LQO)"), ("stoi", axes[1], "STOI")):
-        for i, a in enumerate(avgs):
-            color = f"C{i}"
+        for a in avgs:
+            color = colours[a["codec"]]
             pts = [(r.kbps, getattr(r, key)) for r in result.rows
                    if r.codec == a["codec"] and getattr(r, key) is not None]
             if pts:
