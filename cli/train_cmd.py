@@ -41,7 +41,7 @@ def train(
     ae_minutes: float = typer.Option(0.0, "--ae-minutes", help="Wall-clock budget for the autoencoder (fewer steps if needed)."),
     prior_minutes: Optional[float] = typer.Option(None, "--prior-minutes", help="Wall-clock budget for the prior.", show_default=False),
     init: Optional[str] = typer.Option(None, "--init", help="Start the autoencoder from this model's weights (a file or a bundled name): fine-tuning."),
-    only: str = typer.Option("all", "--only", help="'all', or 'decoder': train the decoder alone (with --init); the encoder, codebooks and prior stay, so streams keep their indices."),
+    only: str = typer.Option("all", "--only", help="'all', or the parts to train alone from --init: 'decoder', 'encoder' or 'encoder,decoder'. The codebooks and prior stay, so both models decode each other's streams (with the decoder alone, streams keep their indices too)."),
     adversarial: bool = typer.Option(False, "--adversarial", help="Speech: add multi-period and multi-resolution STFT discriminators with feature matching."),
     gan_config: Optional[str] = typer.Option(None, "--gan-config", help='Discriminator/loss overrides as JSON, e.g. \'{"fm_weight": 2.0}\'.'),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes beside the training step (default: one per two cores; 0: none).", show_default=False),
@@ -71,15 +71,20 @@ def train(
         overrides = json.loads(config) if config else {}
     except json.JSONDecodeError as exc:
         fail(f"--config is not valid JSON ({exc.msg})", 1)
-    if only not in ("all", "decoder"):
-        fail(f"unknown --only {only!r}: use all or decoder", 1)
-    if only == "decoder" and not init:
-        fail("--only decoder fine-tunes a trained model: give --init", 1)
+    from vqcodec.errors import UsageError
+    from vqcodec.train.warmstart import only_parts
+
+    try:
+        parts = only_parts(only)
+    except UsageError as exc:
+        fail(str(exc), 1)
+    if parts and not init:
+        fail(f"--only {only} fine-tunes a trained model: give --init", 1)
     prior_opts = {"--prior-steps": prior_steps, "--prior-examples": prior_examples,
                   "--prior-minutes": prior_minutes}
     given = [name for name, value in prior_opts.items() if value is not None]
-    if only == "decoder" and given:
-        fail(f"{given[0]}: --only decoder keeps the prior of --init (the codes do not change)", 1)
+    if parts and given:
+        fail(f"{given[0]}: --only {only} keeps the prior of --init (the codebooks do not change)", 1)
     if (adversarial or gan_config) and kind != "speech":
         fail("--adversarial is for speech models", 1)
     try:
@@ -99,7 +104,7 @@ def train(
 
     from .progress import TrainingProgress
 
-    prior_steps = (0 if only == "decoder" else 10000) if prior_steps is None else prior_steps
+    prior_steps = (0 if parts else 10000) if prior_steps is None else prior_steps
     prior_examples = 2000 if prior_examples is None else prior_examples
     prior_minutes = prior_minutes or 0.0
     opts = TrainOptions(kind, data, Path(out), steps=steps, prior_steps=prior_steps, batch=batch,

@@ -1,5 +1,6 @@
-"""`train --only decoder`: a decoder retrained alone keeps its base model's codes, so the streams
-of either model decode with the other, byte for byte the same indices."""
+"""`train --only decoder` / `--only encoder,decoder`: parts retrained alone keep their base
+model's codes (codebooks and prior), so the streams of either model decode with the other; with
+the decoder alone, byte for byte the same streams."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from safetensors import safe_open
 
 from conftest import TINY_IMAGE, TINY_SPEECH, make_speechlike, run_cli
 
-from vqcodec.models.modelfile import (DECODER, DECODER_TENSORS, TRAINING_BUFFERS, load_model,
-                                     read_metadata)
+from vqcodec.models.modelfile import TRAINING_BUFFERS, load_model, part_tensors, read_metadata
+
+DECODER, DECODER_TENSORS = "decoder.", part_tensors(("decoder",))
 
 SMALL_GAN = json.dumps({"periods": [2, 3], "resolutions": [[256, 64]], "period_channels": [4, 8],
                         "stft_channels": 4, "batch": 2, "seconds": 0.25})
@@ -27,9 +29,9 @@ def _tensors(path: Path) -> dict[str, np.ndarray]:
         return {k: f.get_tensor(k) for k in f.keys()}
 
 
-def _train_decoder(media: Path, init: Path, out: Path, *extra: str):
+def _train_decoder(media: Path, init: Path, out: Path, *extra: str, only: str = "decoder"):
     return run_cli("train", "speech", "--data", media / "sp", "--out", out, "--config",
-                   json.dumps(TINY_SPEECH), "--init", init, "--only", "decoder", "--steps", "3",
+                   json.dumps(TINY_SPEECH), "--init", init, "--only", only, "--steps", "3",
                    "--batch", "2", "--seconds", "0.5", "--lr", "1e-3", "-q", *extra)
 
 
@@ -57,7 +59,8 @@ def _upgrade(media: Path, speech_model: Path, tmp_path: Path) -> tuple[Path, Pat
     assert m.short_id == b.short_id == b.fingerprint[:4].hex()
     assert read_metadata(out)["codes"] == b.fingerprint.hex()
     summary = json.loads(read_metadata(out)["info"])["training"]
-    assert summary["decoder_only"] == {"base": speech_model.name, "codes": b.short_id}
+    assert summary["kept_codes"] == {"base": speech_model.name, "codes": b.short_id,
+                                     "trained": ["decoder"]}
     assert summary["prior_bits_per_index_int"] > 0
 
     wav = tmp_path / "in.wav"
@@ -100,6 +103,54 @@ def test_an_upgraded_bundled_model_reads_the_streams_of_the_one_it_replaced(
     (row,) = describe.bundled_models()
     assert row["id"] == load_model(speech_model).short_id  # the id streams carry
     assert row["fingerprint"] == load_model(new).fingerprint[:4].hex() != row["id"]
+
+
+def test_encoder_and_decoder_retrained_keep_the_codebooks_and_the_prior(media, speech_model,
+                                                                        tmp_path):
+    """`--only encoder,decoder`: new streams (the encoder moved) that the base model decodes to
+    the same indices, and the base model's streams decode with the new model."""
+    from vqcodec import api
+
+    out = tmp_path / "encdec.safetensors"
+    r = _train_decoder(media, speech_model, out, "--lr", "1e-2", only="encoder,decoder")
+    assert r.returncode == 0, r.stderr.decode()
+    trained = part_tensors(("encoder", "decoder"))
+    base, new = _tensors(speech_model), _tensors(out)
+    kept = [k for k in base if not k.startswith(trained)]
+    assert sorted(kept) == sorted(k for k in new if not k.startswith(trained))
+    assert any(k.startswith("prior.") for k in kept) and any("codebook" in k for k in kept)
+    assert all(np.array_equal(base[k], new[k]) for k in kept)
+    for part in ("encoder", "decoder"):
+        assert any(not np.array_equal(base[k], new[k]) for k in new
+                   if k.startswith(part_tensors((part,)))), part
+    b, m = load_model(speech_model), load_model(out)
+    assert m.codes == b.fingerprint != m.fingerprint
+    summary = json.loads(read_metadata(out)["info"])["training"]
+    assert summary["kept_codes"]["trained"] == ["encoder", "decoder"]
+
+    wav = tmp_path / "in.wav"
+    sf.write(wav, make_speechlike(1.5, 16000, 9), 16000)
+    streams = {}
+    for name, model in (("base", speech_model), ("new", out)):
+        streams[name] = tmp_path / f"{name}.vqc"
+        assert run_cli("compress", wav, "-o", streams[name], "-m", model).returncode == 0
+    assert streams["base"].read_bytes() != streams["new"].read_bytes()  # the encoder moved
+    for stream in streams.values():
+        idx = [api.decode_stream_indices(io.BytesIO(stream.read_bytes()[len_header:]), header, model)
+               for model in (speech_model, out)
+               for len_header, header in [_header(stream)]]
+        assert np.array_equal(idx[0], idx[1])
+        for model in (speech_model, out):
+            assert run_cli("decompress", stream, "-o", tmp_path / "b.wav", "-f", "-m",
+                           model).returncode == 0
+
+
+def _header(stream: Path):
+    from vqcodec.codec import container
+
+    f = io.BytesIO(stream.read_bytes())
+    header = container.read_header(f)
+    return f.tell(), header
 
 
 def test_decoder_only_from_a_checkpoint_uses_the_model_that_run_wrote(media, speech_model,
@@ -150,7 +201,9 @@ def test_freezing_keeps_encoder_and_codebooks_and_still_drops_stages():
 
 @pytest.mark.parametrize("args, message", [
     (["--only", "decoder"], "give --init"),
-    (["--only", "encoder", "--init", "X"], "unknown --only 'encoder'"),
+    (["--only", "codebooks", "--init", "X"], "unknown --only 'codebooks'"),
+    (["--only", "decoder,decoder", "--init", "X"], "unknown --only 'decoder,decoder'"),
+    (["--only", "encoder,decoder"], "--only encoder,decoder fine-tunes a trained model: give --init"),
     (["--only", "decoder", "--init", "X", "--prior-steps", "5"], "--prior-steps: --only decoder"),
     (["--only", "decoder", "--init", "X", "--prior-examples", "5"], "--prior-examples: --only"),
 ])

@@ -142,15 +142,18 @@ def _torch_net(kind: str, cfg, tensors: dict[str, np.ndarray], path: Path):
     return net.eval()
 
 
-DECODER = "decoder."  # the part `train --only decoder` trains, as the network names it
-DECODER_TENSORS = ("net." + DECODER, "scale.net." + DECODER)  # its tensors in a model file
+def part_tensors(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """The tensor name prefixes of network parts ("encoder", "decoder") in a model file."""
+    return tuple(f"{pre}net.{part}." for part in parts for pre in ("", "scale."))
 
 
 def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info: dict,
-               histogram: "torch.Tensor | None" = None, base: CodecModel | None = None) -> bytes:
-    """Write a model file; returns its fingerprint. With `base` (a decoder retrained alone),
-    every tensor but the decoder's is the base's, byte for byte, `prior` and `histogram` are
-    not used, and the file keeps the base's codes id."""
+               histogram: "torch.Tensor | None" = None, base: CodecModel | None = None,
+               parts: tuple[str, ...] = ("decoder",)) -> bytes:
+    """Write a model file; returns its fingerprint. With `base` (`parts` of it retrained alone),
+    every other tensor is the base's, byte for byte (codebooks, prior, histogram), `prior` and
+    `histogram` are not used, and the file keeps the base's codes id: the two models decode
+    each other's streams."""
     import torch
     from safetensors.torch import save_file
 
@@ -167,12 +170,13 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
     config = json.dumps(dataclasses.asdict(net.cfg), sort_keys=True)
     codes = ""
     if base is not None:
+        trained = part_tensors(parts)
         kept = {k: torch.from_numpy(np.array(v)) for k, v in base.tensors.items()
-                if not k.startswith(DECODER_TENSORS)}
+                if not k.startswith(trained)}
         base_config = json.dumps(dataclasses.asdict(base.config), sort_keys=True)
         if base.kind != kind or base_config != config:
-            raise ModelError(f"{base.path}: not the model this decoder was trained for")
-        tensors = {k: v for k, v in tensors.items() if k.startswith(DECODER_TENSORS)} | kept
+            raise ModelError(f"{base.path}: not the model these parts were trained for")
+        tensors = {k: v for k, v in tensors.items() if k.startswith(trained)} | kept
         codes = base.codes.hex()
     else:
         tensors.update(prior.state("prior."))

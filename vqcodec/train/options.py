@@ -34,6 +34,7 @@ class TrainOptions:
     prior_minutes: float = 0.0
     model: dict = field(default_factory=dict)  # config overrides, e.g. {"codebook_size": 256}
     init: str | None = None  # start the autoencoder from a model file or a run's .ckpt (fine-tuning)
-    only: str = "all"  # "decoder": train the decoder alone; encoder, codebooks (and codes) stay
+    only: str = "all"  # "decoder", "encoder" or "encoder,decoder": train those parts alone; the
+    # codebooks and the prior (the codes streams carry) stay those of --init
     gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
     workers: int | None = None  # data-loading processes (None: one per two cores; 0: in-process)

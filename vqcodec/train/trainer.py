@@ -25,7 +25,7 @@ from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
 from .loader import Batches, default_workers
 from .options import TrainOptions
-from .warmstart import decoder_base, freeze_codes, keep_codes, warm_start
+from .warmstart import codes_base, freeze_codes, keep_codes, only_parts, warm_start
 
 PRIOR_HELD_EXAMPLES = 128  # held-out examples the prior is measured on
 PRIOR_HELD_EVERY = 200  # prior steps between those measurements
@@ -66,10 +66,11 @@ class Trainer:
             warm_start(opts.init, self.opts.kind, self.cfg, self.net, self.prior, self.adversary,
                        self.device)
         self.frozen, self.base = [], None
-        if opts.only == "decoder":
-            self.base = decoder_base(opts.init, opts.kind, self.cfg)
-            keep_codes(self.net, self.base)
-            self.frozen = freeze_codes(self.net)
+        self.parts = only_parts(opts.only)  # () trains everything
+        if self.parts:  # the codebooks and the prior stay the base's: its streams stay valid
+            self.base = codes_base(opts.init, opts.kind, self.cfg, opts.only)
+            keep_codes(self.net, self.base, self.parts)
+            self.frozen = freeze_codes(self.net, self.parts)
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -120,7 +121,7 @@ class Trainer:
                              + "; resume it as it was started")
         self.net.load_state_dict(state["net"])
         if self.base is not None:
-            keep_codes(self.net, self.base)
+            keep_codes(self.net, self.base, self.parts)
         self.prior.load_state_dict(state["prior"])
         self.opt.load_state_dict(state["opt"])
         self.prior_opt.load_state_dict(state["prior_opt"])
@@ -352,9 +353,10 @@ class Trainer:
             n = int((self.prior_held >= 0).sum())
             summary["prior_bits_per_index_int"] = round(
                 int_prior_bits(self.opts.kind, self.base.prior, self.prior_held) / n, 4)
-            summary["decoder_only"] = {"base": self.base.path.name, "codes": self.base.short_id}
+            summary["kept_codes"] = {"base": self.base.path.name, "codes": self.base.short_id,
+                                     "trained": list(self.parts)}
             fp = save_model(self.opts.out, self.kind.name, self.net, None, {"training": summary},
-                            base=self.base)
+                            base=self.base, parts=self.parts)
         else:
             int_prior = self.prior.to_integer()
             summary.update(prior_bits(self.opts.kind, self.prior, int_prior, self.prior_held,

@@ -49,45 +49,58 @@ def same_but_stages(a, b) -> bool:
     return plain[0] == plain[1]
 
 
-# -- --only decoder ---------------------------------------------------------------------------
-def decoder_base(init: str | None, kind: str, cfg):
-    """The model whose codes a decoder trained alone keeps: --init, or for a run's checkpoint
-    (OUT.ckpt) the model file that run wrote (OUT)."""
+# -- --only encoder / decoder -----------------------------------------------------------------
+PARTS = ("encoder", "decoder")  # what `--only` may train; the codebooks and the prior stay
+
+
+def only_parts(only: str) -> tuple[str, ...]:
+    """`--only` as the parts it trains, in network order: () for "all", else a comma list of
+    PARTS ("decoder", "encoder", "encoder,decoder")."""
+    if only == "all":
+        return ()
+    given = [p.strip() for p in only.split(",")]
+    if not given or any(p not in PARTS for p in given) or len(set(given)) != len(given):
+        raise UsageError(f"unknown --only {only!r}: use all, decoder, encoder or encoder,decoder")
+    return tuple(p for p in PARTS if p in given)
+
+
+def codes_base(init: str | None, kind: str, cfg, only: str = "decoder"):
+    """The model whose codes (codebooks and prior) a run with --only keeps: --init, or for a
+    run's checkpoint (OUT.ckpt) the model file that run wrote (OUT)."""
     from ..models.modelfile import load_model
 
     if not init:
-        raise UsageError("--only decoder fine-tunes a trained model: give --init")
+        raise UsageError(f"--only {only} fine-tunes a trained model: give --init")
     path = init.removesuffix(".ckpt")
     try:
         base = load_model(path)
     except ModelError:
         if path == init:
             raise
-        raise UsageError(f"--only decoder keeps the codes of the model {init} was trained for, "
+        raise UsageError(f"--only {only} keeps the codes of the model {init} was trained for, "
                          f"but {path} is not a readable model file") from None
     if base.kind != kind or base.config != cfg:
         raise BadInputError(f"--init {init}: a {base.kind} model with another configuration")
     return base
 
 
-def keep_codes(net, base) -> None:
-    """Every weight but the decoder's from `base`, as its streams were made with (a checkpoint
-    may hold other encoder or codebook weights than the model file it was saved to)."""
-    from ..models.modelfile import DECODER, TRAINING_BUFFERS
+def keep_codes(net, base, parts: tuple[str, ...] = ("decoder",)) -> None:
+    """Every weight but those of `parts` from `base`, as its streams were made with (a
+    checkpoint may hold other encoder or codebook weights than the model file it was saved to)."""
+    from ..models.modelfile import TRAINING_BUFFERS
 
     state = {k: v for k, v in base.net.state_dict().items()
-             if not k.startswith(DECODER) and k.rsplit(".", 1)[-1] not in TRAINING_BUFFERS}
+             if k.split(".", 1)[0] not in parts and k.rsplit(".", 1)[-1] not in TRAINING_BUFFERS}
     net.load_state_dict(state, strict=False)
 
 
-def freeze_codes(net) -> list:
-    """Freeze all but the decoder: what decides a stream's indices (encoder, codebooks) stays.
-    Returns the modules to hold in eval mode while the decoder trains (no codebook updates,
-    dead-code restarts or k-means). The residual quantizer itself stays in training mode, so
-    its stage dropout still teaches the decoder every prefix of the stages."""
-    from ..models.modelfile import DECODER
-
+def freeze_codes(net, parts: tuple[str, ...] = ("decoder",)) -> list:
+    """Freeze all but `parts`: the codebooks (and so the prior's codes) stay. Returns the
+    modules to hold in eval mode while the parts train (no codebook updates, dead-code restarts
+    or k-means). The residual quantizer itself stays in training mode, so its stage dropout
+    still teaches the decoder every prefix of the stages, and a trained encoder still feels
+    the commitment loss against the fixed codebooks."""
     for name, p in net.named_parameters():
-        p.requires_grad_(name.startswith(DECODER))
-    frozen = [m for name, m in net.named_children() if name not in ("decoder", "quantizer")]
+        p.requires_grad_(name.split(".", 1)[0] in parts)
+    frozen = [m for name, m in net.named_children() if name not in (*parts, "quantizer")]
     return frozen + list(net.quantizer.stages)
