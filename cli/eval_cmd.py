@@ -159,14 +159,19 @@ def speech(
                                "(default: every stage count, 1 to the model's stages)."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run Codec2 and Opus if installed."),
     record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Processes computing PESQ and STOI (default: the idle cores). The codecs run one at a time, so their timings stay fair."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress messages."),
 ) -> None:
     """Bitrate, PESQ (nb and wb), STOI and real-time factors against Codec2 and Opus."""
     _check_plot(plot)
+    if jobs is not None and not 1 <= jobs <= 256:
+        fail(f"--jobs {jobs} is out of range (1..256)", 1)
     stage_list = _stage_list(stages)
+    from vqcodec import threads
     from vqcodec.eval.speech import evaluate_speech, plot_quality
 
-    result = evaluate_speech(directory, model, stage_list, peers=peers, progress=_progress(quiet))
+    result = evaluate_speech(directory, model, stage_list, peers=peers, progress=_progress(quiet),
+                             jobs=jobs or threads.default_threads())
     if record:
         from vqcodec.eval import measured
 

@@ -200,6 +200,26 @@ def test_opus_rows_use_the_opus_file_size(speech_run):
         assert row["stoi"] is not None and abs(result["delays_ms"]["Opus 6k"]) < 5
 
 
+@pytest.mark.slow
+def test_speech_metrics_in_several_processes_equal_those_in_one(speech_model, media, tmp_path):
+    from vqcodec.eval.speech import evaluate_speech
+
+    folder = subset((media / "sp").glob("*.wav"), 3, tmp_path / "sp")
+    runs = [evaluate_speech(folder, speech_model, [1, 2], peers=False, jobs=jobs).to_dict()
+            for jobs in (1, 2)]
+    timing = ("encode_rtf", "decode_rtf")
+    rows = [[{k: v for k, v in r.items() if k not in timing} for r in run["rows"]] for run in runs]
+    assert len(rows[0]) == 6 and rows[0] == rows[1]
+    assert all(r["pesq_nb"] is not None for r in rows[0])
+    assert runs[0]["delays_ms"] == runs[1]["delays_ms"]
+
+
+@pytest.mark.slow
+def test_jobs_out_of_range_is_a_usage_error(media):
+    r = run_eval("speech", media / "sp", "--jobs", "0", "--no-peers")
+    assert r.returncode == 1 and "--jobs 0" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
 @pytest.mark.parametrize("shift", [37, -80, 0])
 def test_delay_estimate_finds_a_known_shift(shift):
     from vqcodec.eval.speech_metrics import align, estimate_delay

@@ -5,6 +5,8 @@ narrowband (8 kHz), PESQ wideband (16 kHz) and STOI, computed after removing eac
 delay: per clip, log-spectrogram cross-correlation within +-50 ms estimates the delay (waveform
 correlation fails on vocoders, whose phase is synthetic); each codec's clips are then aligned by
 the median of its estimates. Speed is the real-time factor: audio seconds per processing second.
+The codecs run one clip at a time (their timings stay honest); the metrics, which take most of
+a run, are computed in `jobs` processes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -27,6 +29,8 @@ from .speech_metrics import align, estimate_delay, pesq_score, stoi_score
 
 CODEC2_MODES = ("3200", "1600", "1300", "1200", "700C")
 OPUS_KBPS = 6
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -231,11 +235,41 @@ def _metric_rate(out: Decoded) -> int:
     return 8000 if out.rate == 8000 else 16000
 
 
+def _clip_delays(item: tuple) -> dict[str, int]:
+    """Each codec's delay on one clip (ref16, ref8, {codec: Decoded}), in samples."""
+    ref16, ref8, outs = item
+    delays = {}
+    for codec, out in outs.items():
+        mr = _metric_rate(out)
+        delays[codec] = estimate_delay(ref8 if mr == 8000 else ref16,
+                                       resample(out.audio, out.rate, mr), mr)
+    return delays
+
+
+def _clip_quality(item: tuple) -> dict[str, dict]:
+    """Each codec's scores on one clip (ref16, ref8, {codec: Decoded}, {codec: fixed delay})."""
+    ref16, ref8, outs, fixed = item
+    return {codec: quality(ref16, ref8, out, fixed[codec]) for codec, out in outs.items()}
+
+
+def _map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]:
+    """fn over items, in order: in `jobs` processes when more than one (the metrics are pure
+    functions of their inputs, so the results do not depend on `jobs`)."""
+    if jobs <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(items))) as pool:
+        yield from pool.map(fn, items, chunksize=4)
+
+
 # -- the benchmark ----------------------------------------------------------------------------
 def evaluate_speech(directory: str | Path, model: str | Path | None = None,
                     stages: list[float] | None = None, peers: bool = True,
-                    progress: Callable[[str], None] | None = None) -> SpeechEval:
-    """Run our codec (per number of stages) and the peers over every clip under `directory`."""
+                    progress: Callable[[str], None] | None = None, jobs: int = 1) -> SpeechEval:
+    """Run our codec (per number of stages) and the peers over every clip under `directory`;
+    the metrics in `jobs` processes."""
     from .. import api
     from ..models.modelfile import BUNDLED, resolve
 
@@ -265,20 +299,19 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
 
     # Each codec's delay is fixed: estimate it on every clip, remove the median.
     est: dict[str, list[int]] = {c: [] for c in codecs}
-    for _, _, ref16, ref8, outs in clips:
-        for codec, out in outs.items():
-            mr = _metric_rate(out)
-            ref = ref8 if mr == 8000 else ref16
-            est[codec].append(estimate_delay(ref, resample(out.audio, out.rate, mr), mr))
+    for delays in _map(_clip_delays, [(ref16, ref8, outs) for _, _, ref16, ref8, outs in clips], jobs):
+        for codec, d in delays.items():
+            est[codec].append(d)
     fixed = {c: int(round(statistics.median(v))) for c, v in est.items()}
     rate_of = {c: _metric_rate(clips[0][4][c]) for c in codecs}
 
     rows = []
-    for k, (name, seconds, ref16, ref8, outs) in enumerate(clips):
+    scored = _map(_clip_quality, [(ref16, ref8, outs, fixed) for _, _, ref16, ref8, outs in clips], jobs)
+    for k, ((name, seconds, _, _, outs), scores) in enumerate(zip(clips, scored)):
         if progress:
             progress(f"metrics [{k + 1}/{len(clips)}] {name}")
         for codec, out in outs.items():
-            q = quality(ref16, ref8, out, fixed[codec])
+            q = scores[codec]
             rows.append(SpeechRow(name, codec, seconds, out.bytes, out.bytes * 8 / seconds / 1000,
                                   q["pesq_nb"], q["pesq_wb"], q["stoi"],
                                   1000 * est[codec][k] / rate_of[codec],
