@@ -35,6 +35,17 @@ def _train_decoder(media: Path, init: Path, out: Path, *extra: str, only: str = 
                    "--batch", "2", "--seconds", "0.5", "--lr", "1e-3", "-q", *extra)
 
 
+def _compress_with_both(base: Path, new: Path, tmp_path: Path) -> dict[str, Path]:
+    """The same 1.5 s of speech-like sound compressed with the base and the new model."""
+    wav = tmp_path / "in.wav"
+    sf.write(wav, make_speechlike(1.5, 16000, 9), 16000)
+    streams = {}
+    for name, model in (("base", base), ("new", new)):
+        streams[name] = tmp_path / f"{name}.vqc"
+        assert run_cli("compress", wav, "-o", streams[name], "-m", model).returncode == 0
+    return streams
+
+
 def _upgrade(media: Path, speech_model: Path, tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
     """Retrain a decoder alone and check the model file and the streams: (new model, a stream
     of the base model, its decoding by the new one)."""
@@ -63,12 +74,7 @@ def _upgrade(media: Path, speech_model: Path, tmp_path: Path) -> tuple[Path, Pat
                                      "trained": ["decoder"]}
     assert summary["prior_bits_per_index_int"] > 0
 
-    wav = tmp_path / "in.wav"
-    sf.write(wav, make_speechlike(1.5, 16000, 9), 16000)
-    streams = {}
-    for name, model in (("base", speech_model), ("new", out)):
-        streams[name] = tmp_path / f"{name}.vqc"
-        assert run_cli("compress", wav, "-o", streams[name], "-m", model).returncode == 0
+    streams = _compress_with_both(speech_model, out, tmp_path)
     assert streams["base"].read_bytes() == streams["new"].read_bytes()  # same header, same indices
     decoded = {}
     for name, model in (("base", speech_model), ("new", out)):
@@ -109,8 +115,6 @@ def test_encoder_and_decoder_retrained_keep_the_codebooks_and_the_prior(media, s
                                                                         tmp_path):
     """`--only encoder,decoder`: new streams (the encoder moved) that the base model decodes to
     the same indices, and the base model's streams decode with the new model."""
-    from vqcodec import api
-
     out = tmp_path / "encdec.safetensors"
     r = _train_decoder(media, speech_model, out, "--lr", "1e-2", only="encoder,decoder")
     assert r.returncode == 0, r.stderr.decode()
@@ -128,29 +132,23 @@ def test_encoder_and_decoder_retrained_keep_the_codebooks_and_the_prior(media, s
     summary = json.loads(read_metadata(out)["info"])["training"]
     assert summary["kept_codes"]["trained"] == ["encoder", "decoder"]
 
-    wav = tmp_path / "in.wav"
-    sf.write(wav, make_speechlike(1.5, 16000, 9), 16000)
-    streams = {}
-    for name, model in (("base", speech_model), ("new", out)):
-        streams[name] = tmp_path / f"{name}.vqc"
-        assert run_cli("compress", wav, "-o", streams[name], "-m", model).returncode == 0
+    streams = _compress_with_both(speech_model, out, tmp_path)
     assert streams["base"].read_bytes() != streams["new"].read_bytes()  # the encoder moved
-    for stream in streams.values():
-        idx = [api.decode_stream_indices(io.BytesIO(stream.read_bytes()[len_header:]), header, model)
-               for model in (speech_model, out)
-               for len_header, header in [_header(stream)]]
+    for stream in streams.values():  # each model reads the same indices from either stream
+        idx = [_indices(stream, model) for model in (speech_model, out)]
         assert np.array_equal(idx[0], idx[1])
         for model in (speech_model, out):
             assert run_cli("decompress", stream, "-o", tmp_path / "b.wav", "-f", "-m",
                            model).returncode == 0
 
 
-def _header(stream: Path):
+def _indices(stream: Path, model: Path) -> np.ndarray:
+    from vqcodec import api
     from vqcodec.codec import container
 
     f = io.BytesIO(stream.read_bytes())
     header = container.read_header(f)
-    return f.tell(), header
+    return api.decode_stream_indices(f, header, model)
 
 
 def test_decoder_only_from_a_checkpoint_uses_the_model_that_run_wrote(media, speech_model,
