@@ -151,8 +151,9 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
                histogram: "torch.Tensor | None" = None, base: CodecModel | None = None,
                parts: tuple[str, ...] = ("decoder",)) -> bytes:
     """Write a model file; returns its fingerprint. With `base` (`parts` of it retrained alone),
-    every other tensor is the base's, byte for byte (codebooks, prior, histogram), `prior` and
-    `histogram` are not used, and the file keeps the base's codes id: the two models decode
+    every other tensor is the base's, byte for byte (codebooks, prior, and the code histogram,
+    which no longer counts a retrained encoder's codes exactly; only sampling reads it), `prior`
+    and `histogram` are not used, and the file keeps the base's codes id: the two models decode
     each other's streams."""
     import torch
     from safetensors.torch import save_file
