@@ -1,8 +1,8 @@
-"""`train --init`: start a run from a model file or from another run's checkpoint."""
+"""`train --init`: start a run from a model file or from another run's checkpoint; `--only`:
+retrain some networks around a model's codebooks and prior. torch loads on first use, so the
+command line checks `--only` before anything heavy."""
 
 from __future__ import annotations
-
-import torch
 
 from ..errors import BadInputError, ModelError, UsageError
 
@@ -13,6 +13,8 @@ def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None
     and its prior when that run trained one (the prior then adapts to the new codes instead of
     starting from nothing)."""
     if path.endswith(".ckpt"):
+        import torch
+
         state = torch.load(path, map_location=device, weights_only=True)
         try:
             net.load_state_dict(state["net"])
