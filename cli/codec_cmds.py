@@ -125,6 +125,8 @@ def compress(
     chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length (default 1000, 200 with --stream)."),
     low_latency: Optional[bool] = typer.Option(None, "--low-latency/--full-context", show_default="low latency with --stream",
                                                help="Speech: the decoder emits each chunk at once (padded right context) or waits for the next chunk's first frames."),
+    level_control: Optional[bool] = typer.Option(None, "--level-control/--no-level-control", show_default="with",
+                                                 help="Speech: scale each chunk towards the level the model was trained at and send the gain (1 byte a chunk; quiet recordings keep their quality); without it the stream is format version 1, 3 or 6, as older vqcodec wrote and reads."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse larger images."),
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse longer audio files."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),
@@ -158,7 +160,7 @@ def compress(
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        stages=stages, quality=quality, bpp=bpp, colour=colour, stream=stream,
-                       low_latency=low_latency,
+                       low_latency=low_latency, level_control=level_control,
                        chunk_frames=max(1, round(chunk_ms / 20)) if chunk_ms else None,
                        max_pixels=max_pixels, max_seconds=max_seconds,
                        audio_blocks=stop.blocks if stream else None)

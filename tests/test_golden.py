@@ -16,7 +16,8 @@ EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
 
 @pytest.mark.parametrize("kind, model", [("image", "tiny-image"), ("image-colour", "tiny-image"),
                                          ("image-flat", "tiny-image"), ("speech", "tiny-speech"),
-                                         ("speech-partial", "tiny-speech")])
+                                         ("speech-partial", "tiny-speech"),
+                                         ("speech-level", "tiny-speech")])
 @pytest.mark.parametrize("env", [None, OTHER_CPU], ids=["this-cpu", "imitated-cpu"])
 def test_golden_stream_decodes_to_committed_checksum(kind, model, env, tmp_path):
     out = tmp_path / "idx.npy"
@@ -68,8 +69,9 @@ def test_the_golden_flat_block_map_decodes_to_its_checksum():
     ("image", "golden.png", "tiny-image", {"colour": False}),  # byte-identical to the old encoder
     ("image-colour", "golden.png", "tiny-image", {"flat_blocks": False}),  # version 4, as before
     ("image-flat", "golden.png", "tiny-image", {}),
-    ("speech", "golden.wav", "tiny-speech", {}),
-    ("speech-partial", "golden.wav", "tiny-speech", {"stages": 1.5})])  # version 6
+    ("speech", "golden.wav", "tiny-speech", {"level_control": False}),  # version 1, as before
+    ("speech-partial", "golden.wav", "tiny-speech", {"stages": 1.5, "level_control": False}),  # 6
+    ("speech-level", "golden.wav", "tiny-speech", {"stages": 1.5})])  # version 7
 def test_encoder_output_is_pinned_on_the_reference_setup(kind, src, model, opts):
     """Encoding is deterministic on one machine and torch version (float networks); other
     set-ups may pick other indices where a latent sits between two codes (docs/FORMAT.md)."""

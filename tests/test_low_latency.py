@@ -2,10 +2,8 @@
 bytes arrive, each chunk comes out as soon as its record does, and full-context streams (files,
 and every stream written before the schedule existed) are unchanged."""
 
-import hashlib
 import io
 import json
-import platform
 import struct
 import subprocess
 import sys
@@ -21,13 +19,14 @@ from vqcodec.errors import BadStreamError
 from vqcodec.media import to_pcm16
 
 GOLDEN = ROOT / "tests" / "golden"
-# raw PCM of tests/golden/speech.vqc decoded by vqcodec before the low-latency schedule existed
-# (commit 2ea9e71) with one thread; decoder networks run in float (BLAS sums in another order
-# with more threads), so pinned for one numpy, machine type and thread count. Pinned again when
-# the GELU became a table (ninth session): 8 of the 20,800 samples moved by one step.
-BEFORE = {"numpy": "2.4.6", "machine": "x86_64",
-          "file": "1c4c60ba7bf3e0dddafe297ec6f15e5b5d94567ad1e16920961501a2e2784488",
-          "pipe": "9b4487ffaba432e6e1fefb197e795985f005767b4cd41ac4dd0a19930ba26317"}
+# raw PCM of tests/golden/speech.vqc decoded to a file and through a pipe, one thread. First
+# pinned as sha256 (commit 2ea9e71, before the low-latency schedule existed; again when the
+# GELU became a table, ninth session: 8 of the 20,800 samples moved by one step); kept as the
+# samples themselves since the eleventh session, because the decoder networks run in float and
+# another CPU's BLAS kernels sum in another order (on an AVX-512 machine the file's samples
+# differ from the AVX2 machine's by at most one step). Written by the code of commit dc2c76c.
+BEFORE = {"file": GOLDEN / "speech-file.raw", "pipe": GOLDEN / "speech-pipe.raw"}
+BEFORE_STEPS = 2  # the most a sample may move across CPUs, in 16-bit steps
 
 
 def pcm16(x: np.ndarray) -> bytes:
@@ -98,8 +97,10 @@ def test_each_chunk_comes_out_when_its_record_arrives(speech_model, rate):
 
 def test_the_schedule_is_in_the_header_and_info_shows_it(speech_model, tmp_path):
     x = make_speechlike(1.0, 16000, seed=13)
-    cases = [(["--stream"], 3, "low-latency"), (["--stream", "--full-context"], 1, "full-context"),
-             ([], 1, "full-context"), (["--low-latency"], 3, "low-latency")]
+    cases = [(["--stream"], 7, "low-latency"), (["--stream", "--full-context"], 7, "full-context"),
+             ([], 7, "full-context"), (["--low-latency"], 7, "low-latency"),
+             (["--stream", "--no-level-control"], 3, "low-latency"),
+             (["--no-level-control"], 1, "full-context")]
     for flags, version, schedule in cases:
         info = _info(tmp_path, _compress(speech_model, x, 16000, *flags))
         assert (info["version"], info["schedule"]) == (version, schedule), flags
@@ -167,14 +168,19 @@ def test_full_context_streams_take_the_full_context_schedule(tmp_path, monkeypat
     assert len(r.stdout) == (tmp_path / "f.raw").stat().st_size
 
 
-@pytest.mark.skipif((np.__version__, platform.machine()) != (BEFORE["numpy"], BEFORE["machine"]),
-                    reason="decoded samples are pinned for one numpy version and machine type")
-def test_full_context_streams_decode_exactly_as_before(tmp_path):
+def _close_to(got: bytes, ref) -> None:
+    a, b = np.frombuffer(got, "<i2").astype(int), np.fromfile(ref, "<i2").astype(int)
+    assert len(a) == len(b) and np.abs(a - b).max() <= BEFORE_STEPS
+
+
+def test_full_context_streams_decode_as_before(tmp_path):
+    """Old (version 1) streams decode to the samples they decoded to before the low-latency
+    schedule and the level control existed, within float rounding across CPUs."""
     model = GOLDEN / "tiny-speech.safetensors"
     r = run_cli("decompress", GOLDEN / "speech.vqc", "--model", model, "--raw", "-o", tmp_path / "f.raw",
                 "--threads", "1")
     assert r.returncode == 0, r.stderr
-    assert hashlib.sha256((tmp_path / "f.raw").read_bytes()).hexdigest() == BEFORE["file"]
+    _close_to((tmp_path / "f.raw").read_bytes(), BEFORE["file"])
     r = run_cli("decompress", "--model", model, "--raw", "-", "--threads", "1",
                 input=(GOLDEN / "speech.vqc").read_bytes())
-    assert hashlib.sha256(r.stdout).hexdigest() == BEFORE["pipe"]
+    _close_to(r.stdout, BEFORE["pipe"])

@@ -138,7 +138,9 @@ def test_gelu_matches_torch_across_blocks_and_layouts(shape):
 
 def test_gelu_table_is_within_its_stated_error_everywhere():
     """The table GELU against erf in float64 on a dense grid, tiny and huge values, and the
-    special values: 1.1e-6 at most, and what torch gives for infinities and NaN."""
+    special values: 1.1e-6 at most; +inf and huge values pass through, NaN and -inf give NaN
+    (torch's AVX2 kernel agrees; its AVX-512 kernel gives NaN for +inf and overflows huge values
+    to inf, so the values are spelled out instead of compared with torch's)."""
     import math
 
     from vqcodec.runtime import ops
@@ -151,7 +153,7 @@ def test_gelu_table_is_within_its_stated_error_everywhere():
     assert (np.abs(ops.gelu(x) - want)[tiny] <= 1e-6 * np.abs(want[tiny])).all()
     special = np.array([np.inf, -np.inf, np.nan, 0.0, 3e38, -3e38], dtype=np.float32)
     got = ops.gelu(special)
-    assert np.array_equal(got, torch.nn.functional.gelu(torch.from_numpy(special)).numpy(),
+    assert np.array_equal(got, np.array([np.inf, np.nan, np.nan, 0.0, 3e38, 0.0], dtype=np.float32),
                           equal_nan=True)
 
 

@@ -85,16 +85,19 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
 def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: BinaryIO,
                       model: str | Path | None = None, stages: float | None = None,
                       chunk_frames: int = 50, flush: bool = False,
-                      low_latency: bool = False) -> Report:
+                      low_latency: bool = False, level_control: bool = True) -> Report:
     """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written;
-    `low_latency` marks the stream for the decoder's low-latency schedule (codec/speech.py)."""
+    `low_latency` marks the stream for the decoder's low-latency schedule (codec/speech.py);
+    `level_control=False` writes no gains (format version 1, 3 or 6, as older vqcodec wrote
+    and reads)."""
     from .codec.params import FULL_CONTEXT, LOW_LATENCY
     from .codec.speech import SpeechEncoderStream
 
     m = get_model(model, "speech")
     enc = SpeechEncoderStream(m, info.rate, info.channels, stages, chunk_frames,
                               batch_chunks=1 if flush else 16,
-                              schedule=LOW_LATENCY if low_latency else FULL_CONTEXT)
+                              schedule=LOW_LATENCY if low_latency else FULL_CONTEXT,
+                              level_control=level_control)
     written = 0
 
     def put(b: bytes) -> None:
@@ -202,14 +205,16 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str
 # -- convenience API for programs ---------------------------------------------------------
 def compress(data, model: str | Path | None = None, *, rate: int | None = None,
              stages: float | None = None, quality: int | None = None,
-             bpp: float | None = None, colour: bool | None = None) -> bytes:
+             bpp: float | None = None, colour: bool | None = None,
+             level_control: bool | None = None) -> bytes:
     """Compress an image or a sound to bytes.
 
     Images: `quality` is the level, 1 to the model's levels (higher is better; default the
     middle one), or `bpp` picks the highest level whose stream fits that many bits per pixel;
     `colour=False` leaves out the colour correction map and the flat block map
     (vqcodec.codec.colour, vqcodec.codec.flat).
-    Speech: `stages` sets the rate.
+    Speech: `stages` sets the rate; `level_control=False` writes no gains (the stream older
+    vqcodec reads; vqcodec.codec.speech).
 
     `data` may be a path, the bytes of an image or audio file (told apart by content), a PIL
     image, or a numpy array / torch tensor. Arrays follow one rule (vqcodec.arrays): with
@@ -226,19 +231,23 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         data = buf.getvalue()
     if isinstance(data, np.ndarray):
         if rate is None:
+            if level_control is not None:
+                raise UsageError("level_control= applies to speech; the input is an image")
             compress_image_to(image_png(data), out, model, quality=quality, bpp=bpp,
                               colour=colour is not False)
             return out.getvalue()
         if quality is not None or bpp is not None or colour is not None:
             raise UsageError("quality=, bpp= and colour= apply to images; speech sets its rate with stages=")
         wave = waveform(data)
-        compress_audio_to(iter([wave]), AudioInfo(rate, wave.shape[1], len(wave)), out, model, stages)
+        compress_audio_to(iter([wave]), AudioInfo(rate, wave.shape[1], len(wave)), out, model, stages,
+                          level_control=level_control is not False)
         return out.getvalue()
     if rate is not None:
         raise UsageError("rate= describes an array; a file states its own rate")
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     kind = kinds.get(sniff(raw))
-    opts = Options(model=model, stages=stages, quality=quality, bpp=bpp, colour=colour)
+    opts = Options(model=model, stages=stages, quality=quality, bpp=bpp, colour=colour,
+                   level_control=level_control)
     kind.check_compress(opts)
     kind.compress_to(raw, out, opts)
     return out.getvalue()

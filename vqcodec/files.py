@@ -40,6 +40,7 @@ class Options:
     quality: int | None = None  # images: the level, 1..N (None: the model's middle level)
     bpp: float | None = None  # images: the highest level that fits this many bits per pixel
     colour: bool | None = None  # images: send the colour correction map (None: yes)
+    level_control: bool | None = None  # speech: scale each chunk towards the model's level (None: yes)
     stream: bool = False
     low_latency: bool | None = None  # speech: the low-latency synthesis schedule (None: with `stream`)
     chunk_frames: int | None = None  # speech: frames per chunk (None: 50, 10 with `stream`)

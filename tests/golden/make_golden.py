@@ -96,7 +96,16 @@ def add_partial() -> None:
     """Add the version 6 stream (speech with a partial last stage: --stages 1.5 on the 2-stage
     tiny model) with the committed tiny model, leaving the older streams as they are."""
     expected = json.loads((HERE / "expected.json").read_text())
-    write_stream("speech-partial", "golden.wav", "tiny-speech.safetensors", {"stages": 1.5},
+    write_stream("speech-partial", "golden.wav", "tiny-speech.safetensors",
+                 {"stages": 1.5, "level_control": False}, expected, expected["encoder"])
+    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+def add_level() -> None:
+    """Add the version 7 stream (the golden clip at 1.5 stages with level control: a gain byte
+    in every record) with the committed tiny model, leaving the older streams as they are."""
+    expected = json.loads((HERE / "expected.json").read_text())
+    write_stream("speech-level", "golden.wav", "tiny-speech.safetensors", {"stages": 1.5},
                  expected, expected["encoder"])
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
@@ -127,13 +136,15 @@ def main() -> None:
     for name, src, model, opts in (("image", "golden.png", "tiny-image.safetensors", {"colour": False}),
                                    ("image-colour", "golden.png", "tiny-image.safetensors",
                                     {"flat_blocks": False}),  # version 4
-                                   ("speech", "golden.wav", "tiny-speech.safetensors", {})):
+                                   ("speech", "golden.wav", "tiny-speech.safetensors",
+                                    {"level_control": False})):  # version 1
         write_stream(name, src, model, opts, expected, encoder)
     expected["image-colour"]["correction_sha256"] = correction_sha256(HERE / "image-colour.vqc")
     expected["encoder"] = encoder
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     add_flat()  # the same image as "image-colour", with its flat block map: version 5
     add_partial()  # the golden clip at 1.5 stages: version 6
+    add_level()  # the same with level control: version 7
     for p in sorted(work.rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()
     work.rmdir()
@@ -143,7 +154,8 @@ def main() -> None:
         p.unlink()
 
 
-# `--add-flat` and `--add-partial` only add the version 5 or 6 stream to the committed ones
-# (how they were first made).
+# `--add-flat`, `--add-partial` and `--add-level` only add the version 5, 6 or 7 stream to the
+# committed ones (how they were first made).
 if __name__ == "__main__":
-    {"--add-flat": add_flat, "--add-partial": add_partial}.get(" ".join(sys.argv[1:]), main)()
+    {"--add-flat": add_flat, "--add-partial": add_partial,
+     "--add-level": add_level}.get(" ".join(sys.argv[1:]), main)()

@@ -3,7 +3,8 @@
     header := "VQ" version:u8 modality:u8 fingerprint:4 params:varint* crc16:u16be
     params  := image (version 1, 2, 4 or 5): width height channels [level, versions 2, 4, 5]
                                           [colour tile, versions 4, 5] [flat block, version 5]
-             | audio (version 1 or 3): rate channels stages chunk_frames [schedule, version 3]
+             | audio (version 1, 3, 6 or 7): rate channels stages chunk_frames [schedule, version 3+]
+                                          [share, version 6+] [gain, version 7]
     record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
 
 crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
@@ -30,8 +31,8 @@ from ..errors import BadStreamError, LimitError
 from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
-VERSION = 6  # the newest version; each stream is written in the lowest that holds it
-VERSIONS = (1, 2, 3, 4, 5, 6)
+VERSION = 7  # the newest version; each stream is written in the lowest that holds it
+VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
 MAX_RECORD = 1 << 26  # bytes in one record's payload
 MAX_VARINT_BYTES = 9

@@ -1,7 +1,7 @@
 """The media parameters a stream header carries, typed, with every limit checked in one place.
 
     image: width height channels [level [colour [flat]]]
-    audio: rate channels stages chunk_frames [schedule [share]]
+    audio: rate channels stages chunk_frames [schedule [share [gain]]]
 
 `level` (the residual stages an image stream codes) exists from format version 2 on, audio's
 `schedule` (how the decoder synthesises chunk ends) from version 3 on, an image's `colour` (the
@@ -10,9 +10,10 @@ side of its flat block map, 0 for none) in version 5; a stream is written in the
 that holds it, so level-1 images and full-context audio stay version 1 (readable by older
 vqcodec, and byte-identical to what it wrote), and a low-latency stream is version 3, which
 older vqcodec refuses by its version number instead of misreading it. Audio's `share` (the
-frames of each record, in 1/256ths, that carry the last stage; 0: every frame) is version 6.
-A reader holds every stream to that: a kind's parameters refuse a version the kind does not
-have (images: 1, 2, 4 and 5, speech: 1, 3 and 6) and a version higher than the lowest that
+frames of each record, in 1/256ths, that carry the last stage; 0: every frame) is version 6,
+its `gain` (1: every record's payload starts with the gain byte of the encoder's level control,
+codec/speech.py) version 7. A reader holds every stream to that: a kind's parameters refuse a
+version the kind does not have (images: 1, 2, 4 and 5, speech: 1, 3, 6 and 7) and a version higher than the lowest that
 holds the values, so each stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
@@ -133,15 +134,16 @@ class AudioParams:
     chunk_frames: int  # latent frames per record (the last record may hold fewer)
     schedule: int = FULL_CONTEXT  # FULL_CONTEXT or LOW_LATENCY (codec/speech.py says how)
     share: int = 0  # 1..255: the last stage is coded on share/256 of each record's frames
-    VERSIONS: ClassVar[tuple[int, ...]] = (1, 3, 6)  # format versions with a speech layout
-    FIELDS: ClassVar[dict[int, int]] = {1: 4, 3: 5, 6: 6}  # parameters a header carries
+    gain: int = 0  # 1: each record's payload starts with its gain byte (level control)
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 3, 6, 7)  # format versions with a speech layout
+    FIELDS: ClassVar[dict[int, int]] = {1: 4, 3: 5, 6: 6, 7: 7}  # parameters a header carries
 
     def validate(self, model_stages: int | None = None) -> "AudioParams":
         """Check the header's values; with `model_stages`, also that the model can decode them."""
         if not (MIN_RATE <= self.rate <= MAX_RATE and 1 <= self.channels <= MAX_CHANNELS
                 and 1 <= self.stages and 1 <= self.chunk_frames <= MAX_CHUNK_FRAMES
                 and 0 <= self.schedule < len(SCHEDULES) and 0 <= self.share < SHARE_ONE
-                and not (self.share and self.stages < 2)):
+                and not (self.share and self.stages < 2) and self.gain in (0, 1)):
             raise BadStreamError(f"malformed stream: audio parameters {self.values()} are invalid")
         if model_stages is not None and self.stages > model_stages:
             raise BadStreamError(f"malformed stream: {self.stages} stages, but the model has "
@@ -150,7 +152,7 @@ class AudioParams:
 
     def version(self) -> int:
         """The lowest format version that holds these parameters."""
-        return 6 if self.share else 1 if self.schedule == FULL_CONTEXT else 3
+        return 7 if self.gain else 6 if self.share else 1 if self.schedule == FULL_CONTEXT else 3
 
     @classmethod
     def count(cls, version: int) -> int:
@@ -166,6 +168,8 @@ class AudioParams:
         params = cls(*values)
         if not 0 <= params.schedule < len(SCHEDULES):
             raise BadStreamError(f"malformed stream: unknown synthesis schedule {params.schedule}")
+        if params.gain not in (0, 1):
+            raise BadStreamError(f"malformed stream: unknown level control {params.gain}")
         _lowest_version("speech", params, version)
         return params
 
@@ -183,4 +187,5 @@ class AudioParams:
                                              "schedule": SCHEDULES[self.schedule]}
         if self.share:
             out["stages_option"] = joined_stages(self.stages, self.share)
+        out["gain"] = "per chunk" if self.gain else "none"
         return out

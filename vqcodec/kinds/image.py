@@ -139,6 +139,9 @@ class ImageKind(Kind):
             flag = ("--chunk-ms" if o.low_latency is None else
                     "--low-latency" if o.low_latency else "--full-context")
             raise UsageError(f"{flag} applies to speech; the input is an image")
+        if o.level_control is not None:
+            flag = "--level-control" if o.level_control else "--no-level-control"
+            raise UsageError(f"{flag} applies to speech; the input is an image")
         from ..codec.image import check_quality
 
         check_quality(api.get_model(o.model, self.name), o.quality, o.bpp)

@@ -175,7 +175,8 @@ class SpeechKind(Kind):
 
         chunk = o.chunk_frames or (STREAM_CHUNK_FRAMES if o.stream else FILE_CHUNK_FRAMES)
         return api.compress_audio_to(blocks, info, out, o.model, o.stages, chunk,
-                                     flush=o.stream, low_latency=low_latency)
+                                     flush=o.stream, low_latency=low_latency,
+                                     level_control=o.level_control is not False)
 
     def extent(self, extra: dict) -> float:
         return extra["samples"] / extra["rate"]

@@ -203,7 +203,7 @@ def _gelu_table() -> tuple[np.ndarray, np.ndarray]:
     17 bits (sign, exponent, 8 mantissa bits): the chord through the run's first and last
     value, within 1.1e-6 of the function everywhere. Chords are computed for 2**-20 <= |x| < 8
     only (a few ms, once per process; threads that race here build the same table); below, GELU is x / 2 (within 0.4 x**2), above it is x, or 0
-    for x <= -8 (within 5e-15). Infinities and NaN come out as torch's."""
+    for x <= -8 (within 5e-15). +inf gives inf, -inf and NaN give NaN (as torch on AVX2)."""
     global _gelu_lines
     if _gelu_lines is None:
         code = np.arange(1 << (32 - GELU_SHIFT), dtype=np.uint32)
