@@ -144,3 +144,15 @@ def test_level_control_options_are_refused_for_images(tmp_path):
     r = run_cli("compress", ROOT / "samples" / "photo.png", "--no-level-control", "-o", tmp_path / "p.vqc")
     assert r.returncode == 1 and b"--no-level-control applies to speech" in r.stderr
     assert not (tmp_path / "p.vqc").exists()
+
+
+def test_a_dc_offset_is_removed_before_coding():
+    """With level control each record loses its mean first: the same speech with a DC offset
+    of 0.05 codes to (nearly) the same indices and gains; without it, to other indices."""
+    x = make_speechlike(2.5, 16000, seed=25) * 0.05
+    plain, offset = _compress(x), _compress(x + np.float32(0.05))
+    assert [r.payload[0] for r in _records(plain)[1]] == [r.payload[0] for r in _records(offset)[1]]
+    assert (_decode(plain)[1] == _decode(offset)[1]).mean() > 0.9  # 0.96: the edges differ
+    old_plain = _decode(_compress(x, "--no-level-control"))[1]
+    old_offset = _decode(_compress(x + np.float32(0.05), "--no-level-control"))[1]
+    assert (old_plain == old_offset).mean() < 0.8  # 0.63

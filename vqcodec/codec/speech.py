@@ -261,15 +261,20 @@ class SpeechEncoderStream:
         frames of context, and with level control each record's gain byte. Each record is
         encoded from its own window, as if it came alone: float products differ in their last
         bits with the shape of a batch, so a batched pass would make the stream depend on how
-        the input arrives. With level control a record's window is scaled by the previous
-        record's gain over its left context, a 10 ms ramp (as the decoder undoes it), then its
-        own gain to the end of its lookahead."""
+        the input arrives. With level control a record's window first loses the record's mean
+        (a DC offset is not speech: 0.05 of it cost 0.18 PESQ-nb on speech at -30 dBFS, and
+        it would hide a quiet recording's level), then is scaled by the previous record's gain
+        over its left context, a 10 ms ramp (as the decoder undoes it), then its own gain to
+        the end of its lookahead."""
         f, rate = self.frame, self.model.config.sample_rate
         gains: list[int] = []
+        offsets: list[np.float32] = []
         if self.level is not None:
             pos = ENC_LEFT * f
             for length in lengths:
-                gains.append(self.level.next(seg[pos: pos + length * f], f, length * f / rate))
+                audio = seg[pos: pos + length * f]
+                offsets.append(np.float32(audio.mean(dtype=np.float64)))
+                gains.append(self.level.next(audio - offsets[-1], f, length * f / rate))
                 pos += length * f
             left = self.gain_byte if self.started else gains[0]
             self.started, self.gain_byte = True, gains[-1]
@@ -278,7 +283,7 @@ class SpeechEncoderStream:
             piece = seg[start * f: (start + ENC_LEFT + length + ENC_RIGHT) * f]
             if gains:
                 curve = [gain_of(left)] * ENC_LEFT + [gain_of(gains[i])] * (length + ENC_RIGHT)
-                piece = piece * _smooth(np.repeat(np.array(curve, dtype=np.float32), f))
+                piece = (piece - offsets[i]) * _smooth(np.repeat(np.array(curve, dtype=np.float32), f))
                 left = gains[i]
             parts.append(self.model.runtime.latents(piece)[:, ENC_LEFT: ENC_LEFT + length])
             start += length
