@@ -21,7 +21,8 @@ Either way chunk boundaries leave no click, and a damaged chunk is replaced by s
 touching its neighbours.
 
 Level control (format version 7, on by default): the model was trained on speech at about
--15 dBFS and loses quality on quieter input (PESQ-nb -0.11 at -25 dBFS, -0.20 at -30; docs/RESULTS.md).
+-15 dBFS and loses quality on quieter input (PESQ-nb -0.10 at -25 dBFS, -0.19 at -30 on 95
+validation clips; docs/RESULTS.md).
 So the encoder scales each record's audio towards that level and sends the gain it used as the
 record's first payload byte (`LevelControl`, 0.5 dB steps); the decoder divides it out, both
 sides with the same 10 ms ramp where the gain changes, so the output keeps the input's level.
@@ -191,7 +192,7 @@ class SpeechEncoderStream:
                                                    schedule, self.share,
                                                    int(level_control)).validate()).to_bytes()
         self.level = LevelControl() if level_control else None
-        self.gain_byte, self.started = GAIN_ZERO, False  # the last record's (the left context's)
+        self.gain_byte = GAIN_ZERO  # the last record's: the next one's left context
         self.ideal_bits = 0.0
         self.payload_bytes = 0
 
@@ -267,7 +268,6 @@ class SpeechEncoderStream:
         self.audio, self.offset = self.audio[drop:], self.offset + drop
         return out
 
-
     def _latents(self, seg: np.ndarray, lengths: list[int]) -> tuple[np.ndarray, list[int]]:
         """Latents of the batch's records from `seg`, their audio with ENC_LEFT and ENC_RIGHT
         frames of context, and with level control each record's gain byte. Each record is
@@ -288,8 +288,8 @@ class SpeechEncoderStream:
                 offsets.append(dc_offset(audio))
                 gains.append(self.level.next(audio - offsets[-1], f, length * f / rate))
                 pos += length * f
-            left = self.gain_byte if self.started else gains[0]
-            self.started, self.gain_byte = True, gains[-1]
+            left = self.gain_byte if self.next_frame else gains[0]  # the first: no left record
+            self.gain_byte = gains[-1]
         parts, start = [], 0
         for i, length in enumerate(lengths):
             piece = seg[start * f: (start + ENC_LEFT + length + ENC_RIGHT) * f]

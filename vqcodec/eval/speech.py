@@ -256,8 +256,8 @@ def _map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]:
     """fn over items, in order: in `jobs` processes when more than one (the metrics are pure
     functions of their inputs, so the results do not depend on `jobs`). The processes are
     spawned, not forked: this process has run torch's OpenMP pool (resampling), and a forked
-    child that uses torch then can wait forever on a lock the fork copied (it did, once in
-    two full runs, eleventh session)."""
+    child that uses torch then can wait forever on a lock the fork copied (it did once,
+    eleventh session)."""
     if jobs <= 1 or len(items) <= 1:
         yield from map(fn, items)
         return
