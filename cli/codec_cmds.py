@@ -200,6 +200,8 @@ def decompress(
     rate: Optional[int] = typer.Option(None, "--rate", "-r", metavar="HZ", help="Speech: output sample rate (default: the input's)."),
     channels: Optional[int] = typer.Option(None, "--channels", metavar="N", help="Speech: output channels (default: the input's)."),
     conceal: bool = typer.Option(False, "--conceal", help="Speech: replace damaged chunks by silence (a warning each) instead of failing."),
+    postfilter: Optional[bool] = typer.Option(None, "--postfilter/--no-postfilter", show_default="with",
+                                              help="Speech: the pitch postfilter that cleans up voiced sounds (+0.07 PESQ-nb measured)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse streams claiming larger images."),
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse audio streams longer than this."),
     indices: Optional[str] = typer.Option(None, "--indices", metavar="NPY", help="Write the decoded codebook indices to this .npy instead of media."),
@@ -237,7 +239,7 @@ def decompress(
     _threads(threads, jobs)
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
-                       on_damage=on_damage if jobs == 1 else None)
+                       postfilter=postfilter, on_damage=on_damage if jobs == 1 else None)
     report = _reporter(as_json, verbose, quiet, lambda r: (
         f"{r['input']} -> {r['output']}: " + (f"indices {tuple(r['shape'])}" if "shape" in r else
                                               f"{r['width']}x{r['height']}" if "width" in r else

@@ -175,12 +175,33 @@ def _close_to(got: bytes, ref) -> None:
 
 def test_full_context_streams_decode_as_before(tmp_path):
     """Old (version 1) streams decode to the samples they decoded to before the low-latency
-    schedule and the level control existed, within float rounding across CPUs."""
+    schedule, the level control and the postfilter existed, within float rounding across CPUs."""
+    model = GOLDEN / "tiny-speech.safetensors"
+    r = run_cli("decompress", GOLDEN / "speech.vqc", "--model", model, "--raw", "-o", tmp_path / "f.raw",
+                "--threads", "1", "--no-postfilter")
+    assert r.returncode == 0, r.stderr
+    _close_to((tmp_path / "f.raw").read_bytes(), BEFORE["file"])
+    r = run_cli("decompress", "--model", model, "--raw", "-", "--threads", "1", "--no-postfilter",
+                input=(GOLDEN / "speech.vqc").read_bytes())
+    _close_to(r.stdout, BEFORE["pipe"])
+
+
+def test_the_postfilter_is_all_that_changed_in_old_streams(tmp_path):
+    """By default the same samples come out through the pitch postfilter, however the records
+    arrive (a file decodes in batches of 16 records, a pipe one by one)."""
+    from vqcodec.codec.postfilter import PitchPostfilter
+
     model = GOLDEN / "tiny-speech.safetensors"
     r = run_cli("decompress", GOLDEN / "speech.vqc", "--model", model, "--raw", "-o", tmp_path / "f.raw",
                 "--threads", "1")
     assert r.returncode == 0, r.stderr
-    _close_to((tmp_path / "f.raw").read_bytes(), BEFORE["file"])
-    r = run_cli("decompress", "--model", model, "--raw", "-", "--threads", "1",
-                input=(GOLDEN / "speech.vqc").read_bytes())
-    _close_to(r.stdout, BEFORE["pipe"])
+    pipe = run_cli("decompress", "--model", model, "--raw", "-", "--threads", "1",
+                   input=(GOLDEN / "speech.vqc").read_bytes())
+    for got, ref in (((tmp_path / "f.raw").read_bytes(), BEFORE["file"]), (pipe.stdout, BEFORE["pipe"])):
+        pf = PitchPostfilter()
+        before = np.fromfile(ref, "<i2").astype(np.float32) / 32768
+        filtered = np.concatenate([pf.push(before), pf.finish()])
+        assert np.abs(filtered - before).max() > 0.01  # the filter does something here
+        a = np.frombuffer(got, "<i2").astype(int)
+        # the reference went through 16 bits before filtering: one step more
+        assert len(a) == len(filtered) and np.abs(a - np.round(filtered * 32768)).max() <= BEFORE_STEPS + 1

@@ -159,16 +159,19 @@ def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str |
                         batch_records: int = 16,
                         on_damage: Callable[[int], None] | None = None,
                         max_seconds: float = DEFAULT_MAX_SECONDS,
-                        conceal: bool = False) -> tuple[int, int, Iterator[np.ndarray]]:
+                        conceal: bool = False,
+                        postfilter: bool = True) -> tuple[int, int, Iterator[np.ndarray]]:
     """Returns (output rate, channels, iterator of (n, ch) float32 blocks). Strict unless
-    `conceal`: then damaged chunks become silence and `on_damage(count)` hears of them."""
+    `conceal`: then damaged chunks become silence and `on_damage(count)` hears of them.
+    `postfilter=False` leaves out the pitch postfilter (vqcodec.codec.postfilter)."""
     from .codec.speech import SpeechDecoderStream
     from .media import check_raw_params
 
     m = model_for_stream(header, model)
     if rate is not None or channels is not None:
         check_raw_params(rate or header.params.rate, channels or 1)
-    dec = SpeechDecoderStream(m, header, rate, channels, max_seconds, conceal)
+    dec = SpeechDecoderStream(m, header, rate, channels, max_seconds, conceal,
+                              postfilter=postfilter)
     records = container.audio_records(stream, header.params, dec.max_records)
 
     def blocks() -> Iterator[np.ndarray]:
@@ -253,10 +256,13 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
     return out.getvalue()
 
 
-def decompress(data: bytes | str | Path, model: str | Path | None = None):
+def decompress(data: bytes | str | Path, model: str | Path | None = None, *,
+               postfilter: bool | None = None):
     """Decompress bytes (or a .vqc path): an (H, W, 3) / (H, W) uint8 array for images, or
-    (waveform (n, channels) float32, sample rate) for audio."""
+    (waveform (n, channels) float32, sample rate) for audio. Speech: `postfilter=False`
+    leaves out the decoder's pitch postfilter (vqcodec.codec.postfilter)."""
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     stream = io.BytesIO(raw)
     header = container.read_header(stream)
-    return kinds.get(header.kind).decompress_array(stream, header, model)
+    opts = Options(model=model, postfilter=postfilter)
+    return kinds.get(header.kind).decompress_array(stream, header, opts)

@@ -47,6 +47,7 @@ class Options:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_seconds: float = DEFAULT_MAX_SECONDS
     conceal: bool = False
+    postfilter: bool | None = None  # speech: the decoder's pitch postfilter (None: yes)
     on_damage: Callable[[int], None] | None = None
     progress: Callable[[int, int], None] | None = None  # hears (done, total) while coding an image
     # wraps the iterator of audio blocks; the CLI uses it to end a live stream on a signal

@@ -158,7 +158,7 @@ class Kind:
         says; returns the details to report and the extent the rate is per."""
         raise NotImplementedError
 
-    def decompress_array(self, f: BinaryIO, header: Header, model):
+    def decompress_array(self, f: BinaryIO, header: Header, o: Options):
         """Decode the records after `header` to media in memory (vqcodec.decompress)."""
         raise NotImplementedError
 

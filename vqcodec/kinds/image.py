@@ -161,21 +161,24 @@ class ImageKind(Kind):
         from ..media import write_image
 
         fmt = "PNG" if dst is None else files.image_format(dst)
-        if o.raw or o.rate or o.channels:
-            raise UsageError("--raw, --rate and --channels apply to speech; the stream is an image")
+        if o.raw or o.rate or o.channels or o.postfilter is not None:
+            raise UsageError("--raw, --rate, --channels and --(no-)postfilter apply to speech; "
+                             "the stream is an image")
         rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels, o.progress)
         with files.open_output(dst, o.force) as out:
             write_image(rgb, ch, out, fmt)
         p = header.params
         return {"width": p.width, "height": p.height}, p.width * p.height
 
-    def decompress_array(self, f: BinaryIO, header: Header, model):
+    def decompress_array(self, f: BinaryIO, header: Header, o: Options):
         """(H, W, 3) uint8, or (H, W) for a grey original."""
         import numpy as np
 
         from .. import api
 
-        rgb, channels = api.decompress_image_from(f, header, model)
+        if o.postfilter is not None:
+            raise UsageError("postfilter= applies to speech; the stream is an image")
+        rgb, channels = api.decompress_image_from(f, header, o.model)
         if channels == 1:
             from PIL import Image
 

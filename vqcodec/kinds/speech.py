@@ -189,18 +189,20 @@ class SpeechKind(Kind):
         fmt = ("raw" if o.raw else "wav-stream") if dst is None else files.audio_format(dst, o.raw)
         rate, ch, blocks = api.decode_audio_blocks(
             f, header, o.model, o.rate, o.channels, batch_records=1 if dst is None else 16,
-            on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal)
+            on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal,
+            postfilter=o.postfilter is not False)
         with files.open_output(dst, o.force) as out:
             n = write_audio(blocks, rate, ch, out, fmt, flush=dst is None)
         return {"audio_seconds": round(n / rate, 3), "rate": rate, "channels": ch}, n / rate
 
-    def decompress_array(self, f: BinaryIO, header: Header, model):
+    def decompress_array(self, f: BinaryIO, header: Header, o: Options):
         """(waveform (n, channels) float32, sample rate)."""
         import numpy as np
 
         from .. import api
 
-        rate, _, blocks = api.decode_audio_blocks(f, header, model)
+        rate, _, blocks = api.decode_audio_blocks(f, header, o.model,
+                                                  postfilter=o.postfilter is not False)
         parts = list(blocks)
         return (np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)), rate
 
