@@ -5,6 +5,9 @@ scored against the clip (PESQ-nb on 8 kHz copies, STOI at 16 kHz). The measureme
 vqcodec/codec/postfilter.py (docs/RESULTS.md, twelfth session):
 
   python samples/recipes/postfilter_gain.py data/real/val [--stages 1,2.25,3] [--every 1]
+
+`--stream` codes as `compress --stream` does (200 ms chunks, the low-latency schedule, where the
+postfilter filters each chunk's end against the decoder's guessed continuation).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from vqcodec.train.data import AUDIO_EXT, find_files, load_mono  # noqa: E402
 
 
-def one(path: str, model: str, stages: list[float]) -> dict:
+def one(path: str, model: str, stages: list[float], stream: bool) -> dict:
     from vqcodec import api, threads
     from vqcodec.eval.speech_metrics import pesq_score, stoi_score
     from vqcodec.media import AudioInfo
@@ -33,7 +36,8 @@ def one(path: str, model: str, stages: list[float]) -> dict:
     out = {}
     for s in stages:
         buf = io.BytesIO()
-        api.compress_audio_to(iter([x[:, None]]), AudioInfo(16000, 1, len(x)), buf, model, s)
+        api.compress_audio_to(iter([x[:, None]]), AudioInfo(16000, 1, len(x)), buf, model, s,
+                              **(dict(chunk_frames=10, low_latency=True) if stream else {}))
         for pf in (False, True):
             y = api.decompress(buf.getvalue(), model, postfilter=pf)[0][: len(x), 0]
             out[s, pf] = (pesq_score(8000, ref8, resample(y, 16000, 8000)),
@@ -48,11 +52,13 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="every n-th clip (sorted by name)")
     ap.add_argument("--model", default="speech-default")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--stream", action="store_true", help="as compress --stream codes")
     args = ap.parse_args()
     stages = [float(s) for s in args.stages.split(",")]
     files = [str(f) for f in find_files(args.folder, AUDIO_EXT)[:: args.every]]
     with ProcessPoolExecutor(args.jobs) as ex:
-        res = list(ex.map(one, files, [args.model] * len(files), [stages] * len(files)))
+        n = len(files)
+        res = list(ex.map(one, files, [args.model] * n, [stages] * n, [args.stream] * n))
     minutes = sum(next(iter(r.values()))[3] for r in res) / 60
     print(f"{len(res)} clips, {minutes:.1f} min; PESQ-nb / STOI @ kbit/s (pooled file sizes); "
           "clips where a metric is undefined are left out of its mean")
