@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vqcodec.codec.speech import speech_level_db  # noqa: E402
+from vqcodec.eval.speech_metrics import clip_means  # noqa: E402
 from vqcodec.train.data import AUDIO_EXT, find_files, load_mono  # noqa: E402
 
 LEVELS = (None, -20.0, -25.0, -30.0, -40.0)  # None: the clip as it is
@@ -66,10 +67,7 @@ def main() -> None:
     for level in LEVELS:
         cells = []
         for control in (False, True):
-            rows = [r[level, control] for r in res]
-            p = np.mean([t[0] for t in rows if t[0] is not None])
-            s = np.mean([t[1] for t in rows if t[1] is not None])
-            rate = sum(t[2] for t in rows) / sum(t[3] for t in rows) / 1000
+            p, s, rate = clip_means([r[level, control] for r in res])
             cells.append(f"{p:.3f} / {s:.4f} @ {rate:.3f}")
         name = "as recorded" if level is None else f"{level:.0f} dBFS"
         print(f"{name:>14} | {cells[0]:>24} | {cells[1]:>24}")

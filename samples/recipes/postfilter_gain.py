@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from vqcodec.eval.speech_metrics import clip_means  # noqa: E402
 from vqcodec.train.data import AUDIO_EXT, find_files, load_mono  # noqa: E402
 
 
@@ -64,13 +65,7 @@ def main() -> None:
           "clips where a metric is undefined are left out of its mean")
     print(f"{'stages':>7} | {'without postfilter':>24} | {'with postfilter':>24} | difference")
     for s in stages:
-        means = []
-        for pf in (False, True):
-            rows = [r[s, pf] for r in res]
-            p = np.mean([t[0] for t in rows if t[0] is not None])
-            q = np.mean([t[1] for t in rows if t[1] is not None])
-            rate = sum(t[2] for t in rows) / sum(t[3] for t in rows) / 1000
-            means.append((p, q, rate))
+        means = [clip_means([r[s, pf] for r in res]) for pf in (False, True)]
         cells = [f"{p:.3f} / {q:.4f} @ {rate:.3f}" for p, q, rate in means]
         print(f"{s:>7g} | {cells[0]:>24} | {cells[1]:>24} | "
               f"{means[1][0] - means[0][0]:+.3f} / {means[1][1] - means[0][1]:+.4f}")

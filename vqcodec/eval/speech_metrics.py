@@ -86,3 +86,11 @@ def stoi_score(ref: np.ndarray, deg: np.ndarray, rate: int) -> float | None:
         warnings.simplefilter("ignore")
         score = float(stoi(ref.astype(np.float64), deg.astype(np.float64), rate))
     return None if score <= STOI_FAILED else score
+
+
+def clip_means(rows: list[tuple]) -> tuple[float, float, float]:
+    """(PESQ, STOI, kbit/s) over clips scored as (pesq, stoi, bits, seconds): each metric's
+    mean over the clips it scores (None: undefined there), the rate pooled over all of them."""
+    pesq = float(np.mean([r[0] for r in rows if r[0] is not None]))
+    stoi = float(np.mean([r[1] for r in rows if r[1] is not None]))
+    return pesq, stoi, sum(r[2] for r in rows) / sum(r[3] for r in rows) / 1000
