@@ -201,7 +201,7 @@ def decompress(
     channels: Optional[int] = typer.Option(None, "--channels", metavar="N", help="Speech: output channels (default: the input's)."),
     conceal: bool = typer.Option(False, "--conceal", help="Speech: replace damaged chunks by silence (a warning each) instead of failing."),
     postfilter: Optional[bool] = typer.Option(None, "--postfilter/--no-postfilter", show_default="with",
-                                              help="Speech: the pitch postfilter that cleans up voiced sounds (+0.07 PESQ-nb measured)."),
+                                              help="Speech: the decoder's pitch postfilter, which cleans up voiced sounds (16 kHz models; README)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse streams claiming larger images."),
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse audio streams longer than this."),
     indices: Optional[str] = typer.Option(None, "--indices", metavar="NPY", help="Write the decoded codebook indices to this .npy instead of media."),

@@ -57,6 +57,15 @@ def test_noise_and_silence_pass_unchanged():
     assert (_whole(silence) == 0).all()
 
 
+def test_nothing_leaks_into_a_pause_or_before_an_onset():
+    """A lost chunk (silence between speech) stays exactly silent: the comb's taps reach 20 ms
+    into the speech on either side, but their gains follow the subframe's own level."""
+    x = make_speechlike(1.0, 16000, seed=5)
+    y = _whole(np.concatenate([x, np.zeros(3200, np.float32), x]))
+    assert (y[16000:19200] == 0).all()  # an even comb put up to 0.026 there (speech at 0.22)
+    assert np.abs(y[:16000] - x).max() > 1e-3 and np.abs(y[19200:] - x).max() > 1e-3
+
+
 def test_the_output_does_not_depend_on_how_the_samples_arrive():
     x = make_speechlike(2.0, 16000, seed=3)
     whole = _whole(x)
@@ -88,7 +97,7 @@ def test_push_ahead_gives_everything_at_once_and_nothing_twice():
     ends = np.cumsum([len(c) for c in chunks[:-1]])
     far = np.ones(len(x), bool)
     for e in ends:
-        far[max(0, e - P.SUB - P.LOOKAHEAD - P.SUB): e] = False
+        far[max(0, e - (P.SUB - 1 + P.LOOKAHEAD)): e] = False  # what a subframe's filter reads
     assert np.array_equal(got[far], whole[far])
 
 
@@ -102,11 +111,27 @@ def test_decompress_can_leave_it_out(tmp_path):
     off, _ = api.decompress(blob, str(MODEL), postfilter=False)
     assert on.shape == off.shape and np.abs(on - off).max() > 1e-3
     assert np.allclose(_whole(off[:, 0]), on[:, 0], atol=1e-6)
-    r = run_cli("decompress", tmp_path / "s.vqc", "--model", MODEL, "--no-postfilter", "--raw",
-                "-o", tmp_path / "off.raw", "--threads", "1")
-    assert r.returncode == 0, r.stderr
-    pcm = np.frombuffer((tmp_path / "off.raw").read_bytes(), "<i2") / 32768
-    assert np.abs(pcm - off[:, 0]).max() <= 1.5 / 32768
+    for flag, want in (("--no-postfilter", off), ("--postfilter", on)):
+        r = run_cli("decompress", tmp_path / "s.vqc", "--model", MODEL, flag, "--raw",
+                    "-o", tmp_path / "out.raw", "--threads", "1", "-f")
+        assert r.returncode == 0, r.stderr
+        pcm = np.frombuffer((tmp_path / "out.raw").read_bytes(), "<i2") / 32768
+        assert np.abs(pcm - want[:, 0]).max() <= 1.5 / 32768
+
+
+@pytest.mark.parametrize("samples", [1, 100, 159, 161, 800])
+def test_streams_shorter_than_the_filter_reach_decode_to_their_length(samples):
+    from vqcodec import api
+
+    x = make_speechlike(1.0, 16000, seed=7)[:samples]
+    for stream in (False, True):
+        from vqcodec.media import AudioInfo
+
+        out = io.BytesIO()
+        api.compress_audio_to(iter([x[:, None]]), AudioInfo(16000, 1, samples), out, str(MODEL),
+                              chunk_frames=10 if stream else 50, low_latency=stream)
+        y, rate = api.decompress(out.getvalue(), str(MODEL))
+        assert rate == 16000 and y.shape == (samples, 1) and np.isfinite(y).all()
 
 
 def test_the_postfilter_options_are_refused_for_images(image_model, tmp_path):

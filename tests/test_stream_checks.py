@@ -71,6 +71,9 @@ def test_conceal_replaces_a_damaged_chunk_by_silence(speech_model, tmp_path):
     assert len(good) == len(out) == 48000
     assert np.allclose(good[:12000], out[:12000], atol=1e-3)  # chunk 1 untouched
     assert np.abs(out[18000:30000]).max() < 1e-3  # chunk 2 is silence
+    # exactly, past the 5 ms fades at its ends and their 10 ms subframes: the pitch
+    # postfilter carries nothing from the speech around it into the gap
+    assert (out[16160:31840] == 0).all()
     r = run_cli("decompress", bad, "--model", speech_model, "--conceal", "--indices", tmp_path / "i.npy")
     idx = np.load(tmp_path / "i.npy")
     assert r.returncode == 0 and (idx[50:100] == -1).all() and (idx[:50] >= 0).all()

@@ -260,7 +260,8 @@ def decompress(data: bytes | str | Path, model: str | Path | None = None, *,
                postfilter: bool | None = None):
     """Decompress bytes (or a .vqc path): an (H, W, 3) / (H, W) uint8 array for images, or
     (waveform (n, channels) float32, sample rate) for audio. Speech: `postfilter=False`
-    leaves out the decoder's pitch postfilter (vqcodec.codec.postfilter)."""
+    leaves out the decoder's pitch postfilter (vqcodec.codec.postfilter); an image stream
+    refuses any `postfilter=` (UsageError)."""
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     stream = io.BytesIO(raw)
     header = container.read_header(stream)

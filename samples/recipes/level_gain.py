@@ -6,6 +6,9 @@ with and without `--level-control`, decoded, and scored against the scaled clip 
 (docs/RESULTS.md, eleventh session):
 
   python samples/recipes/level_gain.py data/real/val [--every 1] [--model M] [--jobs 2]
+
+Decoded with the pitch postfilter unless --no-postfilter (the eleventh session's tables were
+measured before it existed).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from vqcodec.train.data import AUDIO_EXT, find_files, load_mono  # noqa: E402
 LEVELS = (None, -20.0, -25.0, -30.0, -40.0)  # None: the clip as it is
 
 
-def one(path: str, model: str) -> dict:
+def one(path: str, model: str, postfilter: bool) -> dict:
     from vqcodec import api, threads
     from vqcodec.eval.speech_metrics import pesq_score, stoi_score
     from vqcodec.media import AudioInfo
@@ -43,7 +46,7 @@ def one(path: str, model: str) -> dict:
             buf = io.BytesIO()
             api.compress_audio_to(iter([x0[:, None]]), AudioInfo(16000, 1, len(x0)), buf, model,
                                   level_control=control)
-            y = api.decompress(buf.getvalue(), model)[0][: len(x0), 0]
+            y = api.decompress(buf.getvalue(), model, postfilter=postfilter)[0][: len(x0), 0]
             out[level, control] = (pesq_score(8000, ref8, resample(y, 16000, 8000)),
                                    stoi_score(x0, y, 16000), len(buf.getvalue()) * 8,
                                    len(x0) / 16000)
@@ -56,10 +59,13 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="every n-th clip (sorted by name)")
     ap.add_argument("--model", default="speech-default")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-postfilter", action="store_true",
+                    help="decode without the pitch postfilter, as the eleventh session's tables were")
     args = ap.parse_args()
     files = [str(f) for f in find_files(args.folder, AUDIO_EXT)[:: args.every]]
     with ProcessPoolExecutor(args.jobs) as ex:
-        res = list(ex.map(one, files, [args.model] * len(files)))
+        n = len(files)
+        res = list(ex.map(one, files, [args.model] * n, [not args.no_postfilter] * n))
     minutes = sum(next(iter(r.values()))[3] for r in res) / 60
     print(f"{len(res)} clips, {minutes:.1f} min; PESQ-nb / STOI @ kbit/s (pooled file sizes); "
           "clips where a metric is undefined are left out of its mean")

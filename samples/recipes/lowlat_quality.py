@@ -13,7 +13,8 @@ bundled speech model (or --model) at its default stages; the indices are then de
   full-file:   full-context schedule, records in batches of 16 (as `decompress file.vqc`)
   low-latency: the format's low-latency schedule (or each --grid variant of `ChunkEnds`)
 Prints means, and the mean paired difference to full-stream with a 95 % interval; --json
-writes every number.
+writes every number. Every schedule is decoded with the pitch postfilter unless
+--no-postfilter (the figures recorded before the twelfth session had none).
 """
 from __future__ import annotations
 
@@ -47,11 +48,12 @@ def encode(model, x: np.ndarray, chunk_frames: int) -> bytes:
     return enc.header + enc.push(x[:, None]) + enc.finish()
 
 
-def decode(model, blob: bytes, schedule: int, batch: int, ends: ChunkEnds) -> np.ndarray:
+def decode(model, blob: bytes, schedule: int, batch: int, ends: ChunkEnds,
+           postfilter: bool = True) -> np.ndarray:
     f = io.BytesIO(blob)
     header = container.read_header(f)
     header = dataclasses.replace(header, params=dataclasses.replace(header.params, schedule=schedule))
-    dec = SpeechDecoderStream(model, header, ends=ends)
+    dec = SpeechDecoderStream(model, header, ends=ends, postfilter=postfilter)
     recs = list(container.audio_records(f, header.params, dec.max_records))
     out = [dec.push(recs[i: i + batch]) for i in range(0, len(recs), batch)]
     return np.concatenate(out)[:, 0]
@@ -80,7 +82,11 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="every n-th clip of the folder")
     ap.add_argument("--grid", action="store_true", help="score the ChunkEnds variants too")
     ap.add_argument("--json", default=None, help="write the per-clip numbers here")
+    ap.add_argument("--no-postfilter", action="store_true",
+                    help="decode without the pitch postfilter, as the tables recorded before the "
+                         "twelfth session were")
     args = ap.parse_args()
+    pf = not args.no_postfilter
     model = api.get_model(args.model, "speech")
     files = find_files(args.folder, AUDIO_EXT)[:: args.every]
     variants = {"low-latency": LOW_LATENCY_ENDS}
@@ -99,10 +105,10 @@ def main() -> None:
             blob = encode(model, x, chunk_ms // 20)
             ref8 = resample(x, 16000, 8000)
             row = {"file": Path(path).name,
-                   "full-stream": scores(x, decode(model, blob, FULL_CONTEXT, 1, LOW_LATENCY_ENDS), ref8),
-                   "full-file": scores(x, decode(model, blob, FULL_CONTEXT, 16, LOW_LATENCY_ENDS), ref8)}
+                   "full-stream": scores(x, decode(model, blob, FULL_CONTEXT, 1, LOW_LATENCY_ENDS, pf), ref8),
+                   "full-file": scores(x, decode(model, blob, FULL_CONTEXT, 16, LOW_LATENCY_ENDS, pf), ref8)}
             for name, ends in variants.items():
-                row[name] = scores(x, decode(model, blob, LOW_LATENCY, 1, ends), ref8)
+                row[name] = scores(x, decode(model, blob, LOW_LATENCY, 1, ends, pf), ref8)
             rows.append(row)
         table = {name: summary(rows, name) for name in ["full-stream", "full-file", *variants]}
         result[f"chunk_{chunk_ms}ms"] = {"clips": len(rows), "seconds": round(seconds, 1),

@@ -12,6 +12,8 @@ sounds, silence and noise pass unchanged). c is the normalised autocorrelation o
 window around each 10 ms subframe, and T the shortest lag where it peaks within 90 % of its
 highest (the highest is often at a multiple of the period). The comb has unit gain at the
 harmonics, so it leaves their level alone, and lowers what lies between them by up to 1/(1+g).
+Each tap's gain is scaled down where its segment is louder than the subframe (a pause, a
+concealed chunk, the silence before an onset), so the comb never smears sound into silence.
 
 Measured on the 189 validation clips (8.5 min, 3 speakers;
 samples/recipes/postfilter_gain.py): PESQ-nb +0.024 at one stage, +0.061 at the default 2.25
@@ -83,10 +85,19 @@ def lags_and_gains(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def comb(buf: np.ndarray, starts: np.ndarray, lag: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """The filtered subframes, (len(starts) * SUB,) float64."""
+    """The filtered subframes, (len(starts) * SUB,) float64. A tap whose segment is louder
+    than the subframe has its gain scaled down to the subframe's level, so that nothing leaks
+    into a pause, a concealed chunk or the silence before an onset."""
     r = rows(buf, SUB)
-    g = gain[:, None]
-    return ((r[starts] + 0.5 * g * (r[starts - lag] + r[starts + lag])) / (1 + g)).reshape(-1)
+    now, past, ahead = r[starts], r[starts - lag], r[starts + lag]
+    level = np.einsum("ij,ij->i", now, now)
+
+    def tap(seg: np.ndarray) -> np.ndarray:
+        louder = np.einsum("ij,ij->i", seg, seg)
+        return (gain * np.sqrt(np.minimum(1.0, level / np.maximum(louder, 1e-30))))[:, None]
+
+    gp, ga = tap(past), tap(ahead)
+    return ((now + 0.5 * (gp * past + ga * ahead)) / (1 + 0.5 * (gp + ga))).reshape(-1)
 
 
 class PitchPostfilter:

@@ -18,8 +18,8 @@ the stream header (`AudioParams.schedule`):
   plus the work. The output depends only on the stream, never on how its bytes arrive.
 
 In both, the waveform then goes through the pitch postfilter (codec/postfilter.py; on unless
-`postfilter=False`), which holds back 20 ms more in the full-context schedule and nothing in
-the low-latency one. Either way chunk boundaries leave no click, and a damaged chunk is
+`postfilter=False`), which holds back 20-30 ms more in the full-context schedule and nothing
+in the low-latency one. Either way chunk boundaries leave no click, and a damaged chunk is
 replaced by silence without touching its neighbours.
 
 Level control (format version 7, on by default): the model was trained on speech at about
@@ -39,8 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import container, entropy
-from . import postfilter as pitch
-from .postfilter import PitchPostfilter
+from .postfilter import RATE as POSTFILTER_RATE, PitchPostfilter
 from ..errors import BadInputError, BadStreamError, LimitError
 from ..media import Resampler, resampled_length
 from ..models.modelfile import CodecModel
@@ -327,8 +326,9 @@ class SpeechDecoderStream:
         self.frame = cfg.frame
         self.conceal = conceal
         self.resampler = Resampler(cfg.sample_rate, self.out_rate)
-        self.postfilter = (PitchPostfilter() if postfilter and cfg.sample_rate == pitch.RATE
-                           else None)
+        # the pitch postfilter works at 16 kHz: every bundled and default-trained model's rate
+        self.postfilter = (PitchPostfilter()
+                           if postfilter and cfg.sample_rate == POSTFILTER_RATE else None)
         self.latents = np.zeros((cfg.latent_dim, 0), dtype=np.float32)  # frames from `base` on
         # per frame the output's scale: 1 / the record's gain, 0 where a chunk was lost
         self.alive = np.zeros(0, dtype=np.float32)
