@@ -157,11 +157,9 @@ def test_gelu_table_is_within_its_stated_error_everywhere():
                           equal_nan=True)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_convnext_blocks_of_frames_match_torch_on_any_thread_count(workers, monkeypatch):
-    """The pointwise part runs in blocks of frames, on several threads: the layer's output is
-    the torch block's, whatever the blocks and threads."""
-    from vqcodec import threads
+def test_convnext_in_blocks_of_frames_matches_torch_and_the_whole_array(monkeypatch):
+    """A ConvNeXt layer runs block by block of frames, its depthwise convolution too: the
+    output is the torch block's, and the same floats whatever the block size."""
     from vqcodec.networks.arch import ConvNeXt
     from vqcodec.networks.layers import sequential
     from vqcodec.runtime import nets
@@ -173,29 +171,8 @@ def test_convnext_blocks_of_frames_match_torch_on_any_thread_count(workers, monk
     x = np.random.default_rng(0).standard_normal((16, 45)).astype(np.float32)
     with torch.inference_mode():
         want = module(torch.from_numpy(x)[None])[0].numpy()
-    monkeypatch.setattr(threads, "_decided", workers)
+    whole = nets.sequential([spec], params, "net", x)
     monkeypatch.setattr(nets, "ROWS", 8)  # 6 blocks, the last one short
     got = nets.sequential([spec], params, "net", x)
     assert np.abs(got - want).max() < TOL
-
-
-def test_map_blocks_runs_every_item_and_stays_on_one_thread_inside_single(monkeypatch):
-    import threading
-
-    from vqcodec import threads
-
-    monkeypatch.setattr(threads, "_decided", 2)
-    seen: dict[int, int] = {}
-    threads.map_blocks(lambda i: seen.__setitem__(i, threading.get_ident()), range(9))
-    assert sorted(seen) == list(range(9))
-    seen.clear()
-    with threads.single():
-        threads.map_blocks(lambda i: seen.__setitem__(i, threading.get_ident()), range(9))
-    assert set(seen.values()) == {threading.get_ident()}
-
-    def boom(i):
-        if i == 3:
-            raise ValueError("block 3")
-
-    with pytest.raises(ValueError, match="block 3"):
-        threads.map_blocks(boom, range(6))
+    assert np.array_equal(got, whole)

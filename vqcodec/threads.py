@@ -13,12 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Iterator
 
 _decided: int | None = None
 _limits = None  # threadpoolctl's handle, kept alive
 _single_depth = 0  # `single()` blocks open, in any thread
-T = TypeVar("T")
 
 
 def available_cores() -> int:
@@ -62,24 +61,6 @@ def use_torch() -> None:
     import torch
 
     torch.set_num_threads(count())
-
-
-def map_blocks(fn: Callable[[T], None], items: Sequence[T]) -> None:
-    """fn(item) for every item (fn stores its result), on the threads decided, one BLAS thread
-    each; in order on this thread when one is decided, there is one item, or a `single()`
-    block is open (its work already runs beside other work). Like `single()` (whose limits are
-    process-wide), it assumes one thread of the process codes at a time (`--jobs` uses
-    processes)."""
-    workers = min(count(), len(items))
-    if workers <= 1 or _single_depth:
-        for item in items:
-            fn(item)
-        return
-    from concurrent.futures import ThreadPoolExecutor  # 15 ms to import: only when needed
-
-    with single(), ThreadPoolExecutor(workers) as pool:
-        for fut in [pool.submit(fn, item) for item in items]:
-            fut.result()
 
 
 @contextlib.contextmanager

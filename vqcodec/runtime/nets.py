@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .. import threads
 from ..networks.arch import Act, Conv, ConvNeXt, Layer, Res
 
 Params = dict[str, np.ndarray]  # state-dict name -> float32 array
-# frames per block of a ConvNeXt layer's pointwise part: its (ROWS, hidden) temporaries stay
-# in the cache, and blocks run on the cores (one layer of the bundled decoder over 10 s:
-# 21 ms whole, 13 ms in blocks on one thread, 10 ms on two; docs/RESULTS.md)
+# frames per block of a ConvNeXt layer: its (ROWS, hidden) temporaries stay in the cache.
+# The blocks run one after another on this thread; BLAS uses the cores inside each product.
+# Python threads over the blocks were slower here: 0.22 against 0.18 s to decode 10 s of
+# speech (thirteenth session, docs/RESULTS.md).
 ROWS = 512
 
 
@@ -47,18 +47,36 @@ def layer(spec: Layer, p: Params, name: str, x: np.ndarray, inplace: bool = Fals
         y = conv(c1, p, name + ".conv1", act(x))
         return x + conv(Conv(spec.c, spec.c, 1), p, name + ".conv2", act(y))
     if isinstance(spec, ConvNeXt):
-        y = conv(Conv(spec.c, spec.c, spec.kernel, padding=spec.kernel // 2, groups=spec.c),
-                 p, name + ".dw", x).T  # (T, C)
-        out = np.empty_like(y)
-
-        def mlp(a: int) -> None:  # frame by frame: blocks of rows are independent
-            z = ops.layer_norm(y[a: a + ROWS], p[name + ".norm.weight"], p[name + ".norm.bias"])
-            z = linear(p, name + ".pw2", ops.gelu(linear(p, name + ".pw1", z)))
-            out[a: a + ROWS] = z * p[name + ".gamma"]
-
-        threads.map_blocks(mlp, range(0, len(y), ROWS))
-        return x + out.T
+        return convnext(spec, p, name, x)
     raise TypeError(f"unknown layer {spec!r}")
+
+
+def convnext(spec: ConvNeXt, p: Params, name: str, x: np.ndarray) -> np.ndarray:
+    """x + gamma * pw2(gelu(pw1(norm(dw(x))))) for (C, T) x, block by block of frames: the
+    depthwise convolution too (each block reads its kernel's halo), so a block's values stay
+    in the cache from the convolution to the residual sum. Every value is computed as a
+    whole-array pass would, in the same order: the result is the same whatever the blocks."""
+    c, t = x.shape
+    k, pad = spec.kernel, spec.kernel // 2
+    xp = np.pad(x, ((0, 0), (pad, pad)))
+    w, dw_bias = p[name + ".dw.weight"][:, 0], p[name + ".dw.bias"][:, None]  # (C, k), (C, 1)
+    w1, b1 = p[name + ".pw1.weight"].T, p[name + ".pw1.bias"]
+    w2, b2 = p[name + ".pw2.weight"].T, p[name + ".pw2.bias"]
+    out = np.empty((c, t), dtype=np.float32)
+    for a in range(0, t, ROWS):
+        e = min(a + ROWS, t)
+        y = w[:, 0, None] * xp[:, a: e]  # the depthwise convolution, as ops.conv1d
+        for j in range(1, k):
+            y += w[:, j, None] * xp[:, a + j: e + j]
+        y += dw_bias
+        h = ops.layer_norm(y.T, p[name + ".norm.weight"], p[name + ".norm.bias"]) @ w1
+        h += b1
+        z = ops.gelu(h) @ w2
+        z += b2
+        z *= p[name + ".gamma"]
+        out[:, a: e] = z.T
+        out[:, a: e] += x[:, a: e]
+    return out
 
 
 def sequential(specs: list[Layer], p: Params, prefix: str, x: np.ndarray) -> np.ndarray:
