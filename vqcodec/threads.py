@@ -17,7 +17,6 @@ from typing import Iterator
 
 _decided: int | None = None
 _limits = None  # threadpoolctl's handle, kept alive
-_single_depth = 0  # `single()` blocks open, in any thread
 
 
 def available_cores() -> int:
@@ -66,17 +65,6 @@ def use_torch() -> None:
 @contextlib.contextmanager
 def single() -> Iterator[None]:
     """One thread for numpy's BLAS and torch inside the block."""
-    global _single_depth
-    _single_depth += 1
-    try:
-        with _single():
-            yield
-    finally:
-        _single_depth -= 1
-
-
-@contextlib.contextmanager
-def _single() -> Iterator[None]:
     if _decided == 1:  # already so: threadpoolctl's scan of the loaded libraries costs 0.4 ms
         yield
         return
