@@ -31,6 +31,15 @@ def _say(quiet: bool, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def _check_limits(max_pixels: int, max_seconds: float, jobs: int) -> None:
+    if max_pixels < 1:
+        fail("--max-pixels must be at least 1", 1)
+    if not max_seconds > 0:
+        fail("--max-seconds must be positive", 1)
+    if jobs < 1:
+        fail("--jobs must be at least 1", 1)
+
+
 def _check_inputs(inputs: List[str]) -> None:
     for src in inputs:
         if _is_stdin(src):
@@ -39,6 +48,19 @@ def _check_inputs(inputs: List[str]) -> None:
             fail(f"{src}: is a directory (name the files in it)", 1)
         if not Path(src).is_file():
             fail(f"{src}: no such file", 2)
+
+
+def _refuse_shared_outputs(pairs: list[tuple[str, str | None]]) -> None:
+    """Several inputs whose outputs would be the same file (x.wav from two folders into one):
+    refused before any work, since the second would overwrite the first."""
+    seen: dict[str, str] = {}
+    for src, dst in pairs:
+        if dst is None:
+            continue
+        key = str(Path(dst).resolve())
+        if key in seen:
+            fail(f"{seen[key]} and {src} would both be written to {dst}", 1)
+        seen[key] = src
 
 
 def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jobs: int) -> None:
@@ -153,10 +175,12 @@ def compress(
         fail("--bpp must be positive", 1)
     if quality is not None and bpp is not None:
         fail("give --quality or --bpp, not both", 1)
+    _check_limits(max_pixels, max_seconds, jobs)
     _check_inputs(inputs)
     _threads(threads, jobs)
     tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
              for src in inputs]
+    _refuse_shared_outputs([(src, dst) for src, dst in tasks if dst is not None])
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        stages=stages, quality=quality, bpp=bpp, colour=colour, stream=stream,
@@ -222,14 +246,17 @@ def decompress(
         fail("several inputs cannot all go to one output", 1)
     if as_json and (to_stdout or (_is_stdin(inputs[0]) and output is None and not indices)):
         fail("--json prints on stdout, so the output needs -o", 1)
+    _check_limits(max_pixels, max_seconds, jobs)
     _check_inputs(inputs)
     if output and not to_stdout and not Path(output).is_dir() and len(inputs) == 1 and not indices:
         api.files.check_output(output, force)
         suffix = Path(output).suffix.lower()
-        if suffix not in api.files.AUDIO_FORMATS:
+        if not (raw or suffix in api.files.AUDIO_FORMATS or api.files.is_special(output)):
             api.files.image_format(output)  # refuses an extension neither side writes
     if indices:
         api.files.check_output(indices, force)
+    if len(inputs) > 1 and not to_stdout:
+        _refuse_shared_outputs([(src, api.files.decompressed_output(src, output)) for src in inputs])
     damaged = []
 
     def on_damage(n: int) -> None:

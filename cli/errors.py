@@ -13,6 +13,8 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
+from .interrupt import Terminated
+
 
 def fail(message: str, code: int = 2) -> NoReturn:
     print(f"vqcodec: error: {message}", file=sys.stderr)
@@ -38,6 +40,9 @@ def guarded(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             print("vqcodec: interrupted", file=sys.stderr)
             raise typer.Exit(130)
+        except Terminated as exc:
+            print("vqcodec: terminated", file=sys.stderr)
+            raise typer.Exit(128 + exc.signum)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except OSError as exc:
@@ -125,6 +130,9 @@ class OneLineErrors(_PlainParams, TyperGroup):
         except typer.Abort:
             print("vqcodec: interrupted", file=sys.stderr)
             rv = 130
+        except Terminated as exc:  # before or after a command's own handling
+            print("vqcodec: terminated", file=sys.stderr)
+            rv = 128 + exc.signum
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)

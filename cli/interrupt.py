@@ -1,4 +1,8 @@
-"""Ending a live stream cleanly: on SIGINT or SIGTERM, `compress --stream` stops reading, codes
+"""Signals. Any command ends on SIGTERM or SIGHUP as on Ctrl-C: the exception unwinds, so a
+half-written output is removed, and the exit status is 128 + the signal number
+(`terminate_on_signals`).
+
+Ending a live stream cleanly: on SIGINT or SIGTERM, `compress --stream` stops reading, codes
 the audio it already holds as the final chunk and closes the stream, so the file decodes
 completely; the command then exits with 128 + the signal number (130 for Ctrl-C).
 
@@ -16,6 +20,27 @@ from typing import Iterable, Iterator, TypeVar
 T = TypeVar("T")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived (a BaseException, like KeyboardInterrupt: nothing catches it
+    by accident)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
+def terminate_on_signals() -> None:
+    """SIGTERM and SIGHUP raise Terminated in the main thread (Python's default would kill
+    the process at once, leaving a temporary output file behind)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
+            signal.signal(getattr(signal, name), _terminate)
 
 
 class StopInput(Exception):

@@ -2,7 +2,7 @@
 
 Heavy imports (torch) happen inside the commands, so `vqcodec --help` and `--version` are fast.
 Exit codes: 0 success, 1 usage (including every option Typer rejects), 2 bad data, 3 model problem, 4 output problem, 130 interrupted,
-141 reader closed the pipe.
+143 / 129 terminated (SIGTERM / SIGHUP), 141 reader closed the pipe.
 """
 
 from __future__ import annotations
@@ -47,27 +47,41 @@ def info(
 ) -> None:
     """Describe .vqc streams (header, sizes, bitrate) without loading a model.
 
-    A stream that breaks off or breaks a limit is described as far as it goes, and the exit
-    status is 2."""
+    A stream that breaks off, breaks a limit or has damaged chunks is described as far as it
+    goes, with a line on stderr, and the exit status is 2 (1 for a folder); the other files
+    are still described."""
     from vqcodec.codec.describe import describe
+    from vqcodec.errors import VQCodecError
 
-    results = []
+    results, code = [], 0
     for src in files:
+        r: dict = {"file": src}
+        status, named = 2, True  # a file's own problems name it; a stream's only among several
         if Path(src).is_dir():
-            fail(f"{src}: is a directory (name the files in it)", 1)
-        if not _is_stdin(src) and not Path(src).is_file():
-            fail(f"{src}: no such file", 2)
-        with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:
-            results.append({"file": src, **describe(f)})
-    if as_json:
-        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+            r["error"], status = "is a directory (name the files in it)", 1
+        elif not _is_stdin(src) and not Path(src).exists():
+            r["error"] = "no such file"
+        else:
+            named = len(files) > 1
+            try:
+                with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:
+                    r.update(describe(f))
+            except (VQCodecError, OSError) as exc:
+                r["error"] = getattr(exc, "strerror", None) or str(exc)
+        if "error" in r:
+            print(f"vqcodec: error: {src + ': ' if named else ''}{r['error']}", file=sys.stderr)
+            code = max(code, status)
+        if len(r) > 2:  # described, at least in part (an unreadable file has its line on stderr)
+            results.append(r)
+    if as_json and results:
+        print(json.dumps(results if len(files) > 1 else results[0], indent=2))
     for r in results if not as_json else []:
         for k, v in r.items():
             print(f"{k:>16}: {v}")
         if len(results) > 1:
             print()
-    if any("error" in r for r in results):
-        raise typer.Exit(2)
+    if code:
+        raise typer.Exit(code)
 
 
 @guarded
@@ -114,6 +128,9 @@ _register_subcommands()
 
 def run() -> None:
     """Console-script entry point."""
+    from .interrupt import terminate_on_signals
+
+    terminate_on_signals()
     app()
 
 

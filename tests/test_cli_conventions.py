@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, make_image, run_cli, run_process
 
@@ -68,7 +69,8 @@ def test_a_pickle_is_not_a_model(tmp_path):
     assert r.returncode == 3 and b"not a vqcodec model" in r.stderr
 
 
-def test_interrupt_leaves_no_partial_output(speech_model, tmp_path):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_interrupt_leaves_no_partial_output(sig, code, speech_model, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--raw", "--rate", "16000",
                              "--model", str(speech_model), "-", "-o", str(tmp_path / "x.vqc")],
                             cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -82,8 +84,10 @@ def test_interrupt_leaves_no_partial_output(speech_model, tmp_path):
             time.sleep(0.1)  # wait until it is working on its temporary output
         assert list(tmp_path.glob("*.part")), "the temporary output never appeared"
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 130
+        proc.send_signal(sig)
+        assert proc.wait(60) == code
         assert list(tmp_path.iterdir()) == []
+        assert proc.stderr.read() == (b"vqcodec: interrupted\n" if sig == signal.SIGINT
+                                      else b"vqcodec: terminated\n")
     finally:
         proc.kill()

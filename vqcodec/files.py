@@ -8,8 +8,10 @@ its output format) the stream's kind does (vqcodec.kinds). The CLI parses option
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -55,16 +57,40 @@ class Options:
 
 
 # -- atomic outputs -------------------------------------------------------------------------
+def is_special(path: str | Path) -> bool:
+    """Whether `path` (a link followed) is a device, FIFO or socket: written in place, never
+    replaced (`-o /dev/null`, a named pipe)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def is_pipe(path: str | Path) -> bool:
+    """Whether `path` (a link followed) is a FIFO or socket: a reader waits on each block."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def check_output(path: str | Path, force: bool) -> None:
-    """Refuse an output that exists (without force), is a folder, or sits in no writable folder."""
+    """Refuse an output that exists (without force), is a folder, or sits in no writable folder.
+    A device or FIFO is written in place, so it needs no force."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path} is a directory")
+    if is_special(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"cannot write {path}: permission denied")
+        return
     if path.exists() and not force:
         raise OutputError(f"{path} already exists (use -f/--force to overwrite)")
-    folder = path.parent
+    folder = Path(os.path.realpath(path)).parent  # a link's target is what gets replaced
     if not folder.is_dir():
-        raise OutputError(f"cannot write {path}: no such folder {folder}")
+        raise OutputError(f"cannot write {path}: no such folder {path.parent}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {path}: folder {folder} is not writable")
 
@@ -76,23 +102,48 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+# a write that fails for want of room is the output's problem (exit 4), not the input's
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
-    """A temporary file beside `path`, renamed over it only if the block succeeds."""
+    """A temporary file beside `path`, renamed over it only if the block succeeds. A symbolic
+    link stays and its target is replaced; a device or FIFO is written in place."""
     path = Path(path)
     check_output(path, force)
+    if is_special(path):
+        try:
+            f = open(path, "wb")
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        with _no_room(path), f:  # the close flushes: its error is the output's too
+            yield f
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "wb") as f:
+        with _no_room(path), os.fdopen(fd, "wb") as f:
             yield f
         os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would hide outputs from other users
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _no_room(path: Path) -> Iterator[None]:
+    """A full disk or quota inside the block becomes an OutputError naming `path`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_ROOM:
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
         raise
 
 
@@ -218,6 +269,45 @@ def audio_format(path: str, raw: bool) -> str:
     if fmt is None:
         raise UsageError(f"{path}: unknown audio format (use .wav, .flac, .ogg or --raw)")
     return fmt
+
+
+def decoded_audio_format(dst: str | None, raw: bool) -> str:
+    """How decoded audio is written to `dst` (None: stdout): s16le with `raw`; to a pipe, a
+    device or a FIFO a WAV that streams ('wav-stream') unless the name asks for another
+    format; else the format the name's extension says."""
+    if dst is None or is_special(dst):
+        if raw:
+            return "raw"
+        fmt = None if dst is None else AUDIO_FORMATS.get(Path(dst).suffix.lower())
+        if fmt not in (None, "WAV", "raw"):
+            raise OutputError(f"cannot write {dst}: {fmt} needs a file it can seek in "
+                              "(write .wav or --raw to a pipe or device)")
+        return "raw" if fmt == "raw" else "wav-stream"
+    return audio_format(dst, raw)
+
+
+def decoded_image_format(dst: str | None) -> str:
+    """The format of a decoded image at `dst` (None: stdout): PNG to a pipe, or to a device
+    or FIFO whose name has no image extension; else the extension's."""
+    from .media import IMAGE_SUFFIXES
+
+    if dst is None or (is_special(dst) and Path(dst).suffix.lower() not in IMAGE_SUFFIXES):
+        return "PNG"
+    return image_format(dst)
+
+
+def decompressed_output(src: str, output: str | None) -> str | None:
+    """Where decompressing `src` goes as one of several inputs (the stream's header read for
+    its kind); None where the header cannot be read (its own error comes when it is decoded)."""
+    from .codec import container
+    from .errors import VQCodecError
+
+    try:
+        with open(src, "rb") as f:
+            kind = container.read_header(f).kind
+    except (OSError, VQCodecError):
+        return None
+    return decompressed_name(src, output, True, kind)
 
 
 # -- one file each way ----------------------------------------------------------------------

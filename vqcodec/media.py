@@ -5,8 +5,10 @@ Audio is read and written in blocks so hour-long files stay in bounded memory.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import os
 import struct
 import warnings
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS, MAX_CHANNELS, MAX_RATE, MIN_RATE
-from .errors import BadInputError, LimitError, UsageError
+from .errors import BadInputError, LimitError, OutputError, UsageError
 
 AUDIO_BLOCK = 1 << 16  # frames read per block
 # File names looked for when scanning folders (single inputs are recognised by content).
@@ -33,7 +35,7 @@ def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS
     Alpha is not coded: RGBA and LA images are composited onto white (documented in README).
     The pixel limit is checked from the header, before any pixel is decoded.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     fp = io.BytesIO(src) if isinstance(src, bytes) else src
     try:
@@ -48,6 +50,7 @@ def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS
             if w == 0 or h == 0:
                 raise BadInputError("image has no pixels")
             img.load()
+            img = ImageOps.exif_transpose(img)  # a phone's portrait photo stands upright
     except (UnidentifiedImageError, Image.DecompressionBombError):
         raise BadInputError("input is not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -57,11 +60,24 @@ def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
-    if img.mode in ("I", "I;16", "F"):
+    if img.mode.startswith(("I", "F")):  # 16-bit, 32-bit or float grey
         arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(arr / max(arr.max(), 1) * 255, 0, 255).astype(np.uint8)
+        arr = np.clip(np.rint(arr * (255 / _full_scale(img.mode, arr))), 0, 255).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2), 1
     return np.asarray(img.convert("RGB")), channels
+
+
+def _full_scale(mode: str, arr: np.ndarray) -> float:
+    """The value that is white in a grey image of more than 8 bits: by its bit depth, never by
+    its own brightest pixel (a dark 16-bit photo stays dark). A 16-bit file can open as mode
+    I (32-bit), so I is 16-bit unless a value needs more; floats are taken as 0..1, 0..255 or
+    0..65535 by their largest value."""
+    if mode.startswith("I;16"):
+        return 65535.0
+    top = float(arr.max()) if arr.size else 0.0
+    if mode == "I":
+        return 65535.0 if top <= 65535 else 4294967295.0
+    return 1.0 if top <= 1 else 255.0 if top <= 255 else 65535.0
 
 
 def _is_gray(img) -> bool:
@@ -200,13 +216,26 @@ def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None
         rate = check_raw_params(rate, channels)
         stream = io.BytesIO(src) if isinstance(src, bytes) else (
             open(src, "rb") if isinstance(src, (str, Path)) else src)
-        return AudioInfo(rate, channels, None), raw_blocks(stream, channels)
+        return AudioInfo(rate, channels, None), _limited(raw_blocks(stream, channels), rate, max_seconds)
     if not isinstance(src, (str, Path, bytes)):
         streamed = wav_stream(src)  # PCM WAV on a pipe streams; other formats are read whole
         if not isinstance(streamed, bytes):
-            return streamed
+            info, blocks = streamed
+            return info, _limited(blocks, info.rate, max_seconds)
         src = streamed + src.read()
     return open_audio(src if isinstance(src, bytes) else str(src), max_seconds)
+
+
+def _limited(blocks: Iterator[np.ndarray], rate: int, max_seconds: float) -> Iterator[np.ndarray]:
+    """The blocks of audio whose length is not known ahead (a pipe, raw PCM), ending in a
+    LimitError once they pass `max_seconds`."""
+    left = max_seconds * rate
+    for b in blocks:
+        left -= len(b)
+        if left < 0:
+            raise LimitError(f"audio is longer than the limit of {max_seconds:.0f} s "
+                             "(raise it with --max-seconds)")
+        yield b
 
 
 # -- streaming resampler ------------------------------------------------------------------
@@ -294,6 +323,7 @@ def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: Bin
     """Write blocks as 'raw' (s16le), 'wav-stream' (WAV for pipes), or a soundfile format."""
     n = 0
     if fmt in ("raw", "wav-stream"):
+        start = _position(out)
         if fmt == "wav-stream":
             out.write(wav_stream_header(rate, channels))
         for b in blocks:
@@ -301,15 +331,55 @@ def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: Bin
             n += len(b)
             if flush:
                 out.flush()
+        if fmt == "wav-stream" and start is not None:  # a file after all: state the real sizes
+            data = n * channels * 2
+            if data + 36 < 0xFFFFFFFF:
+                end = out.tell()
+                out.seek(start + 4)
+                out.write(struct.pack("<I", data + 36))
+                out.seek(start + 40)
+                out.write(struct.pack("<I", data))
+                out.seek(end)
         return n
     import soundfile as sf
 
     subtype = "PCM_16" if fmt in ("WAV", "FLAC") else None
-    with sf.SoundFile(out, "w", rate, channels, subtype=subtype, format=fmt) as f:
+    try:  # libsndfile writes a real file itself: no Python callbacks, its own write errors
+        out.flush()
+        target: BinaryIO | int = out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        target = out
+
+    def written(call, *args):
+        try:
+            return call(*args)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            reason = _sf_reason(exc)
+            with contextlib.suppress(OSError, TypeError):  # libsndfile says only "System error"
+                if os.fstatvfs(target).f_bavail == 0:
+                    reason = "No space left on device"
+            raise OutputError(f"cannot write the audio output: {reason}") from None
+
+    f = written(lambda: sf.SoundFile(target, "w", rate, channels, subtype=subtype, format=fmt,
+                                     closefd=False))
+    try:
         for b in blocks:
-            f.write(b)
+            written(f.write, b)
             n += len(b)
+    except BaseException:  # the decoder's error (or a write's) is the one to report
+        with contextlib.suppress(Exception):
+            f.close()
+        raise
+    written(f.close)
     return n
+
+
+def _position(out: BinaryIO) -> int | None:
+    """Where a seekable output stands (standard output redirected to a file), else None."""
+    try:
+        return out.tell() if out.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def wav_stream_header(rate: int, channels: int) -> bytes:

@@ -14,8 +14,8 @@ from . import container
 def describe(f: BinaryIO) -> dict:
     """Header fields, record count, sizes and bitrate of a stream; reads only the container.
 
-    A stream that breaks off or breaks a limit is described as far as it was read, with the
-    reason in "error"."""
+    A stream that breaks off, breaks a limit or has damaged chunks is described as far as it
+    was read, with the reason in "error"."""
     header = container.read_header(f)
     kind = kinds.get(header.kind)
     out = header.describe()
@@ -34,6 +34,8 @@ def describe(f: BinaryIO) -> dict:
         out["error"] = str(exc)
     out.update({"records": records, "payload_bytes": payload, "total_bytes": total,
                 "damaged_records": damaged})
+    if damaged and "error" not in out:
+        out["error"] = f"corrupt stream: {damaged} chunk(s) fail their checksum"
     size = kind.describe_size(header.params, total, last)
     if size is None:
         out.setdefault("error", "truncated stream: no final chunk")

@@ -160,7 +160,7 @@ class ImageKind(Kind):
         from .. import api, files
         from ..media import write_image
 
-        fmt = "PNG" if dst is None else files.image_format(dst)
+        fmt = files.decoded_image_format(dst)
         if o.raw or o.rate or o.channels or o.postfilter is not None:
             raise UsageError("--raw, --rate, --channels and --(no-)postfilter apply to speech; "
                              "the stream is an image")

@@ -186,13 +186,14 @@ class SpeechKind(Kind):
         from .. import api, files
         from ..media import write_audio
 
-        fmt = ("raw" if o.raw else "wav-stream") if dst is None else files.audio_format(dst, o.raw)
+        fmt = files.decoded_audio_format(dst, o.raw)
+        live = dst is None or files.is_pipe(dst)  # a reader waits: each chunk as it decodes
         rate, ch, blocks = api.decode_audio_blocks(
-            f, header, o.model, o.rate, o.channels, batch_records=1 if dst is None else 16,
+            f, header, o.model, o.rate, o.channels, batch_records=1 if live else 16,
             on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal,
             postfilter=o.postfilter is not False)
         with files.open_output(dst, o.force) as out:
-            n = write_audio(blocks, rate, ch, out, fmt, flush=dst is None)
+            n = write_audio(blocks, rate, ch, out, fmt, flush=live)
         return {"audio_seconds": round(n / rate, 3), "rate": rate, "channels": ch}, n / rate
 
     def decompress_array(self, f: BinaryIO, header: Header, o: Options):

@@ -1,0 +1,226 @@
+"""Where outputs go: devices, pipes and links are written, never replaced; a full disk is an
+output problem; several inputs never share an output; `info` on damaged streams; limits on
+streamed input; images of more than 8 bits; a WAV on standard output that turns out to be a file."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT, make_image, make_speechlike, run_cli
+
+
+@pytest.fixture(scope="module")
+def speech_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sp") / "a.wav"
+    sf.write(path, make_speechlike(1.5, 16000, seed=21), 16000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stream(speech_file, speech_model, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("vqc") / "a.vqc"
+    r = run_cli("compress", speech_file, "-m", speech_model, "-o", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _read_fifo(path: Path, into: list) -> threading.Thread:
+    def read() -> None:
+        with open(path, "rb") as f:
+            into.append(f.read())
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    return t
+
+
+def test_a_named_pipe_is_written_in_place_not_replaced(stream, speech_model, tmp_path):
+    want = run_cli("decompress", stream, "-m", speech_model, "-c").stdout
+    fifo = tmp_path / "out.wav"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = _read_fifo(fifo, got)
+    r = run_cli("decompress", stream, "-m", speech_model, "-o", fifo)  # no -f: nothing is replaced
+    reader.join(60)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    # the streaming WAV a pipe on standard output gets: sizes unknown, the same samples
+    assert got[0][:44] == want[:4] + b"\xff" * 4 + want[8:40] + b"\xff" * 4
+    assert got[0][44:] == want[44:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]
+
+
+def test_flac_to_a_pipe_is_refused_before_any_work(stream, speech_model, tmp_path):
+    fifo = tmp_path / "out.flac"
+    os.mkfifo(fifo)
+    r = run_cli("decompress", stream, "-m", speech_model, "-o", fifo)
+    assert r.returncode == 4
+    assert r.stderr.decode().strip() == (f"vqcodec: error: cannot write {fifo}: FLAC needs a file "
+                                         "it can seek in (write .wav or --raw to a pipe or device)")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [("compress", "SPEECH"), ("decompress", "STREAM"),
+                                  ("decompress", "STREAM", "--raw")])
+def test_a_full_device_is_an_output_error_in_one_line(args, speech_file, stream, speech_model):
+    args = [{"SPEECH": speech_file, "STREAM": stream}.get(a, a) for a in args]
+    r = run_cli(*args, "-m", speech_model, "-o", "/dev/full")
+    assert r.returncode == 4
+    assert r.stderr == b"vqcodec: error: cannot write /dev/full: No space left on device\n"
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_link_stays_a_link_and_its_target_gets_the_output(speech_file, speech_model, tmp_path):
+    target, link = tmp_path / "target.vqc", tmp_path / "link.vqc"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    r = run_cli("compress", speech_file, "-m", speech_model, "-o", link, "-f")
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    want = run_cli("compress", speech_file, "-m", speech_model, "-c").stdout
+    assert target.read_bytes() == want
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.vqc", "target.vqc"]
+
+
+def test_a_link_to_an_existing_file_needs_force(speech_file, speech_model, tmp_path):
+    target, link = tmp_path / "target.vqc", tmp_path / "link.vqc"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    r = run_cli("compress", speech_file, "-m", speech_model, "-o", link)
+    assert r.returncode == 4 and b"already exists" in r.stderr
+    assert target.read_bytes() == b"old"
+
+
+def test_inputs_that_would_share_an_output_are_refused_before_any_work(speech_file, stream,
+                                                                        speech_model, tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "x.wav").write_bytes(speech_file.read_bytes())
+        (tmp_path / d / "x.vqc").write_bytes(stream.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = run_cli("compress", a / "x.wav", b / "x.wav", "-m", speech_model, "-o", out, "-f")
+    assert r.returncode == 1
+    assert r.stderr.decode() == (f"vqcodec: error: {a / 'x.wav'} and {b / 'x.wav'} would both be "
+                                 f"written to {out / 'x.wav.vqc'}\n")
+    r = run_cli("decompress", a / "x.vqc", b / "x.vqc", "-m", speech_model, "-o", out, "-f")
+    assert r.returncode == 1 and f"would both be written to {out / 'x.wav'}" in r.stderr.decode()
+    assert list(out.iterdir()) == []
+    r = run_cli("compress", a / "x.wav", b / "x.wav", "-m", speech_model, "-f")  # beside each: fine
+    assert r.returncode == 0 and (a / "x.wav.vqc").exists() and (b / "x.wav.vqc").exists()
+
+
+def test_info_on_a_damaged_stream_says_so_and_exits_2(stream, tmp_path):
+    blob = bytearray(stream.read_bytes())
+    blob[30] ^= 0xFF  # inside the first record's payload
+    bad = tmp_path / "bad.vqc"
+    bad.write_bytes(bytes(blob))
+    r = run_cli("info", bad)
+    assert r.returncode == 2
+    assert r.stderr == b"vqcodec: error: corrupt stream: 1 chunk(s) fail their checksum\n"
+    assert b"damaged_records: 1" in r.stdout
+    r = run_cli("info", stream, tmp_path / "missing.vqc", bad, "--json")
+    assert r.returncode == 2
+    described = __import__("json").loads(r.stdout)
+    assert [d["file"] for d in described] == [str(stream), str(bad)]
+    assert "error" not in described[0] and described[1]["damaged_records"] == 1
+    assert r.stderr.decode().splitlines() == [
+        f"vqcodec: error: {tmp_path / 'missing.vqc'}: no such file",
+        f"vqcodec: error: {bad}: corrupt stream: 1 chunk(s) fail their checksum"]
+
+
+def test_raw_output_takes_any_name(stream, speech_model, tmp_path):
+    r = run_cli("decompress", stream, "-m", speech_model, "--raw", "-o", tmp_path / "talk.raw")
+    assert r.returncode == 0, r.stderr
+    want = (tmp_path / "talk.raw").read_bytes()
+    assert len(want) == 2 * 24000
+    for name in ("talk.s16", "talk_pcm"):
+        r = run_cli("decompress", stream, "-m", speech_model, "--raw", "-o", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / name).read_bytes() == want
+
+
+@pytest.mark.parametrize("extra", [(), ("--raw", "--rate", "16000")])
+def test_max_seconds_holds_for_audio_on_standard_input(extra, speech_model, tmp_path):
+    pcm = (make_speechlike(3.0, 16000, seed=3) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    sf.write(buf, pcm, 16000, format="WAV", subtype="PCM_16")
+    data = pcm.tobytes() if extra else buf.getvalue()
+    r = run_cli("compress", "-", "-m", speech_model, "--max-seconds", "2", "-o", tmp_path / "x.vqc",
+                *extra, input=data)
+    assert r.returncode == 2
+    assert r.stderr == b"vqcodec: error: audio is longer than the limit of 2 s (raise it with --max-seconds)\n"
+    assert list(tmp_path.iterdir()) == []
+    r = run_cli("compress", "-", "-m", speech_model, "--max-seconds", "4", "-o", tmp_path / "x.vqc",
+                *extra, input=data)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--max-seconds", "0"), "--max-seconds must be positive"),
+    (("--max-seconds", "-1"), "--max-seconds must be positive"),
+    (("--max-pixels", "0"), "--max-pixels must be at least 1"),
+    (("--jobs", "0"), "--jobs must be at least 1"),
+])
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_limits_that_allow_nothing_are_usage_errors(command, args, message, speech_file, stream):
+    r = run_cli(command, speech_file if command == "compress" else stream, *args, "-c")
+    assert r.returncode == 1 and r.stderr.decode() == f"vqcodec: error: {message}\n"
+
+
+def test_a_16_bit_grey_image_keeps_its_brightness(tmp_path):
+    from PIL import Image
+
+    from vqcodec.media import read_image
+
+    dark = (np.arange(48 * 64).reshape(48, 64) % 8001).astype(np.uint16)  # 0..31 in 8-bit terms
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    rgb, channels = read_image(str(tmp_path / "dark16.png"))
+    assert channels == 1
+    assert np.array_equal(rgb[..., 0], np.rint(dark / 257).astype(np.uint8))
+    bright = np.full((8, 8), 65535, np.uint16)
+    Image.fromarray(bright).save(tmp_path / "white16.png")
+    assert (read_image(str(tmp_path / "white16.png"))[0] == 255).all()
+
+
+def test_a_photo_with_an_exif_orientation_is_read_upright(tmp_path):
+    from PIL import Image
+
+    from vqcodec.media import read_image
+
+    sideways = np.zeros((20, 40, 3), np.uint8)
+    sideways[:, :10] = 255  # white on the left as stored
+    img = Image.fromarray(sideways)
+    exif = img.getexif()
+    exif[0x0112] = 6  # the camera was turned: rotate 90 degrees clockwise to view
+    img.save(tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
+    rgb, _ = read_image(str(tmp_path / "rot.jpg"))
+    assert rgb.shape == (40, 20, 3)
+    assert rgb[:10].mean() > 200 and rgb[15:].mean() < 50  # the white band is now on top
+
+
+def test_a_wav_on_standard_output_that_is_a_file_states_its_length(stream, speech_model, tmp_path):
+    out = tmp_path / "y.wav"
+    with open(out, "wb") as f:
+        r = subprocess.run([sys.executable, "-m", "cli.main", "decompress", str(stream), "-m",
+                            str(speech_model), "-c"], stdout=f, stderr=subprocess.PIPE, cwd=ROOT,
+                           timeout=120)
+    assert r.returncode == 0, r.stderr
+    blob = out.read_bytes()
+    riff, data = struct.unpack("<I", blob[4:8])[0], struct.unpack("<I", blob[40:44])[0]
+    assert (riff, data) == (len(blob) - 8, len(blob) - 44)
+    wave, rate = sf.read(out)
+    assert rate == 16000 and len(wave) == 24000
