@@ -135,7 +135,8 @@ def compress(
     stdout: bool = typer.Option(False, "-c", "--stdout", help="Write to standard output."),
     raw: bool = typer.Option(False, "--raw", help="Input is headerless s16le PCM."),
     rate: Optional[int] = typer.Option(None, "--rate", "-r", metavar="HZ", help="Sample rate of --raw input."),
-    channels: int = typer.Option(1, "--channels", metavar="N", help="Channels of --raw input."),
+    channels: Optional[int] = typer.Option(None, "--channels", metavar="N", show_default="1",
+                                           help="Channels of --raw input."),
     stages: Optional[float] = typer.Option(None, "--stages", metavar="N", show_default="the model's default",
                                            help="Speech: residual VQ stages to code (rate control); a fraction codes the last stage on that share of the frames, e.g. 2.5."),
     quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the middle level, ceil(N/2)",
@@ -160,6 +161,8 @@ def compress(
     """Compress images (PNG, JPEG, ...) or speech (wav, flac, ogg, mp3, raw PCM) to .vqc streams."""
     from vqcodec import api
 
+    if stdout and output not in (None, "-"):
+        fail("give -c/--stdout or -o, not both", 1)
     to_stdout = stdout or output == "-"
     if len(inputs) > 1 and to_stdout:
         fail("several inputs cannot all go to stdout", 1)
@@ -241,6 +244,8 @@ def decompress(
     --conceal is given."""
     from vqcodec import api
 
+    if stdout and output not in (None, "-"):
+        fail("give -c/--stdout or -o, not both", 1)
     to_stdout = stdout or output == "-"
     if len(inputs) > 1 and (to_stdout or indices):
         fail("several inputs cannot all go to one output", 1)
@@ -263,10 +268,14 @@ def decompress(
         damaged.append(n)
         _say(quiet, f"vqcodec: warning: {n} damaged chunk(s) replaced by silence")
 
+    def on_truncated(seconds: float) -> None:
+        _say(quiet, f"vqcodec: warning: the stream breaks off; decoded the {seconds:.2f} s before the break")
+
     _threads(threads, jobs)
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
-                       postfilter=postfilter, on_damage=on_damage if jobs == 1 else None)
+                       postfilter=postfilter, on_damage=on_damage if jobs == 1 else None,
+                       on_truncated=on_truncated if jobs == 1 else None)
     report = _reporter(as_json, verbose, quiet, lambda r: (
         f"{r['input']} -> {r['output']}: " + (f"indices {tuple(r['shape'])}" if "shape" in r else
                                               f"{r['width']}x{r['height']}" if "width" in r else

@@ -1,6 +1,7 @@
 """Where outputs go: devices, pipes and links are written, never replaced; a full disk is an
 output problem; several inputs never share an output; `info` on damaged streams; limits on
-streamed input; images of more than 8 bits; a WAV on standard output that turns out to be a file."""
+streamed input; images of more than 8 bits; a WAV on standard output that turns out to be a file;
+--conceal on a stream that breaks off."""
 
 from __future__ import annotations
 
@@ -224,3 +225,62 @@ def test_a_wav_on_standard_output_that_is_a_file_states_its_length(stream, speec
     assert (riff, data) == (len(blob) - 8, len(blob) - 44)
     wave, rate = sf.read(out)
     assert rate == 16000 and len(wave) == 24000
+
+
+@pytest.mark.parametrize("cut", ["inside a record", "between records"])
+def test_conceal_decodes_a_stream_that_breaks_off_up_to_the_break(cut, speech_file, speech_model,
+                                                                 tmp_path):
+    from vqcodec.codec import container
+
+    full = tmp_path / "full.vqc"  # 1.5 s: a whole 1 s record, then the last (0.5 s)
+    assert run_cli("compress", speech_file, "-m", speech_model, "-o", full).returncode == 0
+    blob = full.read_bytes()
+    f = io.BytesIO(blob)
+    container.read_header(f)
+    first = container.read_record(f)
+    assert not first.last
+    end_of_first = f.tell()
+    broken = tmp_path / "broken.vqc"
+    broken.write_bytes(blob[: end_of_first + (5 if cut == "inside a record" else 0)])
+    r = run_cli("decompress", broken, "-m", speech_model, "-o", tmp_path / "b.wav")
+    assert r.returncode == 2 and b"truncated stream" in r.stderr
+    assert not (tmp_path / "b.wav").exists()
+    r = run_cli("decompress", broken, "-m", speech_model, "-o", tmp_path / "b.wav", "--conceal")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == b"vqcodec: warning: the stream breaks off; decoded the 1.00 s before the break\n"
+    got, rate = sf.read(tmp_path / "b.wav")
+    assert rate == 16000 and len(got) == 16000
+    assert run_cli("decompress", full, "-m", speech_model, "-o", tmp_path / "f.wav").returncode == 0
+    whole, _ = sf.read(tmp_path / "f.wav")
+    assert np.abs(got[:12000] - whole[:12000]).max() < 2e-3  # the same audio up to the break
+    assert np.sqrt(np.mean(got[:12000] ** 2)) > 0.01  # not silence
+    header_only = tmp_path / "header.vqc"
+    header_only.write_bytes(blob[:end_of_first - len(first.payload) - 4])
+    r = run_cli("decompress", header_only, "-m", speech_model, "-o", tmp_path / "h.wav", "--conceal")
+    assert r.returncode == 2 and not (tmp_path / "h.wav").exists()  # nothing intact: an error
+
+
+@pytest.mark.parametrize("args,message", [
+    (("compress", "SPEECH", "--channels", "2"), "--channels describes --raw input; a file with a "
+                                                "header states its own channels"),
+    (("compress", "PHOTO", "--channels", "2"), "--channels applies to speech; the input is an image"),
+    (("compress", "PHOTO", "--stream"), "--stream applies to speech; the input is an image"),
+    (("decompress", "STREAM", "--channels", "0"), "--channels 0 is out of range (1..64)"),
+    (("decompress", "STREAM", "--rate", "0"), "--rate 0 is not a plausible sample rate (1000..768000)"),
+    (("decompress", "IMAGE_STREAM", "--conceal"), "--raw, --rate, --channels, --conceal and "
+                                                  "--(no-)postfilter apply to speech; the stream is an image"),
+    (("decompress", "STREAM", "-o", "OUT"), "give -c/--stdout or -o, not both"),
+    (("compress", "SPEECH", "-o", "OUT"), "give -c/--stdout or -o, not both"),
+])
+def test_options_that_do_not_apply_are_refused_not_ignored(args, message, speech_file, stream,
+                                                           speech_model, image_model, tmp_path):
+    photo = make_image(tmp_path / "p.png", 32, 24, seed=2)
+    image_stream = tmp_path / "p.vqc"
+    assert run_cli("compress", photo, "-m", image_model, "-o", image_stream).returncode == 0
+    files = {"SPEECH": speech_file, "PHOTO": photo, "STREAM": stream, "IMAGE_STREAM": image_stream,
+             "OUT": tmp_path / "out.wav"}
+    model = image_model if any(a in ("PHOTO", "IMAGE_STREAM") for a in args) else speech_model
+    r = run_cli(*[files.get(a, a) for a in args], "-m", model, "-c")
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr.decode() == f"vqcodec: error: {message}\n"
+    assert not (tmp_path / "out.wav").exists()

@@ -146,7 +146,7 @@ def test_the_postfilter_options_are_refused_for_images(image_model, tmp_path):
                 "-o", tmp_path / "i.png")
     assert r.returncode == 1
     assert r.stderr.decode().strip().splitlines() == [
-        "vqcodec: error: --raw, --rate, --channels and --(no-)postfilter apply to speech; the stream is an image"]
+        "vqcodec: error: --raw, --rate, --channels, --conceal and --(no-)postfilter apply to speech; the stream is an image"]
     assert not (tmp_path / "i.png").exists()
     with pytest.raises(UsageError, match="postfilter= applies to speech"):
         api.decompress(blob, str(image_model), postfilter=True)

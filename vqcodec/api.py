@@ -16,7 +16,7 @@ from . import kinds, threads
 from .arrays import image_png, waveform
 from .codec import container
 from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS, joined_stages
-from .errors import BadInputError, BadStreamError, ModelError, UsageError
+from .errors import BadInputError, ModelError, TruncatedStreamError, UsageError
 from . import files
 from .files import Options, atomic_output, compress_file, decompress_file, sniff
 from .media import AudioInfo, read_image, write_audio, write_image
@@ -160,16 +160,20 @@ def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str |
                         on_damage: Callable[[int], None] | None = None,
                         max_seconds: float = DEFAULT_MAX_SECONDS,
                         conceal: bool = False,
-                        postfilter: bool = True) -> tuple[int, int, Iterator[np.ndarray]]:
+                        postfilter: bool = True,
+                        on_truncated: Callable[[float], None] | None = None,
+                        ) -> tuple[int, int, Iterator[np.ndarray]]:
     """Returns (output rate, channels, iterator of (n, ch) float32 blocks). Strict unless
-    `conceal`: then damaged chunks become silence and `on_damage(count)` hears of them.
-    `postfilter=False` leaves out the pitch postfilter (vqcodec.codec.postfilter)."""
+    `conceal`: then damaged chunks become silence and `on_damage(count)` hears of them, and a
+    stream that breaks off ends where it breaks (the audio of every whole record received) and
+    `on_truncated(seconds decoded)` hears of it. `postfilter=False` leaves out the pitch
+    postfilter (vqcodec.codec.postfilter)."""
     from .codec.speech import SpeechDecoderStream
     from .media import check_raw_params
 
     m = model_for_stream(header, model)
     if rate is not None or channels is not None:
-        check_raw_params(rate or header.params.rate, channels or 1)
+        check_raw_params(header.params.rate if rate is None else rate, 1 if channels is None else channels)
     dec = SpeechDecoderStream(m, header, rate, channels, max_seconds, conceal,
                               postfilter=postfilter)
     records = container.audio_records(stream, header.params, dec.max_records)
@@ -185,12 +189,20 @@ def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str |
                     if on_damage and dec.damaged > before:
                         on_damage(dec.damaged - before)
                     yield block
+            if not dec.finished:
+                raise TruncatedStreamError("truncated stream: no final chunk")
+        except TruncatedStreamError:
+            if not conceal or not dec.received + sum(rec.intact for rec in pending):
+                raise
+            if pending:
+                yield dec.push(pending)
+            yield dec.end_early()
+            if on_truncated:
+                on_truncated(dec.produced / dec.out_rate)
         except Exception:
             if pending and conceal:  # give out what arrived intact before reporting the damage
                 yield dec.push(pending)
             raise
-        if not dec.finished:
-            raise BadStreamError("truncated stream: no final chunk")
 
     return dec.out_rate, dec.out_channels, blocks()
 

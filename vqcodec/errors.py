@@ -22,6 +22,10 @@ class BadStreamError(VQCodecError):
     """A compressed stream that is malformed, truncated or corrupt."""
 
 
+class TruncatedStreamError(BadStreamError):
+    """A stream that breaks off: the bytes end before its last record."""
+
+
 class LimitError(VQCodecError):
     """Input that exceeds a configured limit (pixels, samples, chunks, bytes)."""
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from .. import kinds
-from ..errors import BadStreamError, LimitError
+from ..errors import BadStreamError, LimitError, TruncatedStreamError
 from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
@@ -57,7 +57,7 @@ def varint(n: int) -> bytes:
 def _read_exact(stream: BinaryIO, n: int, what: str) -> bytes:
     data = stream.read(n)
     if data is None or len(data) < n:
-        raise BadStreamError(f"truncated stream: {what} ends early")
+        raise TruncatedStreamError(f"truncated stream: {what} ends early")
     return data
 
 

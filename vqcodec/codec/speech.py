@@ -355,6 +355,16 @@ class SpeechDecoderStream:
             self._add_latents(idx)
         return self._synthesize(final=self.finished)
 
+    def end_early(self) -> np.ndarray:
+        """The stream broke off before its last record: end it after the frames received, as
+        if the last record received had been the last; what was never received is lost."""
+        self.total_frames = self.received
+        self.model_len = self.received * self.frame
+        extra = self.model_len * self.in_rate // self.model.config.sample_rate  # samples at `rate`
+        self.target = (extra if self.out_rate == self.in_rate else
+                       resampled_length(extra, self.in_rate, self.out_rate))
+        return self._synthesize(final=True)
+
     def indices(self, records: list[container.Record]) -> list[np.ndarray | None]:
         """Entropy-decode records to (length, stages) index arrays, -1 where a partial last
         stage is not coded; None for a damaged record (only with `conceal`)."""

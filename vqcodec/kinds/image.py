@@ -133,8 +133,10 @@ class ImageKind(Kind):
 
         if o.stages is not None:
             raise UsageError("--stages applies to speech; the input is an image")
-        if o.rate is not None or o.stream:
-            raise UsageError("--rate and --stream apply to speech; the input is an image")
+        for given, flag in ((o.rate is not None, "--rate"), (o.stream, "--stream"),
+                            (o.channels is not None, "--channels")):
+            if given:
+                raise UsageError(f"{flag} applies to speech; the input is an image")
         if o.low_latency is not None or o.chunk_frames is not None:
             flag = ("--chunk-ms" if o.low_latency is None else
                     "--low-latency" if o.low_latency else "--full-context")
@@ -161,9 +163,10 @@ class ImageKind(Kind):
         from ..media import write_image
 
         fmt = files.decoded_image_format(dst)
-        if o.raw or o.rate or o.channels or o.postfilter is not None:
-            raise UsageError("--raw, --rate, --channels and --(no-)postfilter apply to speech; "
-                             "the stream is an image")
+        if (o.raw or o.rate is not None or o.channels is not None or o.postfilter is not None
+                or o.conceal):
+            raise UsageError("--raw, --rate, --channels, --conceal and --(no-)postfilter apply "
+                             "to speech; the stream is an image")
         rgb, ch = api.decompress_image_from(f, header, o.model, o.max_pixels, o.progress)
         with files.open_output(dst, o.force) as out:
             write_image(rgb, ch, out, fmt)

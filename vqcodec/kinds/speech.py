@@ -158,6 +158,9 @@ class SpeechKind(Kind):
                              "the input is speech")
         if o.rate is not None and not o.raw:
             raise UsageError("--rate describes --raw input; a file with a header states its own rate")
+        if o.channels is not None and not o.raw:
+            raise UsageError("--channels describes --raw input; a file with a header states its "
+                             "own channels")
         model = api.get_model(o.model, self.name)
         if o.stages is not None and not 1 <= o.stages <= model.config.stages:
             raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
@@ -191,7 +194,7 @@ class SpeechKind(Kind):
         rate, ch, blocks = api.decode_audio_blocks(
             f, header, o.model, o.rate, o.channels, batch_records=1 if live else 16,
             on_damage=o.on_damage, max_seconds=o.max_seconds, conceal=o.conceal,
-            postfilter=o.postfilter is not False)
+            postfilter=o.postfilter is not False, on_truncated=o.on_truncated)
         with files.open_output(dst, o.force) as out:
             n = write_audio(blocks, rate, ch, out, fmt, flush=live)
         return {"audio_seconds": round(n / rate, 3), "rate": rate, "channels": ch}, n / rate
