@@ -83,15 +83,39 @@ def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jo
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed  # 20 ms: only for --jobs
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(fn, *t): t[0] for t in tasks}
+        import multiprocessing
+
+        from .interrupt import in_worker, worker_started
+
+        stop = multiprocessing.get_context().Event()
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=worker_started, initargs=(stop,))
+        try:
+            futures = {pool.submit(in_worker, fn, *t): t[0] for t in tasks}
             for fut in as_completed(futures):
                 one(futures[fut], fut.result)
+        except BaseException:  # Ctrl-C, SIGTERM: stop now, not after the queued files
+            stop.set()
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
     else:
         for t in tasks:
             one(t[0], lambda t=t: fn(*t))
     if codes:
         raise typer.Exit(max(codes))
+
+
+def _stop_workers(pool) -> None:
+    """Cancel what has not started and end the files being coded: each worker gets SIGTERM,
+    which unwinds the file it is coding (removing its temporary output) and ends it
+    (cli.interrupt.worker_started); files already queued to a worker are skipped."""
+    import os
+    import signal
+
+    pool.shutdown(wait=False, cancel_futures=True)
+    for pid in list(getattr(pool, "_processes", None) or {}):  # {pid: process}
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _threads(n: Optional[int], jobs: int) -> None:

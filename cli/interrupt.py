@@ -2,7 +2,7 @@
 half-written output is removed, and the exit status is 128 + the signal number
 (`terminate_on_signals`).
 
-Ending a live stream cleanly: on SIGINT or SIGTERM, `compress --stream` stops reading, codes
+Ending a live stream cleanly: on SIGINT, SIGTERM or SIGHUP, `compress --stream` stops reading, codes
 the audio it already holds as the final chunk and closes the stream, so the file decodes
 completely; the command then exits with 128 + the signal number (130 for Ctrl-C).
 
@@ -13,13 +13,14 @@ is ever cut in half.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s))
 
 
 class Terminated(BaseException):
@@ -33,6 +34,40 @@ class Terminated(BaseException):
 
 def _terminate(signum: int, frame) -> None:
     raise Terminated(signum)
+
+
+_stop_event = None  # in a --jobs worker: set when the parent stops
+_busy = False  # in a --jobs worker: coding a file
+
+
+def worker_started(stop) -> None:
+    """A --jobs worker: SIGTERM, SIGHUP and SIGINT unwind the file being coded (its temporary
+    output is removed) and end the worker; an idle worker just exits."""
+    global _stop_event
+    _stop_event = stop
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _worker_signal)
+
+
+def _worker_signal(signum: int, frame) -> None:
+    if _busy:
+        raise Terminated(signum)
+    os._exit(128 + signum)
+
+
+def in_worker(fn, *args):
+    """fn(*args) in a --jobs worker, unless the parent has stopped."""
+    global _busy
+    if _stop_event is not None and _stop_event.is_set():
+        raise Terminated(signal.SIGTERM)
+    _busy = True
+    try:
+        return fn(*args)
+    finally:
+        _busy = False
+        if _stop_event is not None and _stop_event.is_set():
+            os._exit(128 + signal.SIGTERM)
 
 
 def terminate_on_signals() -> None:

@@ -44,6 +44,7 @@ def train(
     only: str = typer.Option("all", "--only", help="'all', or the parts to train alone from --init: 'decoder', 'encoder' or 'encoder,decoder'. The codebooks and prior stay, so both models decode each other's streams (with the decoder alone, streams keep their indices too)."),
     adversarial: bool = typer.Option(False, "--adversarial", help="Speech: add multi-period and multi-resolution STFT discriminators with feature matching."),
     gan_config: Optional[str] = typer.Option(None, "--gan-config", help='Discriminator/loss overrides as JSON, e.g. \'{"fm_weight": 2.0}\'.'),
+    narrowband: float = typer.Option(0.0, "--narrowband", metavar="SHARE", help="Speech: the share of examples the encoder hears through a telephone band (as recorded at 8 kHz), reconstructed full-band: for 8 kHz input."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes beside the training step (default: one per two cores; 0: none).", show_default=False),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
@@ -87,6 +88,10 @@ def train(
         fail(f"{given[0]}: --only {only} keeps the prior of --init (the codebooks do not change)", 1)
     if (adversarial or gan_config) and kind != "speech":
         fail("--adversarial is for speech models", 1)
+    if narrowband and kind != "speech":
+        fail("--narrowband is for speech models", 1)
+    if not 0 <= narrowband <= 1:
+        fail("--narrowband is a share: 0 to 1", 1)
     try:
         gan_overrides = json.loads(gan_config) if gan_config else {}
     except json.JSONDecodeError as exc:
@@ -112,7 +117,7 @@ def train(
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
                         ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after,
-                        init=init, gan=gan, workers=workers, only=only)
+                        init=init, gan=gan, workers=workers, only=only, narrowband=narrowband)
     err = _err()
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)

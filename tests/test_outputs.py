@@ -284,3 +284,64 @@ def test_options_that_do_not_apply_are_refused_not_ignored(args, message, speech
     assert r.returncode == 1 and r.stdout == b""
     assert r.stderr.decode() == f"vqcodec: error: {message}\n"
     assert not (tmp_path / "out.wav").exists()
+
+
+def _decompress_to_stdout_file(stream, speech_model, path: Path, mode: str, *extra) -> subprocess.CompletedProcess:
+    with open(path, mode) as f:
+        return subprocess.run([sys.executable, "-m", "cli.main", "decompress", str(stream), "-m",
+                               str(speech_model), *extra], stdout=f, stderr=subprocess.PIPE,
+                              cwd=ROOT, timeout=120)
+
+
+def test_a_wav_appended_to_a_file_is_left_as_a_stream(stream, speech_model, tmp_path):
+    out = tmp_path / "log.bin"
+    out.write_bytes(b"BEFORE")
+    r = _decompress_to_stdout_file(stream, speech_model, out, "ab", "-c")
+    assert r.returncode == 0, r.stderr
+    blob = out.read_bytes()
+    assert blob[:6] == b"BEFORE" and len(blob) == 6 + 44 + 2 * 24000
+    assert blob[10:14] == b"\xff" * 4  # `>>` writes at the end: the header is not patched
+
+
+def test_o_dev_stdout_writes_through_the_descriptor_without_truncating(stream, speech_model, tmp_path):
+    out = tmp_path / "all.raw"
+    out.write_bytes(b"PREVIOUS")
+    r = _decompress_to_stdout_file(stream, speech_model, out, "ab", "--raw", "-o", "/dev/stdout")
+    assert r.returncode == 0, r.stderr
+    blob = out.read_bytes()
+    assert blob[:8] == b"PREVIOUS" and len(blob) == 8 + 2 * 24000
+    assert out.is_file() and not out.is_symlink()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_standard_output_is_an_output_error(stream, speech_model):
+    with open("/dev/full", "wb") as f:
+        r = subprocess.run([sys.executable, "-m", "cli.main", "decompress", str(stream), "-m",
+                            str(speech_model), "-c"], stdout=f, stderr=subprocess.PIPE, cwd=ROOT,
+                           timeout=120)
+    assert r.returncode == 4
+    assert r.stderr == b"vqcodec: error: cannot write standard output: No space left on device\n"
+
+
+def test_an_image_format_that_seeks_is_refused_for_a_pipe(image_model, tmp_path):
+    photo = make_image(tmp_path / "p.png", 32, 24, seed=2)
+    vqc = tmp_path / "p.vqc"
+    assert run_cli("compress", photo, "-m", image_model, "-o", vqc).returncode == 0
+    fifo = tmp_path / "p.tiff"
+    os.mkfifo(fifo)
+    r = run_cli("decompress", vqc, "-m", image_model, "-o", fifo)
+    assert r.returncode == 4
+    assert r.stderr.decode() == (f"vqcodec: error: cannot write {fifo}: TIFF needs a file it can "
+                                 "seek in (write .png or .jpg to a pipe or device)\n")
+
+
+@pytest.mark.parametrize("values,white", [(np.linspace(0, 1, 64), 255), (np.linspace(0, 1.5, 64), 255),
+                                          (np.linspace(0, 200, 64), 200), (np.full(64, np.nan), 0)])
+def test_float_grey_images_are_read_by_their_range(values, white, tmp_path):
+    from PIL import Image
+
+    from vqcodec.media import read_image
+
+    Image.fromarray(values.reshape(8, 8).astype(np.float32), "F").save(tmp_path / "f.tiff")
+    rgb, channels = read_image(str(tmp_path / "f.tiff"))
+    assert channels == 1 and rgb.max() == white

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, make_speechlike, run_cli
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_mid_stream_leaves_a_file_that_decodes_completely(sig, speech_model, tmp_path):
     out = tmp_path / "live.vqc"
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--stream", "--raw",

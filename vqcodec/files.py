@@ -58,9 +58,25 @@ class Options:
 
 
 # -- atomic outputs -------------------------------------------------------------------------
+def descriptor(path: str | Path) -> int | None:
+    """The open file descriptor a name such as /dev/stdout, /dev/fd/3 or /proc/self/fd/3 stands
+    for (written through a copy of it, never reopened: reopening would truncate a file that
+    `>>` appends to), else None."""
+    p = str(path)
+    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if p in named:
+        return named[p]
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        if p.startswith(prefix) and p[len(prefix):].isdigit():
+            return int(p[len(prefix):])
+    return None
+
+
 def is_special(path: str | Path) -> bool:
-    """Whether `path` (a link followed) is a device, FIFO or socket: written in place, never
-    replaced (`-o /dev/null`, a named pipe)."""
+    """Whether `path` (a link followed) is a device, FIFO or socket, or names an open
+    descriptor: written in place, never replaced (`-o /dev/null`, a named pipe)."""
+    if descriptor(path) is not None:
+        return True
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -84,14 +100,14 @@ def check_output(path: str | Path, force: bool) -> None:
     if path.is_dir():
         raise OutputError(f"{path} is a directory")
     if is_special(path):
-        if not os.access(path, os.W_OK):
+        if descriptor(path) is None and not os.access(path, os.W_OK):
             raise OutputError(f"cannot write {path}: permission denied")
         return
     if path.exists() and not force:
         raise OutputError(f"{path} already exists (use -f/--force to overwrite)")
     folder = Path(os.path.realpath(path)).parent  # a link's target is what gets replaced
     if not folder.is_dir():
-        raise OutputError(f"cannot write {path}: no such folder {path.parent}")
+        raise OutputError(f"cannot write {path}: no such folder {folder}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {path}: folder {folder} is not writable")
 
@@ -114,8 +130,9 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
     path = Path(path)
     check_output(path, force)
     if is_special(path):
+        fd = descriptor(path)
         try:
-            f = open(path, "wb")
+            f = open(path, "wb") if fd is None else os.fdopen(os.dup(fd), "wb")
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
         with _no_room(path), f:  # the close flushes: its error is the output's too
@@ -150,8 +167,9 @@ def _no_room(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _stdout() -> Iterator[BinaryIO]:
-    yield sys.stdout.buffer
-    sys.stdout.buffer.flush()
+    with _no_room(Path("standard output")):
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
 
 
 def open_output(dst: str | None, force: bool):
@@ -290,11 +308,16 @@ def decoded_audio_format(dst: str | None, raw: bool) -> str:
 def decoded_image_format(dst: str | None) -> str:
     """The format of a decoded image at `dst` (None: stdout): PNG to a pipe, or to a device
     or FIFO whose name has no image extension; else the extension's."""
-    from .media import IMAGE_SUFFIXES
-
-    if dst is None or (is_special(dst) and Path(dst).suffix.lower() not in IMAGE_SUFFIXES):
+    if dst is None or (is_special(dst) and not Path(dst).suffix):
         return "PNG"
-    return image_format(dst)
+    fmt = image_format(dst)
+    if is_special(dst) and fmt not in STREAMED_IMAGES:
+        raise OutputError(f"cannot write {dst}: {fmt} needs a file it can seek in "
+                          "(write .png or .jpg to a pipe or device)")
+    return fmt
+
+
+STREAMED_IMAGES = ("PNG", "JPEG", "BMP", "PPM", "WEBP")  # Pillow writes these front to back
 
 
 def decompressed_output(src: str, output: str | None) -> str | None:

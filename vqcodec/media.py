@@ -50,7 +50,7 @@ def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS
             if w == 0 or h == 0:
                 raise BadInputError("image has no pixels")
             img.load()
-            img = ImageOps.exif_transpose(img)  # a phone's portrait photo stands upright
+            ImageOps.exif_transpose(img, in_place=True)  # a phone's portrait photo stands upright
     except (UnidentifiedImageError, Image.DecompressionBombError):
         raise BadInputError("input is not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -61,7 +61,7 @@ def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     if img.mode.startswith(("I", "F")):  # 16-bit, 32-bit or float grey
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         arr = np.clip(np.rint(arr * (255 / _full_scale(img.mode, arr))), 0, 255).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2), 1
     return np.asarray(img.convert("RGB")), channels
@@ -70,14 +70,15 @@ def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS
 def _full_scale(mode: str, arr: np.ndarray) -> float:
     """The value that is white in a grey image of more than 8 bits: by its bit depth, never by
     its own brightest pixel (a dark 16-bit photo stays dark). A 16-bit file can open as mode
-    I (32-bit), so I is 16-bit unless a value needs more; floats are taken as 0..1, 0..255 or
-    0..65535 by their largest value."""
+    I (signed 32-bit), so I is 16-bit unless a value needs more. Floats are 0..1 (brighter
+    values clip to white, as in HDR), unless the largest is above 2: then 0..255, or above
+    255: 0..65535."""
     if mode.startswith("I;16"):
         return 65535.0
-    top = float(arr.max()) if arr.size else 0.0
+    top = float(np.nanmax(arr)) if arr.size and not np.isnan(arr).all() else 0.0
     if mode == "I":
-        return 65535.0 if top <= 65535 else 4294967295.0
-    return 1.0 if top <= 1 else 255.0 if top <= 255 else 65535.0
+        return 65535.0 if top <= 65535 else 2147483647.0
+    return 1.0 if top <= 2 else 255.0 if top <= 255 else 65535.0
 
 
 def _is_gray(img) -> bool:
@@ -375,11 +376,22 @@ def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: Bin
 
 
 def _position(out: BinaryIO) -> int | None:
-    """Where a seekable output stands (standard output redirected to a file), else None."""
+    """Where a seekable output stands (standard output redirected to a file), else None; None
+    too for a file opened to append (`>>`), where every write lands at the end."""
     try:
-        return out.tell() if out.seekable() else None
+        if not out.seekable():
+            return None
+        position = out.tell()
     except (AttributeError, OSError, ValueError):
         return None
+    try:
+        import fcntl
+
+        if fcntl.fcntl(out.fileno(), fcntl.F_GETFL) & os.O_APPEND:
+            return None
+    except (AttributeError, OSError, ValueError, ImportError):
+        pass  # an in-memory buffer: no descriptor, nothing appends
+    return position
 
 
 def wav_stream_header(rate: int, channels: int) -> bytes:

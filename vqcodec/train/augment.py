@@ -1,4 +1,5 @@
-"""Image augmentations for training crops: scale, colour jitter, and synthetic flat colours.
+"""Augmentations for training: image crops (scale, colour jitter, synthetic flat colours) and
+speech heard through a telephone band (`band_limit`).
 
 Photos rarely hold large areas of one saturated colour, yet a codec must return a flat blue
 square as flat blue: one crop in twenty (P_FLAT) is a piecewise-flat colour field, with
@@ -67,3 +68,25 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     sat = rng.random(3) < 1 / 3
     c[sat] = 255 * rng.integers(0, 2, size=int(sat.sum()))
     return c.astype(np.uint8)
+
+
+NARROW_PASS, NARROW_STOP = 3600.0, 4000.0  # Hz: what a recording sampled at 8 kHz keeps
+
+
+def band_limit(x: "torch.Tensor", share: float, rng: np.random.Generator, rate: int) -> "torch.Tensor":
+    """(B, T) speech with about `share` of its examples low-passed as a recording made at 8 kHz
+    sounds after resampling to `rate`: flat to NARROW_PASS, a cosine taper to NARROW_STOP,
+    nothing above. The others are returned untouched (the same tensor when none is chosen)."""
+    import torch
+
+    chosen = np.flatnonzero(rng.random(x.shape[0]) < share)
+    if not len(chosen):
+        return x
+    freqs = torch.fft.rfftfreq(x.shape[-1], 1.0 / rate, device=x.device)
+    ramp = ((freqs - NARROW_PASS) / (NARROW_STOP - NARROW_PASS)).clamp(0, 1)
+    gain = 0.5 * (1 + torch.cos(torch.pi * ramp))
+    sel = torch.from_numpy(chosen).to(x.device)
+    out = x.clone()
+    out[sel] = torch.fft.irfft(torch.fft.rfft(x[sel].float(), dim=-1) * gain, n=x.shape[-1],
+                               dim=-1).to(x.dtype)
+    return out

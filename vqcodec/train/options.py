@@ -37,4 +37,6 @@ class TrainOptions:
     only: str = "all"  # "decoder", "encoder" or "encoder,decoder": train those parts alone; the
     # codebooks and the prior (the codes streams carry) stay those of --init
     gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
+    narrowband: float = 0.0  # speech: share of examples the encoder hears through a telephone
+    # band (as if recorded at 8 kHz); the loss still compares with the full-band original
     workers: int | None = None  # data-loading processes (None: one per two cores; 0: in-process)

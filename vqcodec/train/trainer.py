@@ -183,8 +183,13 @@ class Trainer:
             self.log({"stage": "ready", "step": self.step})
         self.warn_skipped(bad)
         x = x.to(self.device)
+        heard = x
+        if self.opts.narrowband:
+            from .augment import band_limit
+
+            heard = band_limit(x, self.opts.narrowband, self.data.rng, self.cfg.sample_rate)
         with self.autocast():
-            y, _, vq_loss, err = self.train_net(x)
+            y, _, vq_loss, err = self.train_net(heard)
         y = y.float()
         rec = self.kind.reconstruction_loss(y, x, self.loss_fn)
         loss = rec + vq_loss.float()
