@@ -77,7 +77,8 @@ def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jo
         try:
             report(call())
         except VQCodecError as exc:
-            print(f"vqcodec: error: {src}: {exc}", file=sys.stderr)
+            named = str(exc).startswith(f"{src}: ")  # some messages name their file already
+            print(f"vqcodec: error: {'' if named else src + ': '}{exc}", file=sys.stderr)
             codes.append(exc.exit_code)
 
     if jobs > 1:

@@ -170,7 +170,8 @@ def test_info_reports_an_image_header_of_zero_width_as_malformed(tmp_path):
 
 
 @pytest.mark.parametrize("stages, want", [(2, (2, 0)), (2.5, (3, 128)), (3.0, (3, 0)), (1, (1, 0)),
-                                          (1.25, (2, 64)), (2.9999, (3, 255)), (2.001, (2, 0))])
+                                          (1.25, (2, 64)), (2.9999, (3, 0)), (2.998, (3, 255)),
+                                          (2.001, (2, 0))])
 def test_a_fractional_stage_count_is_a_partial_last_stage(stages, want):
     from vqcodec.codec.params import joined_stages, split_stages
 

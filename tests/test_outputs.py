@@ -345,3 +345,23 @@ def test_float_grey_images_are_read_by_their_range(values, white, tmp_path):
     Image.fromarray(values.reshape(8, 8).astype(np.float32), "F").save(tmp_path / "f.tiff")
     rgb, channels = read_image(str(tmp_path / "f.tiff"))
     assert channels == 1 and rgb.max() == white
+
+
+def test_json_of_a_stream_on_stdin_counts_its_bytes(stream, speech_model, tmp_path):
+    r = run_cli("decompress", "-", "-m", speech_model, "-o", tmp_path / "s.wav", "--json",
+                input=stream.read_bytes())
+    assert r.returncode == 0, r.stderr
+    got = __import__("json").loads(r.stdout)
+    assert got["bytes"] == stream.stat().st_size
+    assert got["bit_per_second"] == round(stream.stat().st_size * 8 / 1.5, 1)
+
+
+def test_an_error_among_several_inputs_names_the_file_once(speech_file, speech_model, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("hello")
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run_cli("compress", text, speech_file, "-m", speech_model, "-o", out)
+    assert r.returncode == 2
+    assert r.stderr.decode() == f"vqcodec: error: {text}: neither an image nor an audio reader recognised it\n"
+    assert sorted(p.name for p in out.iterdir()) == ["a.wav.vqc"]

@@ -208,6 +208,24 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+class _Counted:
+    """A stream that counts the bytes read from it (a stream on stdin has no file size)."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream, self.count = stream, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.count += len(data or b"")
+        return data
+
+    def __enter__(self) -> "_Counted":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass  # standard input stays open, as before
+
+
 def audio_magic(head: bytes) -> bool:
     """Whether the first 12 or more bytes start an audio container."""
     if head.startswith(b"RIFF"):
@@ -374,7 +392,7 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
     t0 = time.perf_counter()
     if indices:
         check_output(indices, o.force)
-    with (sys.stdin.buffer if src == "-" else open(src, "rb")) as f:
+    with (_Counted(sys.stdin.buffer) if src == "-" else open(src, "rb")) as f:
         header = container.read_header(f)
         if indices:
             import numpy as np
@@ -389,7 +407,7 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
             check_output(dst, o.force)
         k = kinds.get(header.kind)
         detail, extent = k.decompress_to(f, header, dst, o)
-    size = Path(src).stat().st_size if src != "-" else None
+    size = Path(src).stat().st_size if src != "-" else f.count
     model = api.model_for_stream(header, o.model)
     out = {"input": src, "output": dst or "-", "bytes": size, "model": model.name,
            "seconds": round(time.perf_counter() - t0, 3), **detail}

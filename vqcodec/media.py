@@ -174,7 +174,8 @@ def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14,
             pending = pending[usable:]
             yield pcm.astype(np.float32) / PCM16_SCALE
     if pending:
-        raise BadInputError(f"raw input ends with a partial sample frame ({len(pending)} bytes)")
+        raise BadInputError(f"raw input ends with a partial sample frame ({len(pending)} "
+                            f"byte{'s' if len(pending) > 1 else ''})")
 
 
 def wav_stream(stream: BinaryIO) -> tuple[AudioInfo, Iterator[np.ndarray]] | bytes:

@@ -48,10 +48,12 @@ def split_stages(stages: float, model_stages: int) -> tuple[int, int]:
     if not 1 <= stages <= model_stages:
         raise UsageError(f"--stages must be between 1 and {model_stages}")
     whole = int(stages)
-    share = round((stages - whole) * SHARE_ONE)
+    share = round((stages - whole) * SHARE_ONE)  # to the nearest 1/256: 2.999 is 3 stages
     if share == 0:
         return whole, 0
-    return whole + 1, min(share, SHARE_ONE - 1)
+    if share == SHARE_ONE:
+        return whole + 1, 0
+    return whole + 1, share
 
 
 def joined_stages(stages: int, share: int) -> int | float:
