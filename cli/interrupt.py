@@ -93,7 +93,8 @@ class GracefulStop:
     def __enter__(self) -> "GracefulStop":
         if threading.current_thread() is threading.main_thread():
             for s in SIGNALS:
-                self._old[s] = signal.signal(s, self._handler)
+                if signal.getsignal(s) != signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+                    self._old[s] = signal.signal(s, self._handler)
         return self
 
     def __exit__(self, *exc) -> bool:

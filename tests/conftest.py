@@ -116,6 +116,15 @@ def run_cli(*args: str, input: bytes | None = None, env: dict | None = None,
     return CliResult(result.exit_code, result.stdout_bytes, result.stderr_bytes or b"")
 
 
+def default_signals() -> None:
+    """preexec_fn for a CLI process a test signals: a shell's background jobs inherit SIGINT
+    ignored, and nohup SIGHUP; the CLI leaves ignored signals alone."""
+    import signal
+
+    for s in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def run_process(*args: str, input: bytes | None = None, env: dict | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess:
     """The real entry point in a subprocess: for pipes, signals, --jobs and other CPUs."""

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, make_image, run_cli, run_process
+from conftest import ROOT, default_signals, make_image, run_cli, run_process
+
 
 
 def test_several_inputs_with_jobs_and_an_output_folder(image_model, tmp_path):
@@ -74,8 +75,8 @@ def test_interrupt_leaves_no_partial_output(sig, code, speech_model, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--raw", "--rate", "16000",
                              "--model", str(speech_model), "-", "-o", str(tmp_path / "x.vqc")],
                             cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                            # a shell's background jobs inherit SIGINT ignored; undo that
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            # a shell's background jobs inherit SIGINT ignored, nohup SIGHUP
+                            preexec_fn=default_signals)
     try:
         proc.stdin.write(np.zeros(16000, dtype="<i2").tobytes())
         proc.stdin.flush()

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, make_speechlike, run_cli
+from conftest import ROOT, default_signals, make_speechlike, run_cli
+
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
@@ -16,8 +17,8 @@ def test_a_signal_mid_stream_leaves_a_file_that_decodes_completely(sig, speech_m
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--stream", "--raw",
                              "--rate", "16000", "--model", str(speech_model), "-", "-o", str(out)],
                             cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                            # a shell's background jobs inherit SIGINT ignored; undo that
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            # a shell's background jobs inherit SIGINT ignored, nohup SIGHUP
+                            preexec_fn=default_signals)
     try:
         pcm = (make_speechlike(1.5, 16000, 3) * 32767).astype("<i2").tobytes()
         proc.stdin.write(pcm)  # the input stays open, as a microphone's would
