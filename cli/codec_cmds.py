@@ -208,7 +208,7 @@ def compress(
     _threads(threads, jobs)
     tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
              for src in inputs]
-    _refuse_shared_outputs([(src, dst) for src, dst in tasks if dst is not None])
+    _refuse_shared_outputs(tasks)
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        stages=stages, quality=quality, bpp=bpp, colour=colour, stream=stream,

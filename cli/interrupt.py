@@ -20,7 +20,12 @@ from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
-SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s))
+def _named(*names: str) -> tuple[int, ...]:
+    """The signals of these names this platform has."""
+    return tuple(getattr(signal, n) for n in names if hasattr(signal, n))
+
+
+SIGNALS = _named("SIGINT", "SIGTERM", "SIGHUP")
 
 
 class Terminated(BaseException):
@@ -45,9 +50,8 @@ def worker_started(stop) -> None:
     output is removed) and end the worker; an idle worker just exits."""
     global _stop_event
     _stop_event = stop
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _worker_signal)
+    for s in SIGNALS:
+        signal.signal(s, _worker_signal)
 
 
 def _worker_signal(signum: int, frame) -> None:
@@ -73,9 +77,9 @@ def in_worker(fn, *args):
 def terminate_on_signals() -> None:
     """SIGTERM and SIGHUP raise Terminated in the main thread (Python's default would kill
     the process at once, leaving a temporary output file behind)."""
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
-            signal.signal(getattr(signal, name), _terminate)
+    for s in _named("SIGTERM", "SIGHUP"):
+        if signal.getsignal(s) == signal.SIG_DFL:
+            signal.signal(s, _terminate)
 
 
 class StopInput(Exception):

@@ -77,20 +77,21 @@ def is_special(path: str | Path) -> bool:
     descriptor: written in place, never replaced (`-o /dev/null`, a named pipe)."""
     if descriptor(path) is not None:
         return True
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    mode = _mode(path)
+    return mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def is_pipe(path: str | Path) -> bool:
     """Whether `path` (a link followed) is a FIFO or socket: a reader waits on each block."""
+    mode = _mode(path)
+    return mode is not None and (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode))
+
+
+def _mode(path: str | Path) -> int | None:
     try:
-        mode = os.stat(path).st_mode
+        return os.stat(path).st_mode
     except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        return None
 
 
 def check_output(path: str | Path, force: bool) -> None:

@@ -75,7 +75,7 @@ def _full_scale(mode: str, arr: np.ndarray) -> float:
     255: 0..65535."""
     if mode.startswith("I;16"):
         return 65535.0
-    top = float(np.nanmax(arr)) if arr.size and not np.isnan(arr).all() else 0.0
+    top = float(arr.max()) if arr.size else 0.0  # NaN and infinities are already 0
     if mode == "I":
         return 65535.0 if top <= 65535 else 2147483647.0
     return 1.0 if top <= 2 else 255.0 if top <= 255 else 65535.0
