@@ -112,7 +112,7 @@ def test_images_carry_the_map_and_can_leave_it_out(image_model, tmp_path):
     assert r.returncode == 0, r.stderr
     header, payload = _stream_parts(tmp_path / "without.vqc")
     assert header.version == 1 and header.params.colour == 0
-    assert split_payload(header, payload) == (payload, None, None)
+    assert split_payload(header, payload) == (payload, None, None, None)
 
 
 def test_colour_flags_on_speech_are_a_usage_error(tmp_path):
@@ -140,7 +140,7 @@ def test_a_damaged_map_is_one_line_and_exit_2_with_nothing_written(image_model, 
     vqc = tmp_path / "a.vqc"
     assert run_cli("compress", src, "-m", image_model, "-o", vqc).returncode == 0
     header, payload = _stream_parts(vqc)
-    _rewrite(vqc, header, damage(*split_payload(header, payload)))
+    _rewrite(vqc, header, damage(*split_payload(header, payload)[:3]))
     r = run_cli("decompress", vqc, "-m", image_model, "-o", tmp_path / "out.png")
     assert r.returncode == 2 and r.stderr.count(b"\n") == 1, r.stderr
     assert message.encode() in r.stderr
@@ -168,7 +168,7 @@ def test_the_colour_correction_alone_brings_flat_colours_means_within_2_5_levels
     model = api.get_model(None, "image")
     for c in colours()[:27]:
         img = np.broadcast_to(c, (64, 64, 3)).copy()
-        stream = io.BytesIO(compress_image(model, img, 3, flat_blocks=False)[0])
+        stream = io.BytesIO(compress_image(model, img, 3, quality=1, flat_blocks=False)[0])
         header = container.read_header(stream)
         rgb, _ = api.decompress_image_from(stream, header, None)
         assert header.version == 4

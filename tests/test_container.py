@@ -52,7 +52,7 @@ def forged_header(version: int, modality: int, values: list[int]) -> bytes:
 
 # (version, modality, values): 0 = image, 1 = speech
 REFUSED_HEADERS = {
-    "image version 3": ((3, 0, [640, 480, 3, 2]), "image streams have versions 1, 2, 4 and 5, not 3"),
+    "image version 3": ((3, 0, [640, 480, 3, 2]), "image streams have versions 1, 2, 4, 5 and 8, not 3"),
     "speech version 2": ((2, 1, [16000, 1, 2, 10]), "speech streams have versions 1, 3, 6 and 7, not 2"),
     "speech version 4": ((4, 1, [16000, 1, 2, 10, 1]), "speech streams have versions 1, 3, 6 and 7, not 4"),
     "speech with every frame at every stage as version 6": ((6, 1, [16000, 1, 2, 10, 0, 0]), "version 1 holds"),

@@ -79,7 +79,7 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
                   payload_bytes=stats.payload_bytes,
                   extra={"width": rgb.shape[1], "height": rgb.shape[0], "model": m.name,
                          "level": stats.level, "colour_bytes": stats.colour_bytes,
-                         "flat_blocks": stats.flat_blocks})
+                         "flat_blocks": stats.flat_blocks, "detail_bytes": stats.detail_bytes})
 
 
 def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: BinaryIO,

@@ -32,7 +32,7 @@ from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
 VERSION = 7  # the newest version; each stream is written in the lowest that holds it
-VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
 MAX_RECORD = 1 << 26  # bytes in one record's payload
 MAX_VARINT_BYTES = 9

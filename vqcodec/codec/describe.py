@@ -9,6 +9,7 @@ from .. import kinds
 from ..errors import VQCodecError
 from ..models.registry import MODELS_DIR, bundled_names, codes_id, read_metadata
 from . import container
+from .params import image_levels
 
 
 def describe(f: BinaryIO) -> dict:
@@ -49,7 +50,7 @@ def _default_level(kind: str | None, config: dict) -> int | float:
     stage), images the middle."""
     if kind == "speech":
         return config.get("default_stages", config.get("stages", 1))
-    return (int(config.get("stages", 1)) + 1) // 2
+    return (image_levels(int(config.get("stages", 1)), config.get("detail", False)) + 1) // 2
 
 
 def bundled_models() -> list[dict]:
@@ -65,7 +66,10 @@ def bundled_models() -> list[dict]:
         measured = info.get("measured", {})
         if measured.get("recorded_by") != RECORDED_BY:
             measured = {}
-        stages = int(json.loads(meta.get("config", "{}")).get("stages", 1))
+        config = json.loads(meta.get("config", "{}"))
+        stages = int(config.get("stages", 1))
+        if meta.get("kind") == "image":
+            stages = image_levels(stages, config.get("detail", False))
         rows.append({"name": name, "kind": meta.get("kind", "?"), "id": codes_id(meta)[:8],
                      "fingerprint": meta.get("fingerprint", "")[:8],
                      "megabytes": path.stat().st_size / 1e6, "levels": stages,

@@ -16,19 +16,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import colour, container, entropy, flat
+from . import colour, container, detail, entropy, flat
 from ..errors import BadStreamError, UsageError
 from ..models.modelfile import CodecModel
 from ..networks.config import FACTOR
 from ..threads import single
 from .entropy import Progress
-from .params import DEFAULT_MAX_PIXELS, ImageParams
+from .params import DEFAULT_MAX_PIXELS, DETAIL_UNIT, ImageParams, detail_step
 
 # The shares of the time each stage takes, where a progress bar matters; they only map the
 # stages onto one progress count. compress: the encoder, then the prior (the decoder, for the
 # colour correction, runs beside it); decompress: the prior, then the decoder. Measured on the
 # bundled model at 6 MP (the networks took 0.74 of compress and 0.69 of decompress).
 SHARES = {"compress": (0.6,), "decompress": (0.35,)}
+DETAIL_SHARE = 0.15  # of a detail level's count: the detail layer (codec/detail.py)
 STEPS = 1000  # what `progress` counts to
 
 
@@ -36,9 +37,10 @@ STEPS = 1000  # what `progress` counts to
 class ImageStats:
     ideal_bits: float  # sum of -log2 p under the integer prior
     payload_bytes: int  # the index stream's
-    level: int = 1  # quality level: residual stages coded
+    level: int = 1  # quality level: residual stages coded, then the detail layer's rank
     colour_bytes: int = 0  # the colour correction's and the flat block map's, with their lengths
     flat_blocks: int = 0  # blocks painted flat (vqcodec.codec.flat)
+    detail_bytes: int = 0  # the detail layer's (vqcodec.codec.detail)
 
 
 def split_progress(progress: Progress | None, *shares: float) -> list[Progress | None]:
@@ -71,7 +73,7 @@ def encode_indices(model: CodecModel, rgb: np.ndarray, progress: Progress | None
 
 def check_quality(model: CodecModel, quality: int | None, bpp: float | None) -> None:
     """Refuse a --quality the model does not have, or a --bpp below zero, before any work."""
-    n = model.config.stages
+    n = model.config.levels
     if quality is not None and bpp is not None:
         raise UsageError("give --quality or --bpp, not both")
     if quality is not None and not 1 <= quality <= n:
@@ -88,14 +90,22 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
     or at the highest level whose stream fits `bpp` bits per pixel (UsageError when none
     does), with a colour correction map unless `correct` is False, and with a map of the flat
     blocks where it pays (`vqcodec.codec.colour`, `vqcodec.codec.flat`; `flat_blocks=False`
-    never sends one: format version 4 as vqcodec wrote before version 5).
+    never sends one: format version 4 as vqcodec wrote before version 5). Levels above the
+    model's stages add a detail layer (`vqcodec.codec.detail`, version 8).
     `progress(done, STEPS)` hears how far it got."""
     check_quality(model, quality, bpp)
-    net_progress, prior_progress = split_progress(progress, *SHARES["compress"])
-    top = model.config.stages if bpp is not None else quality or model.config.default_level
-    idx = encode_indices(model, rgb, net_progress, level=top)  # (h, w, top): every level's prefix
+    stages = model.config.stages
+    top = model.config.levels if bpp is not None else quality or model.config.default_level
+    with_detail = top > stages
+    if with_detail:
+        main, detail_progress = split_progress(progress, 1 - DETAIL_SHARE)
+    else:
+        main, detail_progress = progress, None
+    net_progress, prior_progress = split_progress(main, *SHARES["compress"])
+    idx = encode_indices(model, rgb, net_progress, level=min(top, stages))  # every prefix
     height, width = rgb.shape[:2]
     flats = flat.find(rgb) if correct and flat_blocks else None
+    bases: dict[int, tuple[bytes, bytes | None, np.ndarray]] = {}  # by stages: for --bpp
 
     cancel = threading.Event()
 
@@ -103,29 +113,45 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
         if cancel.is_set():
             raise InterruptedError("the range coder failed; the decoder stops")
 
-    def correction(level: int) -> tuple[bytes, bytes | None]:
-        decoded = decompress_indices(model, idx[..., :level], width, height, stop_if_cancelled)
-        return correction_maps(rgb, decoded, flats, idx)
+    def correction(vq: int) -> tuple[bytes, bytes | None, np.ndarray]:
+        """The maps, and the decoder's picture with them (the detail layer's base)."""
+        decoded = decompress_indices(model, idx[..., :vq], width, height, stop_if_cancelled)
+        if not correct:
+            return b"", None, decoded
+        colour_map, flat_map = correction_maps(rgb, decoded, flats, idx)
+        base = colour.apply(decoded, colour.decode(colour_map, colour.grid(height, width, colour.TILE)),
+                            colour.TILE, out=decoded)
+        return colour_map, flat_map, flat.paint(base, flats) if flat_map else base
 
     def code(level: int) -> tuple[bytes, ImageStats]:
         h, w = idx.shape[:2]
-        plan = model.prior.plan((1, h, w, level))
+        vq, step = min(level, stages), detail_step(level, stages)
+        plan = model.prior.plan((1, h, w, vq))
         with single(), ThreadPoolExecutor(1) as pool:  # the decoder beside the coder: 2 cores
-            corr = pool.submit(correction, level) if correct else None
+            corr = None if vq in bases or not (correct or step) else pool.submit(correction, vq)
             try:
-                streams, ideal = entropy.encode(plan, idx[..., :level].reshape(-1), 1, prior_progress)
+                streams, ideal = entropy.encode(plan, idx[..., :vq].reshape(-1), 1, prior_progress)
             except BaseException:  # Ctrl-C, out of memory: the decoder stops after its tile
                 cancel.set()
                 raise
-            payload, tile, block = streams[0], 0, 0
             if corr is not None:
-                colour_map, flat_map = corr.result()
-                payload, tile = join_payload(streams[0], colour_map, flat_map), colour.TILE
-                block = flat.BLOCK if flat_map else 0
-        params = ImageParams(width, height, channels, level, tile, block)
+                bases[vq] = corr.result()
+        payload, tile, block, layer = streams[0], 0, 0, b""
+        if correct or step:
+            colour_map, flat_map, base = bases[vq]
+            tile = colour.TILE if correct else 0
+            block = flat.BLOCK if flat_map else 0
+            if step:
+                layer = detail.encode(rgb, base.copy(), step / DETAIL_UNIT, channels,
+                                      detail_progress)[0]
+                payload = join_payload(streams[0], colour_map, flat_map, layer)
+            elif correct:
+                payload = join_payload(streams[0], colour_map, flat_map)
+        params = ImageParams(width, height, channels, vq, tile, block, step)
         header = container.Header("image", model.codes[:4], params).to_bytes()
-        stats = ImageStats(ideal, len(streams[0]), level, len(payload) - len(streams[0]),
-                           flats.count if block else 0)
+        stats = ImageStats(ideal, len(streams[0]), params.quality,
+                           len(payload) - len(streams[0]) - len(layer),
+                           flats.count if block else 0, len(layer))
         return header + container.record_bytes(payload, last=True), stats
 
     if bpp is None:
@@ -135,8 +161,9 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
 
 class Payload(NamedTuple):
     indices: bytes  # the index stream
-    colour: bytes | None  # the colour correction map (vqcodec.codec.colour), version 4 and 5
-    flat: bytes | None  # the flat block map (vqcodec.codec.flat), version 5
+    colour: bytes | None  # the colour correction map (vqcodec.codec.colour), version 4, 5, 8
+    flat: bytes | None  # the flat block map (vqcodec.codec.flat), version 5, 8
+    detail: bytes | None = None  # the detail layer (vqcodec.codec.detail), version 8
 
 
 def correction_maps(rgb: np.ndarray, decoded: np.ndarray, flats: flat.FlatMap | None,
@@ -177,11 +204,18 @@ def squared_error(x: np.ndarray, y: np.ndarray) -> int:
     return total
 
 
-def join_payload(indices: bytes, correction: bytes, flats: bytes | None = None) -> bytes:
+def join_payload(indices: bytes, correction: bytes, flats: bytes | None = None,
+                 layer: bytes | None = None) -> bytes:
     """A version 4 payload: the index stream's length (u32le), the index stream, the colour
     correction; with `flats`, version 5: the same with the colour correction's length (u32le)
-    before it and the flat block map after it."""
+    before it and the flat block map after it; with `layer`, version 8: the index stream, the
+    colour correction (empty without one) and the flat block map (empty without one), each
+    after its length (u32le), then the detail layer."""
     head = struct.pack("<I", len(indices)) + indices
+    if layer is not None:
+        flats = flats or b""
+        return (head + struct.pack("<I", len(correction)) + correction
+                + struct.pack("<I", len(flats)) + flats + layer)
     if flats is None:
         return head + correction
     return head + struct.pack("<I", len(correction)) + correction + flats
@@ -189,6 +223,14 @@ def join_payload(indices: bytes, correction: bytes, flats: bytes | None = None) 
 
 def split_payload(header: container.Header, payload: bytes) -> Payload:
     """The parts of a stream's payload; BadStreamError when the lengths do not fit."""
+    p = header.params
+    if p.detail:
+        indices, rest = _take(payload, "index stream")
+        correction, rest = _take(rest, "colour correction")
+        flats, layer = _take(rest, "flat block map")
+        if bool(correction) != bool(p.colour) or bool(flats) != bool(p.flat):
+            raise BadStreamError("malformed stream: the image payload's maps disagree with its header")
+        return Payload(indices, correction or None, flats or None, layer)
     if not header.params.colour:
         return Payload(payload, None, None)
     indices, rest = _take(payload, "index stream")
@@ -258,8 +300,11 @@ def decompress_indices(model: CodecModel, idx: np.ndarray, width: int, height: i
 def decompress_payload(model: CodecModel, header: container.Header, payload: bytes,
                        progress: Progress | None = None) -> np.ndarray:
     """A stream's payload -> (H, W, 3) uint8 image; `progress(done, STEPS)` hears how far."""
-    prior_progress, net_progress = split_progress(progress, *SHARES["decompress"])
     p = header.params
+    detail_progress = None
+    if p.detail:
+        progress, detail_progress = split_progress(progress, 1 - DETAIL_SHARE)
+    prior_progress, net_progress = split_progress(progress, *SHARES["decompress"])
     parts = split_payload(header, payload)
     q = flats = None  # the maps checked first: a damaged one fails before the long work
     if parts.colour is not None:
@@ -272,4 +317,8 @@ def decompress_payload(model: CodecModel, header: container.Header, payload: byt
     rgb = decompress_indices(model, idx, p.width, p.height, net_progress)
     if q is not None:
         rgb = colour.apply(rgb, q, p.colour, out=rgb)
-    return rgb if flats is None else flat.paint(rgb, flats, p.flat)
+    if flats is not None:
+        rgb = flat.paint(rgb, flats, p.flat)
+    if parts.detail is not None:
+        rgb = detail.decode(parts.detail, rgb, p.detail / DETAIL_UNIT, p.channels, detail_progress)
+    return rgb

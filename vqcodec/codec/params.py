@@ -6,14 +6,15 @@
 `level` (the residual stages an image stream codes) exists from format version 2 on, audio's
 `schedule` (how the decoder synthesises chunk ends) from version 3 on, an image's `colour` (the
 tile side of its colour correction map, 0 for none) in version 4, an image's `flat` (the block
-side of its flat block map, 0 for none) in version 5; a stream is written in the lowest version
+side of its flat block map, 0 for none) in version 5, an image's `detail` (the quantiser step of
+its detail layer in 1/DETAIL_UNIT levels, codec/detail.py; 0 for none) in version 8; a stream is written in the lowest version
 that holds it, so level-1 images and full-context audio stay version 1 (readable by older
 vqcodec, and byte-identical to what it wrote), and a low-latency stream is version 3, which
 older vqcodec refuses by its version number instead of misreading it. Audio's `share` (the
 frames of each record, in 1/256ths, that carry the last stage; 0: every frame) is version 6,
 its `gain` (1: every record's payload starts with the gain byte of the encoder's level control,
 codec/speech.py) version 7. A reader holds every stream to that: a kind's parameters refuse a
-version the kind does not have (images: 1, 2, 4 and 5, speech: 1, 3, 6 and 7) and a version higher than the lowest that
+version the kind does not have (images: 1, 2, 4, 5 and 8, speech: 1, 3, 6 and 7) and a version higher than the lowest that
 holds the values, so each stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
@@ -40,6 +41,25 @@ FLAT_BLOCKS = (8,)  # pixels per side of a flat block (codec/flat.py): one index
 FULL_CONTEXT, LOW_LATENCY = 0, 1
 SCHEDULES = ("full-context", "low-latency")
 SHARE_ONE = 256  # an audio stream's `share` is in 1/256ths of a record's frames
+# Image quality levels above a model's VQ stages: every stage plus a detail layer
+# (codec/detail.py) with these quantiser steps, coarse to fine, in 1/DETAIL_UNIT levels.
+# Chosen on 12 validation photos (tuxtype's, 768x512 crops; docs/RESULTS.md) to run from
+# about 0.15 to 1 bpp over image-default's 0.1.
+DETAIL_UNIT = 4
+DETAIL_STEPS = (512, 320, 208, 136, 88, 56)
+MIN_DETAIL, MAX_DETAIL = DETAIL_UNIT, 1 << 16  # 1 to 16384 levels: magnitudes fit int16
+
+
+def image_levels(stages: int, detail: bool) -> int:
+    """An image model's quality levels: its first 1..stages residual stages, then, for a model
+    with a detail layer, all of them with the layer at each of DETAIL_STEPS."""
+    return stages + (len(DETAIL_STEPS) if detail else 0)
+
+
+def detail_step(level: int, stages: int) -> int:
+    """The detail step (1/DETAIL_UNIT levels) of quality `level` of a `stages`-stage model;
+    0 for a level without a detail layer."""
+    return DETAIL_STEPS[level - stages - 1] if level > stages else 0
 
 
 def split_stages(stages: float, model_stages: int) -> tuple[int, int]:
@@ -81,8 +101,9 @@ class ImageParams:
     level: int = 1  # quality level: residual VQ stages coded per position
     colour: int = 0  # tile side in pixels of the colour correction map (0: none)
     flat: int = 0  # block side in pixels of the flat block map (0: none); needs `colour`
-    VERSIONS: ClassVar[tuple[int, ...]] = (1, 2, 4, 5)  # format versions with an image layout
-    FIELDS: ClassVar[dict[int, int]] = {1: 3, 2: 4, 4: 5, 5: 6}  # parameters a header carries
+    detail: int = 0  # the detail layer's quantiser step in 1/DETAIL_UNIT levels (0: none)
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 2, 4, 5, 8)  # format versions with an image layout
+    FIELDS: ClassVar[dict[int, int]] = {1: 3, 2: 4, 4: 5, 5: 6, 8: 7}  # parameters a header carries
 
     def validate(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> "ImageParams":
         if self.width < 1 or self.height < 1 or self.channels not in (1, 3) or self.level < 1:
@@ -102,7 +123,26 @@ class ImageParams:
 
     def version(self) -> int:
         """The lowest format version that holds these parameters."""
+        if self.detail:
+            return 8
         return 5 if self.flat else 4 if self.colour else 1 if self.level == 1 else 2
+
+    @property
+    def quality(self) -> int:
+        """The quality level (`--quality`) that writes these parameters: the VQ stages coded,
+        plus the rank of the detail step for a detail level. A step no level has (a stream
+        of a later table) counts as the one above the coarser steps."""
+        if not self.detail:
+            return self.level
+        return self.level + 1 + sum(s > self.detail for s in DETAIL_STEPS)
+
+    def describe(self) -> dict[str, int | float]:
+        """The fields as `info` shows them, with the quality level and the detail step."""
+        out: dict[str, int | float] = dataclasses.asdict(self)
+        out["stages"] = self.level
+        out["level"] = self.quality
+        out["detail"] = self.detail / DETAIL_UNIT
+        return out
 
     @classmethod
     def count(cls, version: int) -> int:
@@ -119,6 +159,8 @@ class ImageParams:
         _lowest_version("image", params, version)
         if params.colour and not MIN_COLOUR_TILE <= params.colour <= MAX_COLOUR_TILE:
             raise BadStreamError(f"malformed stream: colour correction tiles of {params.colour} pixels")
+        if params.detail and not MIN_DETAIL <= params.detail <= MAX_DETAIL:
+            raise BadStreamError(f"malformed stream: a detail layer of step {params.detail}/{DETAIL_UNIT}")
         if params.flat and (params.flat not in FLAT_BLOCKS or not params.colour):
             raise BadStreamError(f"malformed stream: flat blocks of {params.flat} pixels"
                                  + ("" if params.colour else " without a colour correction map"))

@@ -247,13 +247,13 @@ def evaluate_images(directory: str | Path, model: str | Path | None = None, peer
     if curves:
         if progress:
             progress("rate-distortion curves")
-        result.curves = rd_curves(files, peer_list, path, m.config.stages)
+        result.curves = rd_curves(files, peer_list, path, m.config.levels)
     if flat:
         from .flat import flat_errors
 
         if progress:
             progress("flat colours")
-        result.flat = flat_errors(path, list(range(1, m.config.stages + 1)))
+        result.flat = flat_errors(path, list(range(1, m.config.levels + 1)))
     return result
 
 

@@ -28,6 +28,9 @@ class Kind:
     params: ClassVar[type]
     article: ClassVar[str] = "a"
     quality_name: ClassVar[str]  # the training summary's held-out quality figure
+    # configuration a newly trained model gets unless --config says otherwise (model files
+    # that do not carry a key get the dataclass default: what they were written with)
+    training_defaults: ClassVar[dict] = {}
 
     def config(self, overrides: dict) -> Any:
         """The model configuration dataclass from a dict (as saved in a model file)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Iterator
 
 from ..codec.params import ImageParams
 from ..errors import UsageError
@@ -24,6 +24,7 @@ class ImageKind(Kind):
     quality_name = "val_psnr"
     rate_name, rate_digits = "bpp", 5
     sample_size = 128
+    training_defaults: ClassVar[dict] = {"detail": True}  # the detail levels (codec/detail.py)
 
     def config(self, overrides: dict):
         from ..networks.config import ImageModelConfig

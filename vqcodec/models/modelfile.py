@@ -222,10 +222,25 @@ def set_default_stages(path: str | Path, stages: float) -> bytes:
     if model.kind != "speech":
         raise ModelError(f"{model.path}: only speech models have a default stage count")
     # what compress will code (2.001 codes 2 stages): UsageError outside 1..the model's stages
-    coded = joined_stages(*split_stages(stages, model.config.stages))
+    return _set_config(model, "default_stages", joined_stages(*split_stages(stages, model.config.stages)))
+
+
+def set_detail(path: str | Path, on: bool = True) -> bytes:
+    """Give an image model file the detail levels (codec/detail.py) or take them away, in
+    place, as set_default_stages does (the codes id stays: the index streams are the same).
+    Returns the new file fingerprint."""
+    model = load_model(path)
+    if model.kind != "image":
+        raise ModelError(f"{model.path}: only image models have detail levels")
+    return _set_config(model, "detail", on)
+
+
+def _set_config(model: CodecModel, key: str, value) -> bytes:
+    """Set one configuration value of a model file, keeping its tensors and codes id and
+    dropping its recorded measurement."""
     meta = read_metadata(model.path)
     config = json.loads(meta["config"])
-    config["default_stages"] = coded
+    config[key] = value
     codes = model.codes.hex()
     meta["config"] = json.dumps(config, sort_keys=True)
     fp = _fingerprint(model.kind, meta["config"], model.tensors, codes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..codec.params import image_levels
 from ..prior import CausalPriorConfig, PixelCNNConfig
 
 FACTOR = 8  # image pixels per index along each axis
@@ -25,6 +26,9 @@ class ImageModelConfig(BottleneckConfig):
     widths: tuple[int, int, int, int] = (32, 64, 128, 128)
     blocks: int = 2
     stages: int = 1  # residual VQ stages: quality level q codes the first q
+    # quality levels above the stages, each with a detail layer (codec/detail.py). Off for
+    # model files that do not say (written before it existed); `train` turns it on
+    detail: bool = False
     prior: PixelCNNConfig = field(default_factory=lambda: PixelCNNConfig(1024, 64, 5))
 
     def __post_init__(self):
@@ -34,9 +38,15 @@ class ImageModelConfig(BottleneckConfig):
         self.prior.codebook_size, self.prior.stages = self.codebook_size, self.stages
 
     @property
+    def levels(self) -> int:
+        """Quality levels: the first 1..stages residual stages, then (with `detail`) all of them
+        with a detail layer at each of codec.params.DETAIL_STEPS."""
+        return image_levels(self.stages, self.detail)
+
+    @property
     def default_level(self) -> int:
         """The level `compress` uses without --quality/--bpp: the middle one, ceil(N / 2)."""
-        return (self.stages + 1) // 2
+        return (self.levels + 1) // 2
 
 
 @dataclass

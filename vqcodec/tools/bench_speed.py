@@ -40,7 +40,7 @@ def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int 
     """The first size at every level of the model, the others at its default level."""
     m = api.get_model(model_name, "image")
     rows = []
-    runs = [(size, q) for q in range(1, m.config.stages + 1) for size in sizes[:1]]
+    runs = [(size, q) for q in range(1, m.config.levels + 1) for size in sizes[:1]]
     runs += [(size, m.config.default_level) for size in sizes[1:]]
     for (h, w), level in runs:
         rgb = _photo(h, w)

@@ -36,7 +36,8 @@ Progress = Callable[[str, int, int, dict], None]
 
 def build(opts: TrainOptions):
     kind = kinds.get(opts.kind)
-    cfg = kind.config(dict(opts.model, quantizer=opts.quantizer))
+    defaults = {} if opts.init else kind.training_defaults  # fine-tuning keeps the base's
+    cfg = kind.config({**defaults, **opts.model, "quantizer": opts.quantizer})
     return cfg, kind.network(cfg)
 
 
