@@ -17,7 +17,8 @@ EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
 @pytest.mark.parametrize("kind, model", [("image", "tiny-image"), ("image-colour", "tiny-image"),
                                          ("image-flat", "tiny-image"), ("speech", "tiny-speech"),
                                          ("speech-partial", "tiny-speech"),
-                                         ("speech-level", "tiny-speech")])
+                                         ("speech-level", "tiny-speech"),
+                                         ("image-detail", "tiny-image-detail")])
 @pytest.mark.parametrize("env", [None, OTHER_CPU], ids=["this-cpu", "imitated-cpu"])
 def test_golden_stream_decodes_to_committed_checksum(kind, model, env, tmp_path):
     out = tmp_path / "idx.npy"
@@ -65,13 +66,25 @@ def test_the_golden_flat_block_map_decodes_to_its_checksum():
     assert got == EXPECTED["image-flat"]["flat_sha256"]
 
 
+def test_the_golden_detail_layer_decodes_to_its_checksum():
+    """A version 8 image stream's detail coefficients: integers under integer counts, the
+    same on every machine."""
+    import sys
+
+    sys.path.insert(0, str(GOLDEN))
+    from make_golden import detail_sha256
+
+    assert detail_sha256(GOLDEN / "image-detail.vqc") == EXPECTED["image-detail"]["detail_sha256"]
+
+
 @pytest.mark.parametrize("kind, src, model, opts", [
     ("image", "golden.png", "tiny-image", {"colour": False}),  # byte-identical to the old encoder
     ("image-colour", "golden.png", "tiny-image", {"flat_blocks": False}),  # version 4, as before
     ("image-flat", "golden.png", "tiny-image", {}),
     ("speech", "golden.wav", "tiny-speech", {"level_control": False}),  # version 1, as before
     ("speech-partial", "golden.wav", "tiny-speech", {"stages": 1.5, "level_control": False}),  # 6
-    ("speech-level", "golden.wav", "tiny-speech", {"stages": 1.5})])  # version 7
+    ("speech-level", "golden.wav", "tiny-speech", {"stages": 1.5}),  # version 7
+    ("image-detail", "golden.png", "tiny-image-detail", {"quality": 4})])  # version 8
 def test_encoder_output_is_pinned_on_the_reference_setup(kind, src, model, opts):
     """Encoding is deterministic on one machine and torch version (float networks); other
     set-ups may pick other indices where a latent sits between two codes (docs/FORMAT.md)."""

@@ -110,6 +110,36 @@ def add_level() -> None:
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 
+def detail_sha256(path: Path) -> str:
+    """The sha256 of a version 8 image stream's decoded detail coefficients (int16 LE)."""
+    from vqcodec.codec import container, detail
+    from vqcodec.codec.image import read_image_stream, split_payload
+
+    with open(path, "rb") as f:
+        header = container.read_header(f)
+        layer = split_payload(header, read_image_stream(f, header)).detail
+    p = header.params
+    coefficients = detail.coefficients(layer, p.height, p.width, p.channels)
+    return hashlib.sha256(b"".join(c.astype("<i2").tobytes() for c in coefficients)).hexdigest()
+
+
+def add_detail() -> None:
+    """Add the version 8 stream (golden.png at level 4: a detail layer over level 1) with the
+    committed tiny model given the detail levels (tiny-image-detail.safetensors, the same
+    tensors), leaving the older streams as they are."""
+    import shutil
+
+    from vqcodec.models.modelfile import set_detail
+
+    shutil.copy(HERE / "tiny-image.safetensors", HERE / "tiny-image-detail.safetensors")
+    set_detail(HERE / "tiny-image-detail.safetensors")
+    expected = json.loads((HERE / "expected.json").read_text())
+    write_stream("image-detail", "golden.png", "tiny-image-detail.safetensors", {"quality": 4},
+                 expected, expected["encoder"])
+    expected["image-detail"]["detail_sha256"] = detail_sha256(HERE / "image-detail.vqc")
+    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
 def main() -> None:
     from vqcodec import api
     from vqcodec.codec import container
@@ -145,6 +175,7 @@ def main() -> None:
     add_flat()  # the same image as "image-colour", with its flat block map: version 5
     add_partial()  # the golden clip at 1.5 stages: version 6
     add_level()  # the same with level control: version 7
+    add_detail()  # golden.png at level 4 with the tiny model given detail levels: version 8
     for p in sorted(work.rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()
     work.rmdir()
@@ -154,8 +185,8 @@ def main() -> None:
         p.unlink()
 
 
-# `--add-flat`, `--add-partial` and `--add-level` only add the version 5, 6 or 7 stream to the
-# committed ones (how they were first made).
+# `--add-flat`, `--add-partial`, `--add-level` and `--add-detail` only add the version 5, 6, 7
+# or 8 stream to the committed ones (how they were first made).
 if __name__ == "__main__":
-    {"--add-flat": add_flat, "--add-partial": add_partial,
-     "--add-level": add_level}.get(" ".join(sys.argv[1:]), main)()
+    {"--add-flat": add_flat, "--add-partial": add_partial, "--add-level": add_level,
+     "--add-detail": add_detail}.get(" ".join(sys.argv[1:]), main)()

@@ -299,13 +299,12 @@ def encode(rgb: np.ndarray, base: np.ndarray, step: float, channels: int,
     return code.data(), add(base, q, step, channels)
 
 
-def decode(data: bytes, base: np.ndarray, step: float, channels: int,
-           progress: Progress | None = None) -> np.ndarray:
-    """`base` (H, W, 3) uint8, the decoder's decoding of the VQ stages, with the detail layer
-    `data` added, in place."""
-    hb, wb = blocks_of(*base.shape[:2])
+def coefficients(data: bytes, height: int, width: int, channels: int,
+                 progress: Progress | None = None) -> list[np.ndarray]:
+    """The quantised coefficients a detail layer carries: per coded channel (64, blocks) int16."""
+    hb, wb = blocks_of(height, width)
     code = _Decoder(data)
-    coefficients = []
+    out: list[np.ndarray] = []
     luma = luma_eob = None
     n = channels_coded(channels)
     for ch in range(n):
@@ -313,5 +312,12 @@ def decode(data: bytes, base: np.ndarray, step: float, channels: int,
                                   _per_channel(progress, ch, n))
         if ch == 0:
             luma, luma_eob = coef, eob
-        coefficients.append(coef)
-    return add(base, coefficients, step, channels)
+        out.append(coef)
+    return out
+
+
+def decode(data: bytes, base: np.ndarray, step: float, channels: int,
+           progress: Progress | None = None) -> np.ndarray:
+    """`base` (H, W, 3) uint8, the decoder's decoding of the VQ stages, with the detail layer
+    `data` added, in place."""
+    return add(base, coefficients(data, *base.shape[:2], channels, progress), step, channels)
