@@ -30,4 +30,8 @@ vqcodec train image --data "$images" --out "$work/image-default.safetensors" \
 
 wait "$speech_pid" || echo "speech training failed" >&2
 cp "$work"/*.safetensors "$work"/*.log.jsonl "$out"/ 2>/dev/null || true
+# The quality levels above the VQ stage (the detail layer, vqcodec/codec/detail.py): a model
+# trained now has them already; the bundled image-default was trained before they existed and
+# got them with this line (fourteenth session; its tensors and codes id stay, old streams decode)
+python -c "from vqcodec.models.modelfile import set_detail; set_detail('$out/image-default.safetensors')" || true
 ls -la "$out"

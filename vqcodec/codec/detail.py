@@ -12,7 +12,8 @@ probability comes from integer counts over symbols already coded, and every mach
 the same coefficients.
 
 Coding order, each channel in turn (Y, then Co and Cg for colour images):
-- per block, in raster order and batches of BATCH blocks: a flag (any coefficient non-zero),
+- per block, in raster order and in batches (FIRST blocks, then twice as many each time up to
+  BATCH): a flag (any coefficient non-zero),
   then for flagged blocks the end of block, 1 + the last non-zero position in zigzag order;
   chroma's contexts are the luma block's end of block;
 - then plane by plane in zigzag order, for the blocks whose end of block lies beyond the plane,
@@ -23,10 +24,14 @@ Coding order, each channel in turn (Y, then Co and Cg for colour images):
   the same block's two lower neighbours in frequency, how many non-zero coefficients the block
   had before it, and for chroma the luma coefficient at the same place.
 Counts start from a geometric shape (zeros likely), and each batch adds its symbols after it is
-coded, so the model adapts to the image at every rate.
+coded, so the model adapts to the image at every rate. The first batches are small, so the
+counts learn quickly (4 % fewer bytes at the coarsest steps than batches of 512 throughout, on
+12 validation photos), the later ones large, for few coder calls.
 
-Memory: the coefficients of one channel as int16 (128 bytes per block) and the luma ones
-beside them, about 100 MB at 24 megapixels; the transforms run in bands of BAND_ROWS blocks.
+Memory: the encoder holds every channel's coefficients as int16 (128 bytes per block and
+channel), the decoder the same as it decodes them, about 150 MB at 24 megapixels, plus a few
+int64 values per block; the transforms run in bands of BAND_ROWS blocks. Time: about 0.1 s to
+code a 768x512 photo and 0.05-0.1 s to decode it, most of it numpy calls per batch.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from .entropy import FAMILY, Progress, to_bytes, to_words
 BLOCK = 8
 ESC = 15  # magnitudes below are coded directly; ESC starts an escape
 BATCH = 512  # blocks coded under one set of counts before the counts learn them
+FIRST = 16  # the first batch of each plane (and of the flags): they double up to BATCH
 CHROMA = 1.5  # chroma's quantiser step relative to luma's
 ROUNDING = 0.3  # the quantiser rounds |c| / step + ROUNDING down: a dead zone around zero
 BAND_ROWS = 32  # block rows per transform band
@@ -65,7 +71,7 @@ BAND = [0 if k == 0 else 1 if k < 3 else 2 if k < 6 else 3 if k < 10 else 4 if k
 LUMA_CONTEXTS = 7 * 6 * 4  # band, neighbour magnitude 0..5, non-zero so far 0..3
 CONTEXTS = LUMA_CONTEXTS * 3  # chroma: times the luma magnitude at the same place, 0..2
 EOB_CONTEXTS = 9  # luma; Co and Cg each by the luma end of block, 0..3 of 4
-INIT = np.array([2 ** max(0, 6 - j) for j in range(ESC + 1)])  # a magnitude's counts before any symbol
+INIT = np.array([2 ** max(0, 4 - j) for j in range(ESC + 1)])  # a magnitude's counts before any symbol
 
 
 def to_ycocg(rgb: np.ndarray) -> np.ndarray:
@@ -177,6 +183,16 @@ class _Counts:
         np.add.at(self.n, (ctx, symbols), 1)
 
 
+def _batches(n: int, first: int = FIRST) -> list[tuple[int, int]]:
+    """(start, end) of the batches of n items: `first` items, then twice as many each time up
+    to BATCH: early symbols teach the counts quickly, later ones in fewer coder calls."""
+    out, a, size = [], 0, first
+    while a < n:
+        out.append((a, min(n, a + size)))
+        a, size = a + size, min(BATCH, 2 * size)
+    return out
+
+
 def _uniform_bits(code, bits: np.ndarray | None, count: int) -> np.ndarray:
     return code(bits, np.ones((count, 2)))
 
@@ -190,9 +206,9 @@ def _end_of_blocks(code, q: np.ndarray | None, ctx: np.ndarray, counts: tuple[_C
     else:
         eob = np.zeros(nb, np.int64)
     flags, ends = counts
-    for a in range(0, nb, BATCH):
-        c = ctx[a: a + BATCH]
-        f = code(None if q is None else (eob[a: a + BATCH] > 0).astype(np.int64), flags.weights(c))
+    for a, e in _batches(nb):
+        c = ctx[a: e]
+        f = code(None if q is None else (eob[a: e] > 0).astype(np.int64), flags.weights(c))
         flags.learn(c, f)
         on = np.flatnonzero(f) + a
         e = code(None if q is None else eob[on] - 1, ends.weights(ctx[on]))
@@ -210,19 +226,18 @@ def _code_channel(code, q: np.ndarray | None, nb: int, ch: int, luma: np.ndarray
             else 1 + 4 * (ch - 1) + np.minimum(luma_eob, 15) // 4)
     eob = _end_of_blocks(code, q, ectx, (_Counts(EOB_CONTEXTS, [1, 1]),
                                          _Counts(EOB_CONTEXTS, np.ones(BLOCK * BLOCK))))
-    mags = np.zeros((BLOCK * BLOCK, nb), np.int16)
     out = np.zeros((BLOCK * BLOCK, nb), np.int16)
     nonzero = np.zeros(nb, np.int64)  # non-zero coefficients so far, per block
     counts = _Counts(CONTEXTS, INIT)
     lengths = _Counts(1, np.ones(LENGTHS))
     for k in range(BLOCK * BLOCK):
         live = np.flatnonzero(eob > k)
-        for a in range(0, len(live), BATCH):
-            b = live[a: a + BATCH]
+        for a, e in _batches(len(live)):
+            b = live[a: e]
             near = np.zeros(len(b), np.int64)
             for j in (UP[k], LEFT[k]):
                 if j >= 0:
-                    near += mags[j, b]
+                    near += np.abs(out[j, b])
             ctx = BAND[k] * 24 + np.minimum(near, 5) * 4 + np.minimum(nonzero[b], 3)
             if ch:
                 ctx = ctx * 3 + np.minimum(np.abs(luma[k, b]), 2)
@@ -246,7 +261,6 @@ def _code_channel(code, q: np.ndarray | None, nb: int, ch: int, luma: np.ndarray
             nzs = np.flatnonzero(mag)
             neg = _uniform_bits(code, None if q is None else (q[k, b[nzs]] < 0).astype(np.int64),
                                 len(nzs))
-            mags[k, b] = mag
             signed = mag.copy()
             signed[nzs[neg == 1]] *= -1
             out[k, b] = signed

@@ -105,7 +105,7 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
     idx = encode_indices(model, rgb, net_progress, level=min(top, stages))  # every prefix
     height, width = rgb.shape[:2]
     flats = flat.find(rgb) if correct and flat_blocks else None
-    bases: dict[int, tuple[bytes, bytes | None, np.ndarray]] = {}  # by stages: for --bpp
+    detail_base: list[tuple[bytes, bytes | None, np.ndarray]] = []  # every detail level's
 
     cancel = threading.Event()
 
@@ -113,12 +113,14 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
         if cancel.is_set():
             raise InterruptedError("the range coder failed; the decoder stops")
 
-    def correction(vq: int) -> tuple[bytes, bytes | None, np.ndarray]:
-        """The maps, and the decoder's picture with them (the detail layer's base)."""
+    def correction(vq: int, step: int) -> tuple[bytes, bytes | None, np.ndarray | None]:
+        """The maps, and for a detail level the decoder's picture with them (its base)."""
         decoded = decompress_indices(model, idx[..., :vq], width, height, stop_if_cancelled)
         if not correct:
             return b"", None, decoded
         colour_map, flat_map = correction_maps(rgb, decoded, flats, idx)
+        if not step:
+            return colour_map, flat_map, None
         base = colour.apply(decoded, colour.decode(colour_map, colour.grid(height, width, colour.TILE)),
                             colour.TILE, out=decoded)
         return colour_map, flat_map, flat.paint(base, flats) if flat_map else base
@@ -128,22 +130,24 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
         vq, step = min(level, stages), detail_step(level, stages)
         plan = model.prior.plan((1, h, w, vq))
         with single(), ThreadPoolExecutor(1) as pool:  # the decoder beside the coder: 2 cores
-            corr = None if vq in bases or not (correct or step) else pool.submit(correction, vq)
+            again = step and detail_base  # --bpp: the levels above the stages share one base
+            corr = None if again or not (correct or step) else pool.submit(correction, vq, step)
             try:
                 streams, ideal = entropy.encode(plan, idx[..., :vq].reshape(-1), 1, prior_progress)
             except BaseException:  # Ctrl-C, out of memory: the decoder stops after its tile
                 cancel.set()
                 raise
-            if corr is not None:
-                bases[vq] = corr.result()
+            maps = detail_base[0] if again else corr.result() if corr is not None else None
+            if step and not again:
+                detail_base.append(maps)
         payload, tile, block, layer = streams[0], 0, 0, b""
-        if correct or step:
-            colour_map, flat_map, base = bases[vq]
+        if maps is not None:
+            colour_map, flat_map, base = maps
             tile = colour.TILE if correct else 0
             block = flat.BLOCK if flat_map else 0
             if step:
-                layer = detail.encode(rgb, base.copy(), step / DETAIL_UNIT, channels,
-                                      detail_progress)[0]
+                mine = base if bpp is None else base.copy()  # --bpp may code another level
+                layer = detail.encode(rgb, mine, step / DETAIL_UNIT, channels, detail_progress)[0]
                 payload = join_payload(streams[0], colour_map, flat_map, layer)
             elif correct:
                 payload = join_payload(streams[0], colour_map, flat_map)

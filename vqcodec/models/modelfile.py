@@ -147,6 +147,13 @@ def part_tensors(parts: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{pre}net.{part}." for part in parts for pre in ("", "scale."))
 
 
+def same_networks(a, b) -> bool:
+    """Configurations equal but for the coding around the networks (an image model's detail
+    levels, codec/detail.py): what must match for one model to keep another's codes."""
+    return type(a) is type(b) and ({**dataclasses.asdict(a), "detail": 0}
+                                   == {**dataclasses.asdict(b), "detail": 0})
+
+
 def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info: dict,
                histogram: "torch.Tensor | None" = None, base: CodecModel | None = None,
                parts: tuple[str, ...] = ("decoder",)) -> bytes:
@@ -174,8 +181,7 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
         trained = part_tensors(parts)
         kept = {k: torch.from_numpy(np.array(v)) for k, v in base.tensors.items()
                 if not k.startswith(trained)}
-        base_config = json.dumps(dataclasses.asdict(base.config), sort_keys=True)
-        if base.kind != kind or base_config != config:
+        if base.kind != kind or not same_networks(base.config, net.cfg):
             raise ModelError(f"{base.path}: not the model these parts were trained for")
         tensors = {k: v for k, v in tensors.items() if k.startswith(trained)} | kept
         codes = base.codes.hex()
@@ -232,15 +238,17 @@ def set_detail(path: str | Path, on: bool = True) -> bytes:
     model = load_model(path)
     if model.kind != "image":
         raise ModelError(f"{model.path}: only image models have detail levels")
-    return _set_config(model, "detail", on)
+    return _set_config(model, "detail", on or None)
 
 
 def _set_config(model: CodecModel, key: str, value) -> bytes:
-    """Set one configuration value of a model file, keeping its tensors and codes id and
-    dropping its recorded measurement."""
+    """Set one configuration value of a model file (None: remove it), keeping its tensors and
+    codes id and dropping its recorded measurement."""
     meta = read_metadata(model.path)
     config = json.loads(meta["config"])
     config[key] = value
+    if value is None:  # back to what a file without the key means
+        del config[key]
     codes = model.codes.hex()
     meta["config"] = json.dumps(config, sort_keys=True)
     fp = _fingerprint(model.kind, meta["config"], model.tensors, codes)

@@ -36,8 +36,7 @@ Progress = Callable[[str, int, int, dict], None]
 
 def build(opts: TrainOptions):
     kind = kinds.get(opts.kind)
-    defaults = {} if opts.init else kind.training_defaults  # fine-tuning keeps the base's
-    cfg = kind.config({**defaults, **opts.model, "quantizer": opts.quantizer})
+    cfg = kind.config({**kind.training_defaults, **opts.model, "quantizer": opts.quantizer})
     return cfg, kind.network(cfg)
 
 

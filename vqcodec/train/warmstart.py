@@ -38,13 +38,14 @@ def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None
 
 
 def same_but_stages(a, b) -> bool:
-    """Configurations equal but for the stage count: a model with more residual stages (more
-    quality levels) may start from one with fewer."""
+    """Configurations equal but for the stage count and the coding around the networks: a
+    model with more residual stages (more quality levels) may start from one with fewer, and
+    a model with the detail levels from one without (codec/detail.py: no weights)."""
     import dataclasses
 
     if type(a) is not type(b):
         return False
-    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0} for c in (a, b)]
+    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0, "detail": 0} for c in (a, b)]
     for p in plain:
         if isinstance(p.get("prior"), dict):
             p["prior"]["stages"] = 0
@@ -69,7 +70,7 @@ def only_parts(only: str) -> tuple[str, ...]:
 def codes_base(init: str | None, kind: str, cfg, only: str = "decoder"):
     """The model whose codes (codebooks and prior) a run with --only keeps: --init, or for a
     run's checkpoint (OUT.ckpt) the model file that run wrote (OUT)."""
-    from ..models.modelfile import load_model
+    from ..models.modelfile import load_model, same_networks
 
     if not init:
         raise UsageError(f"--only {only} fine-tunes a trained model: give --init")
@@ -81,7 +82,7 @@ def codes_base(init: str | None, kind: str, cfg, only: str = "decoder"):
             raise
         raise UsageError(f"--only {only} keeps the codes of the model {init} was trained for, "
                          f"but {path} is not a readable model file") from None
-    if base.kind != kind or base.config != cfg:
+    if base.kind != kind or not same_networks(base.config, cfg):
         raise BadInputError(f"--init {init}: a {base.kind} model with another configuration")
     return base
 
