@@ -49,6 +49,11 @@ FIRST = 16  # the first batch of each plane (and of the flags): they double up t
 CHROMA = 1.5  # chroma's quantiser step relative to luma's
 ROUNDING = 0.3  # the quantiser rounds |c| / step + ROUNDING down: a dead zone around zero
 BAND_ROWS = 32  # block rows per transform band
+# The decoder's deblocking of the residual: at each block edge, the pixels either side move
+# DEBLOCK of their difference towards each other where it is under DEBLOCK_BELOW steps (BD-rate
+# -2.2 % in PSNR, -2.9 % in MS-SSIM on 12 validation photos; moving two pixels each side or a
+# larger share did less)
+DEBLOCK, DEBLOCK_BELOW = 0.25, 0.5
 LENGTHS = 16  # Exp-Golomb length classes (magnitudes stay far below 2 ** 16)
 
 
@@ -125,22 +130,54 @@ def _forward(plane: np.ndarray, hb: int, wb: int) -> np.ndarray:
 
 
 def add(base: np.ndarray, coefficients: list[np.ndarray], step: float, channels: int) -> np.ndarray:
-    """`base` (H, W, 3) uint8 plus the dequantised residual, in place, band by band."""
+    """`base` (H, W, 3) uint8 plus the dequantised residual, deblocked, in place, band by band.
+    A band's last pixel row waits for the next band: the block edge between them moves it."""
     height, width = base.shape[:2]
     hb, wb = blocks_of(height, width)
-    n = len(coefficients)
+    chan_steps = steps(step, len(coefficients))
+    carry = None  # (row index, the residual's row there) not yet written
     for r0 in range(0, hb, BAND_ROWS):
         r1 = min(hb, r0 + BAND_ROWS)
-        rows = slice(r0 * BLOCK, min(height, r1 * BLOCK))
         res = np.zeros(((r1 - r0) * BLOCK, wb * BLOCK, 3))
-        for ch, s in enumerate(steps(step, n)):
+        for ch, s in enumerate(chan_steps):
             c = coefficients[ch][:, r0 * wb: r1 * wb].T.astype(np.float64) * s
             b = np.zeros((r1 - r0, wb, BLOCK, BLOCK))
             b[..., ZU, ZV] = c.reshape(r1 - r0, wb, BLOCK * BLOCK)
             res[..., ch] = (D.T @ b @ D).transpose(0, 2, 1, 3).reshape(res.shape[:2])
-        rgb = from_ycocg(res)[: rows.stop - rows.start, :width] + base[rows]
-        base[rows] = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+            _deblock(res[..., ch].T, s)  # the edges between blocks side by side
+            _deblock(res[..., ch], s)  # and between blocks one above the other
+            if carry is not None:
+                _deblock_pair(carry[1][..., ch], res[0, :, ch], s)
+        if carry is not None:
+            _write(base, carry[0], carry[1][None], width)
+        last = r1 == hb
+        top = r0 * BLOCK
+        keep = min(height, r1 * BLOCK) - top - (0 if last else 1)
+        _write(base, top, res[:keep], width)
+        carry = None if last else (top + keep, res[keep].copy())
     return base
+
+
+def _write(base: np.ndarray, top: int, res: np.ndarray, width: int) -> None:
+    """Add residual rows (YCoCg) to `base` from row `top`, rounded (half to even) and clipped."""
+    rows = slice(top, top + len(res))
+    base[rows] = np.clip(np.rint(from_ycocg(res)[:, :width] + base[rows]), 0, 255).astype(np.uint8)
+
+
+def _deblock(plane: np.ndarray, step: float) -> None:
+    """Smooth the residual across the block edges between rows of `plane` (a view, changed in
+    place): where the two pixels beside an edge differ by less than DEBLOCK_BELOW steps (a
+    step of the quantiser, not an edge of the picture), each moves DEBLOCK of the way."""
+    n = (plane.shape[0] - 1) // BLOCK
+    if n:
+        _deblock_pair(plane[BLOCK - 1: n * BLOCK: BLOCK], plane[BLOCK: n * BLOCK + 1: BLOCK], step)
+
+
+def _deblock_pair(above: np.ndarray, below: np.ndarray, step: float) -> None:
+    d = below - above
+    d *= DEBLOCK * (np.abs(d) < DEBLOCK_BELOW * step)
+    above += d
+    below -= d
 
 
 # -- the coding -----------------------------------------------------------------------------
