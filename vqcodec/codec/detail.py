@@ -5,7 +5,8 @@ DETAIL_STEPS) code all of its stages and then the residual, the input minus the 
 (network, colour correction, flat blocks), the way a scalable video codec codes an enhancement
 layer over its base layer: in YCoCg (luma, orange and green chroma), per BLOCK x BLOCK block,
 with an orthonormal DCT, a dead-zone quantiser of step `step` (CHROMA times it for chroma:
-MSE-optimal for RGB would be about 1.2, the eye forgives more) and adaptive range coding. The
+MSE-optimal for RGB would be about 1.2, the eye forgives more; growing with frequency, WEIGHTS)
+and adaptive range coding. The
 decoder adds the dequantised residual to its own decoding of the base. The base's pixels are
 not the same on every machine (float networks), so nothing here depends on them: every
 probability comes from integer counts over symbols already coded, and every machine decodes
@@ -76,6 +77,10 @@ BAND = [0 if k == 0 else 1 if k < 3 else 2 if k < 6 else 3 if k < 10 else 4 if k
 LUMA_CONTEXTS = 7 * 6 * 4  # band, neighbour magnitude 0..5, non-zero so far 0..3
 CONTEXTS = LUMA_CONTEXTS * 3  # chroma: times the luma magnitude at the same place, 0..2
 EOB_CONTEXTS = 9  # luma; Co and Cg each by the luma end of block, 0..3 of 4
+# The quantiser step grows with frequency, from 1x the step for DC to 2x for the highest
+# (u + v = 14) in zigzag order: BD-rate -0.4 % in PSNR and -10 % in MS-SSIM against one step
+# for all, on 12 validation photos (up to 2.5x for the highest: +1.1 % in PSNR, -14 % MS-SSIM)
+WEIGHTS = 1 + (ZU + ZV) / (2 * (BLOCK - 1))
 INIT = np.array([2 ** max(0, 4 - j) for j in range(ESC + 1)])  # a magnitude's counts before any symbol
 
 
@@ -117,7 +122,7 @@ def quantise(rgb: np.ndarray, base: np.ndarray, step: float, channels: int) -> l
         res = to_ycocg(rgb[rows]) - to_ycocg(base[rows])
         for ch, s in enumerate(steps(step, n)):
             c = _forward(res[..., ch], r1 - r0, wb)  # (blocks, 64)
-            q = np.floor(np.abs(c) / s + ROUNDING) * np.sign(c)
+            q = np.floor(np.abs(c) / (s * WEIGHTS) + ROUNDING) * np.sign(c)
             out[ch][:, r0 * wb: r1 * wb] = q.T
     return out
 
@@ -140,7 +145,7 @@ def add(base: np.ndarray, coefficients: list[np.ndarray], step: float, channels:
         r1 = min(hb, r0 + BAND_ROWS)
         res = np.zeros(((r1 - r0) * BLOCK, wb * BLOCK, 3))
         for ch, s in enumerate(chan_steps):
-            c = coefficients[ch][:, r0 * wb: r1 * wb].T.astype(np.float64) * s
+            c = coefficients[ch][:, r0 * wb: r1 * wb].T.astype(np.float64) * (s * WEIGHTS)
             b = np.zeros((r1 - r0, wb, BLOCK, BLOCK))
             b[..., ZU, ZV] = c.reshape(r1 - r0, wb, BLOCK * BLOCK)
             res[..., ch] = (D.T @ b @ D).transpose(0, 2, 1, 3).reshape(res.shape[:2])
