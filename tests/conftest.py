@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,36 @@ TINY_SPEECH = {"width": 32, "dec_blocks": 1, "latent_dim": 8, "codebook_size": 3
 # An imitation of another CPU: other kernels, other instruction sets, one thread.
 OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
              "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "OMP_NUM_THREADS": "1"}
+
+
+def random_image_model(path: Path, **config) -> Path:
+    """A tiny image model (TINY_IMAGE with `config`) with random weights: coding is exact
+    whatever the weights, and quality is not what the tests using it measure."""
+    import torch
+
+    from vqcodec.models.modelfile import save_model
+    from vqcodec.networks.config import ImageModelConfig
+    from vqcodec.networks.image_model import ImageVQVAE
+    from vqcodec.prior import GatedPixelCNN
+
+    torch.manual_seed(0)
+    cfg = ImageModelConfig(**{**TINY_IMAGE, **config})
+    net = ImageVQVAE(cfg).eval()
+    save_model(path, "image", net, GatedPixelCNN(cfg.prior).to_integer(), {})
+    return path
+
+
+@pytest.fixture(scope="session")
+def photo(tmp_path_factory):
+    """A small generated image (72x56, flat regions and shapes) for the image level tests."""
+    return make_image(tmp_path_factory.mktemp("levels") / "p.png", 72, 56, seed=11)
+
+
+def compress_json(model, src, out, *args) -> dict:
+    """`vqcodec compress SRC --model MODEL -o OUT -f --json ARGS`'s report; it must succeed."""
+    r = run_cli("compress", src, "--model", model, "-o", out, "-f", "--json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
 
 
 def make_image(path: Path, w: int, h: int, seed: int, mode: str = "RGB") -> Path:

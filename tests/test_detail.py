@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TINY_IMAGE, corrected, make_image, run_cli
+from conftest import compress_json, corrected, random_image_model, run_cli
 
 
 def _noisy(rng, shape, base=None, spread=40):
@@ -59,32 +59,11 @@ def test_finer_steps_cost_more_and_err_less():
 
 @pytest.fixture(scope="module")
 def detail_model(tmp_path_factory):
-    """A tiny one-stage image model with the detail levels (random weights: coding is exact
-    whatever they are)."""
-    import torch
-
-    from vqcodec.models.modelfile import save_model
-    from vqcodec.networks.config import ImageModelConfig
-    from vqcodec.networks.image_model import ImageVQVAE
-    from vqcodec.prior import GatedPixelCNN
-
-    torch.manual_seed(0)
-    cfg = ImageModelConfig(**{**TINY_IMAGE, "detail": True})
-    net = ImageVQVAE(cfg).eval()
-    path = tmp_path_factory.mktemp("detail") / "detail.safetensors"
-    save_model(path, "image", net, GatedPixelCNN(cfg.prior).to_integer(), {})
-    return path
+    """A tiny one-stage image model with the detail levels and random weights."""
+    return random_image_model(tmp_path_factory.mktemp("detail") / "detail.safetensors", detail=True)
 
 
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory):
-    return make_image(tmp_path_factory.mktemp("detail") / "p.png", 72, 56, seed=11)
-
-
-def _compress(model, src, out, *args):
-    r = run_cli("compress", src, "--model", model, "-o", out, "-f", "--json", *args)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+_compress = compress_json
 
 
 def test_every_detail_level_round_trips_exactly_through_the_cli(detail_model, photo, tmp_path):

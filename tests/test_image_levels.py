@@ -5,39 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TINY_IMAGE, corrected, make_image, run_cli
+from conftest import compress_json, corrected, random_image_model, run_cli
 
 LEVELS = 3
 
 
 @pytest.fixture(scope="session")
 def staged_model(tmp_path_factory):
-    """A tiny image model with three residual stages and random weights (coding is exact
-    whatever the weights; quality is not what these tests measure)."""
-    import torch
-
-    from vqcodec.models.modelfile import save_model
-    from vqcodec.networks.config import ImageModelConfig
-    from vqcodec.networks.image_model import ImageVQVAE
-    from vqcodec.prior import GatedPixelCNN
-
-    torch.manual_seed(0)
-    cfg = ImageModelConfig(**{**TINY_IMAGE, "stages": LEVELS})
-    net = ImageVQVAE(cfg).eval()
-    path = tmp_path_factory.mktemp("staged") / "staged.safetensors"
-    save_model(path, "image", net, GatedPixelCNN(cfg.prior).to_integer(), {})
-    return path
+    """A tiny image model with three residual stages and random weights."""
+    return random_image_model(tmp_path_factory.mktemp("staged") / "staged.safetensors", stages=LEVELS)
 
 
-@pytest.fixture(scope="session")
-def photo(tmp_path_factory):
-    return make_image(tmp_path_factory.mktemp("levels") / "p.png", 72, 56, seed=11)
-
-
-def _compress(model, src, out, *args):
-    r = run_cli("compress", src, "--model", model, "-o", out, "-f", "--json", *args)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+_compress = compress_json
 
 
 def test_every_level_round_trips_exactly_through_the_cli(staged_model, photo, tmp_path):
