@@ -223,7 +223,9 @@ def compress(
         f"{r['input']} -> {r['output']}: {r['bytes']} bytes, "
         + (f"{r['bpp']:.4f} bpp at level {r['level']}" if "bpp" in r
            else f"{r['bit_per_second']:.0f} bit/s")
-        + f" (payload {r['overhead_percent']:+.2f}% vs the prior's ideal)"))
+        + (f" (detail layer {r['detail_bytes']} bytes; index stream"
+           if r.get("detail_bytes") else " (payload")
+        + f" {r['overhead_percent']:+.2f}% vs the prior's ideal)"))
     from vqcodec.errors import VQCodecError
 
     try:

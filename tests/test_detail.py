@@ -100,7 +100,10 @@ def test_every_detail_level_round_trips_exactly_through_the_cli(detail_model, ph
 
 
 def test_the_default_level_codes_a_detail_layer_and_bpp_picks_among_them(detail_model, photo, tmp_path):
-    assert _compress(detail_model, photo, tmp_path / "d.vqc")["level"] == 4
+    report = _compress(detail_model, photo, tmp_path / "d.vqc")
+    assert report["level"] == 4
+    r = run_cli("compress", photo, "--model", detail_model, "-o", tmp_path / "v.vqc", "-v")
+    assert f"at level 4 (detail layer {report['detail_bytes']} bytes; index stream".encode() in r.stderr
     bpp = {q: _compress(detail_model, photo, tmp_path / f"{q}.vqc", "--quality", str(q))["bpp"]
            for q in (5, 6)}
     got = _compress(detail_model, photo, tmp_path / "b.vqc", "--bpp", f"{(bpp[5] + bpp[6]) / 2:.5f}")
