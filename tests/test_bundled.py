@@ -63,7 +63,7 @@ def test_eval_record_writes_what_models_shows(tmp_path, media, monkeypatch):
 @pytest.mark.parametrize("args, most_bpp, least_psnr", [
     ([], 0.22, 27.7),  # the default, level 4: 0.172 bpp, 28.2 dB
     (["--quality", "1"], 0.1, 26.3),  # the VQ-VAE alone: 0.088 bpp, 26.7 dB
-    (["--quality", "7"], 1.0, 32.7),  # the finest detail layer: 0.84 bpp, 33.2 dB
+    (["--quality", "8"], 1.6, 35.0),  # the finest detail layer
 ])
 def test_sample_photo_round_trip_with_the_default_model(tmp_path, args, most_bpp, least_psnr):
     src = ROOT / "samples" / "photo.png"

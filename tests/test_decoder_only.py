@@ -238,7 +238,7 @@ def test_image_decoder_alone_keeps_the_indices(media, image_model, tmp_path):
             # makes) code the residual of each model's own decoder
             r = run_cli("compress", photo, "-o", made[name, flag], "-m", model, flag, "--quality", "1")
             assert r.returncode == 0, r.stderr.decode()
-    assert load_model(out).config.levels == 7 and load_model(image_model).config.levels == 1
+    assert load_model(out).config.levels == 8 and load_model(image_model).config.levels == 1
     plain = [made[n, "--no-colour-correction"].read_bytes() for n in ("base", "new")]
     assert plain[0] == plain[1]
     index_streams = []

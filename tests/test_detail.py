@@ -76,12 +76,12 @@ def test_every_detail_level_round_trips_exactly_through_the_cli(detail_model, ph
     from vqcodec.media import read_image
 
     model = api.get_model(str(detail_model), "image")
-    assert model.config.levels == 7 and model.config.default_level == 4
+    assert model.config.levels == 8 and model.config.default_level == 4
     rgb, _ = read_image(str(photo))
     idx = encode_indices(model, rgb)
     base = corrected(rgb, decompress_indices(model, idx, 72, 56), idx)
     sizes, errors = [], []
-    for q in range(1, 8):
+    for q in range(1, 9):
         vqc, png = tmp_path / f"{q}.vqc", tmp_path / f"{q}.png"
         report = _compress(detail_model, photo, vqc, "--quality", str(q))
         info = json.loads(run_cli("info", vqc, "--json").stdout)

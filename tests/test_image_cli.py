@@ -150,7 +150,7 @@ def test_train_through_the_cli(media, tmp_path):
     assert b"prior_bits_per_index_int" in r.stderr
     from vqcodec.models.modelfile import load_model
 
-    assert load_model(out).config.levels == 7  # a new model gets the six detail levels
+    assert load_model(out).config.levels == 8  # a new model gets the seven detail levels
     r = run_cli("train", "image", "--data", media / "img", "--out", out, "--steps", "6",
                 "--prior-steps", "8", "--batch", "4", "--crop", "32", "--config", cfg,
                 "--prior-examples", "8", "--resume")

@@ -135,12 +135,12 @@ def test_the_api_takes_a_quality(staged_model):
 def test_models_lists_the_levels():
     r = run_cli("models", "--json")
     rows = {row["name"]: row for row in json.loads(r.stdout)}
-    assert rows["image-default"]["levels"] == 7 and rows["image-default"]["default_level"] == 4
+    assert rows["image-default"]["levels"] == 8 and rows["image-default"]["default_level"] == 4
     assert rows["speech-default"]["levels"] == 3
     table = {line.split()[0]: line for line in run_cli("models").stdout.decode().splitlines()[1:]}
     assert rows["speech-default"]["default_level"] == 2.25  # the third stage on 1/4 of the frames
     assert " 1-3 (default 2.25) " in table["speech-default"]
-    assert " 1-7 (default 4) " in table["image-default"]  # level 1 and six detail levels
+    assert " 1-8 (default 4) " in table["image-default"]  # level 1 and seven detail levels
 
 
 def test_bench_speed_times_the_first_size_at_every_level(staged_model):
