@@ -117,5 +117,6 @@ def test_a_model_trained_with_each_quantizer_round_trips(kind, media, tmp_path):
     idx = encode_indices(model, rgb)
     decoded = decompress_indices(model, idx, rgb.shape[1], rgb.shape[0])
     want = corrected(rgb, decoded, idx)  # with the encoder's colour map and flat blocks
-    got = api.decompress(api.compress(str(src), model=str(out)), model=str(out))
+    got = api.decompress(api.compress(str(src), model=str(out), quality=1), model=str(out))
     assert np.array_equal(got, want)
+    assert model.config.levels == 8  # and the detail levels above (tests/test_detail.py)
