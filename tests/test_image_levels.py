@@ -78,6 +78,8 @@ def test_bpp_writes_the_very_stream_quality_writes_for_its_level(staged_model, p
     (["--quality", "4"], b"--quality must be between 1 and 3"),
     (["--quality", "0"], b"--quality must be at least 1"),
     (["--bpp", "0"], b"--bpp must be positive"),
+    (["--bpp", "nan"], b"--bpp must be positive"),
+    (["--bpp", "inf"], b"--bpp must be finite (the highest level is --quality 3)"),
     (["--quality", "2", "--bpp", "1"], b"not both"),
 ])
 def test_bad_quality_or_bpp_is_a_one_line_usage_error_before_any_work(staged_model, photo,
@@ -119,7 +121,7 @@ def test_a_stream_whose_level_the_model_lacks_is_refused(staged_model, photo, tm
     (tmp_path / "b.vqc").write_bytes(forged.to_bytes() + rest)
     r = run_cli("decompress", tmp_path / "b.vqc", "--model", staged_model, "-o", tmp_path / "b.png")
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
-    assert b"coded at level 5, but its model has levels 1 to 3" in r.stderr
+    assert b"stream codes 5 residual stages, but its model has 3" in r.stderr
     assert not (tmp_path / "b.png").exists()
 
 

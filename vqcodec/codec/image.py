@@ -79,7 +79,10 @@ def check_quality(model: CodecModel, quality: int | None, bpp: float | None) -> 
     if quality is not None and not 1 <= quality <= n:
         raise UsageError(f"--quality must be between 1 and {n} for model {model.name}")
     if bpp is not None and not bpp > 0:
-        raise UsageError("--bpp must be positive")
+        raise UsageError("--bpp must be positive")  # NaN too
+    if bpp is not None and bpp == float("inf"):
+        raise UsageError("--bpp must be finite (the highest level is --quality "
+                         f"{model.config.levels})")
 
 
 def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,

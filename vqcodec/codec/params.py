@@ -118,8 +118,8 @@ class ImageParams:
     def check_level(self, model_levels: int) -> "ImageParams":
         """Refuse a level the stream's model does not have (a forged or damaged header)."""
         if self.level > model_levels:
-            raise BadStreamError(f"stream is coded at level {self.level}, but its model has levels "
-                                 f"1 to {model_levels}")
+            raise BadStreamError(f"stream codes {self.level} residual stages, but its model has "
+                                 f"{model_levels}")
         return self
 
     def version(self) -> int:
