@@ -45,6 +45,7 @@ def train(
     adversarial: bool = typer.Option(False, "--adversarial", help="Speech: add multi-period and multi-resolution STFT discriminators with feature matching."),
     gan_config: Optional[str] = typer.Option(None, "--gan-config", help='Discriminator/loss overrides as JSON, e.g. \'{"fm_weight": 2.0}\'.'),
     narrowband: float = typer.Option(0.0, "--narrowband", metavar="SHARE", help="Speech: the share of examples the encoder hears through a telephone band (as recorded at 8 kHz), reconstructed full-band: for 8 kHz input."),
+    codec_stages: Optional[str] = typer.Option(None, "--codec-stages", metavar="LIST", help="Speech, with --only decoder: train on the codes the codec writes (beam search, partial last stage) at stage counts drawn from this list, e.g. '1,2,2.25,2.25,3' (repeat one to draw it more often), instead of greedy codes at whole stage counts."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes beside the training step (default: one per two cores; 0: none).", show_default=False),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
@@ -92,6 +93,17 @@ def train(
         fail("--narrowband is for speech models", 1)
     if not 0 <= narrowband <= 1:
         fail("--narrowband is a share: 0 to 1", 1)
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        fail(f"--out {out}: directory {parent} does not exist", 4)
+    coded = ()
+    if codec_stages is not None:
+        if kind != "speech" or parts != ("decoder",):
+            fail("--codec-stages trains a speech decoder alone: give --only decoder", 1)
+        try:
+            coded = tuple(float(v) for v in codec_stages.split(","))
+        except ValueError:
+            fail(f"--codec-stages: {codec_stages!r} is not a comma-separated list of stage counts", 1)
     try:
         gan_overrides = json.loads(gan_config) if gan_config else {}
     except json.JSONDecodeError as exc:
@@ -117,7 +129,7 @@ def train(
                         resume=resume, checkpoint_every=checkpoint_every, val_data=val_data,
                         model=overrides, crop=crop, seconds=seconds, prior_examples=prior_examples,
                         ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after,
-                        init=init, gan=gan, workers=workers, only=only, narrowband=narrowband)
+                        init=init, gan=gan, workers=workers, only=only, narrowband=narrowband, codec_stages=coded)
     err = _err()
     with TrainingProgress(err, enabled=not quiet) as progress:
         summary = run_training(opts, progress.update)

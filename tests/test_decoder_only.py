@@ -274,3 +274,86 @@ def test_an_edited_codes_id_is_refused(speech_model, tmp_path, codes, message):
     save_file(_tensors(speech_model), str(edited), metadata={**meta, "codes": codes})
     with pytest.raises(ModelError, match=message):
         load_model(edited)
+
+
+def test_coded_latents_are_what_a_stream_at_that_stage_count_decodes_to():
+    """`train --codec-stages` teaches the decoder on `coded_latents`: whole stage counts are the
+    encoder's beam search; 2.25 gives the third stage to the 13 of 50 frames where it brings the
+    latent closest, the others keep their own 2-stage search, and the flags/-1 path the stream
+    decoder takes gives back the same latents."""
+    from vqcodec.codec.speech import coded_latents, partial_codes, partial_indices
+    from vqcodec.runtime import vq
+
+    rng = np.random.default_rng(3)
+    books = [rng.normal(size=(16, 4)).astype(np.float32) * s for s in (1.0, 0.5, 0.25)]
+    z = rng.normal(size=(4, 50)).astype(np.float32)
+    two = vq.decode(vq.encode(z, books, 2), books)
+    three = vq.decode(vq.encode(z, books, 3), books)
+    assert np.array_equal(coded_latents(z, books, 2, [50]), two)
+    assert np.array_equal(coded_latents(z, books, 3, [50]), three)
+    got = coded_latents(z, books, 2.25, [50])
+    third = np.all(got == three, axis=0) & ~np.all(got == two, axis=0)
+    assert third.sum() == 13 and np.all(got[:, ~third] == two[:, ~third])
+    gain = np.square(z - two).sum(0) - np.square(z - three).sum(0)
+    assert gain[third].min() >= gain[~third].max()
+    symbols = partial_codes(z, books, 3, [50], 64)
+    assert np.array_equal(vq.decode(partial_indices(symbols, 3).T, books), got)
+    # each record chooses its own frames: 2 x 25 frames get 6 each (6.25, rounded)
+    split = coded_latents(z, books, 2.25, [25, 25])
+    flagged = ~np.all(split == two, axis=0)
+    assert flagged[:25].sum() == flagged[25:].sum() == 6
+    assert np.array_equal(split[:, flagged], three[:, flagged])
+
+
+def test_decoder_trained_on_the_codecs_codes_keeps_the_streams(media, speech_model, tmp_path):
+    """`--codec-stages`: the decoder alone learns from the codes the codec writes (every drawn
+    example's latents come from `coded_latents`); the rest of the model and the streams stay."""
+    out = tmp_path / "dec.safetensors"
+    r = _train_decoder(media, speech_model, out, "--codec-stages", "1,1.5,2")
+    assert r.returncode == 0, r.stderr.decode()
+    base, new = _tensors(speech_model), _tensors(out)
+    assert all(np.array_equal(base[k], new[k]) for k in base if not k.startswith(DECODER_TENSORS))
+    assert any(not np.array_equal(base[k], new[k]) for k in new if k.startswith(DECODER_TENSORS))
+    streams = _compress_with_both(speech_model, out, tmp_path)
+    assert streams["base"].read_bytes() == streams["new"].read_bytes()
+
+
+def test_the_decoder_gets_the_codecs_latents_when_given():
+    """The network's forward with `quantized` runs the decoder alone on those latents."""
+    from vqcodec.networks.speech_model import SpeechModelConfig, SpeechVQVAE
+
+    net = SpeechVQVAE(SpeechModelConfig(**{k: v for k, v in TINY_SPEECH.items() if k != "prior"}))
+    wave = torch.randn(2, 16000)
+    q = torch.randn(2, net.cfg.latent_dim, 16000 // net.cfg.frame)
+    y, idx, loss, err = net(wave, quantized=q)
+    assert idx is None and float(loss) == float(err) == 0
+    assert torch.equal(y, net.synthesize(q, 16000))
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["--codec-stages", "1,2"], "--codec-stages trains a speech decoder alone: give --only decoder", 1),
+    (["--only", "encoder,decoder", "--codec-stages", "2"], "give --only decoder", 1),
+    (["--only", "decoder", "--codec-stages", "1,two"], "'1,two' is not a comma-separated list", 1),
+])
+def test_codec_stages_is_checked_before_any_work(media, tmp_path, speech_model, args, message, code):
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "x.safetensors",
+                "--init", speech_model, *args)
+    assert r.returncode == code
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_codec_stages_beyond_the_model_are_refused(media, speech_model, tmp_path):
+    r = _train_decoder(media, speech_model, tmp_path / "x.safetensors", "--codec-stages", "1,2.5")
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == ("vqcodec: error: --codec-stages: 2.5 is not between 1 "
+                                         "and the model's 2 stages")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_train_refuses_an_output_folder_that_does_not_exist(media, tmp_path):
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "no" / "x.safetensors")
+    assert r.returncode == 4
+    assert r.stderr.decode().strip() == (f"vqcodec: error: --out {tmp_path / 'no' / 'x.safetensors'}: "
+                                         f"directory {tmp_path / 'no'} does not exist")

@@ -173,6 +173,26 @@ def partial_codes(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
     return out
 
 
+def partial_indices(symbols: np.ndarray, stages: int) -> np.ndarray:
+    """(..., stages + 1) symbols with a flag slot (partial_codes) -> (..., stages) indices,
+    -1 where the last stage is not coded."""
+    last = np.where(symbols[..., -2] != 0, symbols[..., -1], -1)
+    return np.concatenate([symbols[..., : stages - 1], last[..., None]], axis=-1)
+
+
+def coded_latents(z: np.ndarray, codebooks: list[np.ndarray], stages: float,
+                  lengths: list[int]) -> np.ndarray:
+    """(D, n) latents of consecutive records -> the quantised latents a decoder gets from a
+    stream coding `stages` (2.25: a partial third stage), codes and frames chosen as the
+    encoder chooses them. What `train --codec-stages` teaches the decoder on."""
+    whole, share = split_stages(stages, len(codebooks))
+    if share:
+        idx = partial_indices(partial_codes(z, codebooks, whole, lengths, share), whole).T
+    else:
+        idx = vq.encode(z, codebooks, whole)
+    return vq.decode(idx, codebooks)
+
+
 class SpeechEncoderStream:
     """Push audio blocks, get container bytes back as soon as chunks are complete."""
 
@@ -392,8 +412,7 @@ class SpeechDecoderStream:
             flat = entropy.decode(plan, payloads, len(glen) * max(glen) * plan.slots)
             idx = flat.reshape(len(glen), max(glen), plan.slots)
             if self.share:  # (stages 0..S-2, flag, stage S-1) -> stages, -1 where not coded
-                last = np.where(idx[..., -2] != 0, idx[..., -1], -1)
-                idx = np.concatenate([idx[..., : self.stages - 1], last[..., None]], axis=-1)
+                idx = partial_indices(idx, self.stages)
             for j, i in enumerate(good):
                 out[i] = idx[j, : lengths[i]]
         self.received += sum(lengths)

@@ -80,6 +80,21 @@ class SpeechKind(Kind):
     def synthesize(self, net, q, x):
         return net.synthesize(q, x.shape[-1])
 
+    def coded_latents(self, net, x, choices: tuple[float, ...], rng) -> torch.Tensor:
+        """The quantised latents the codec's decoder gets for waveforms x (B, N): each example
+        one record coded at a stage count drawn from `choices`, codes and partial-stage frames
+        chosen as the encoder chooses them (`codec.speech.coded_latents`)."""
+        import numpy as np
+        import torch
+
+        from ..codec.speech import coded_latents
+
+        z = net.encoder(net.features(x)).float().cpu().numpy()  # (B, D, T)
+        books = [q.codebook.detach().float().cpu().numpy() for q in net.quantizer.stages]
+        picks = rng.integers(len(choices), size=len(z))
+        out = [coded_latents(zb, books, choices[k], [zb.shape[1]]) for zb, k in zip(z, picks)]
+        return torch.from_numpy(np.stack(out)).to(x.device)
+
     def reconstruction_loss(self, y, x, stft=None):
         return stft(y, x)  # multi-resolution STFT
 

@@ -47,8 +47,14 @@ class SpeechVQVAE(nn.Module):
         return torch.istft(spec, self.cfg.n_fft, self.cfg.hop, window=self.window, center=True,
                            length=length)
 
-    def forward(self, wave: torch.Tensor, n_stages: int | None = None):
-        """Returns (reconstruction, indices, auxiliary VQ loss, quantisation error)."""
+    def forward(self, wave: torch.Tensor, n_stages: int | None = None,
+                quantized: torch.Tensor | None = None):
+        """Returns (reconstruction, indices, auxiliary VQ loss, quantisation error). Given
+        `quantized` latents (B, D, T) (the codec's own codes: `train --codec-stages`), only the
+        decoder runs, and indices are None."""
+        if quantized is not None:
+            zero = quantized.new_zeros(())
+            return self.synthesize(quantized, wave.shape[-1]), None, zero, zero
         q, idx, loss, err = self.quantizer(self.encoder(self.features(wave)), n_stages)
         return self.synthesize(q, wave.shape[-1]), idx, loss, err
 

@@ -39,4 +39,6 @@ class TrainOptions:
     gan: GanConfig | None = None  # adversarial training (speech): discriminators and loss weights
     narrowband: float = 0.0  # speech: share of examples the encoder hears through a telephone
     # band (as if recorded at 8 kHz); the loss still compares with the full-band original
+    codec_stages: tuple[float, ...] = ()  # speech, --only decoder: learn from the codec's own
+    # codes (beam search, partial last stage) at stage counts drawn from these, not greedy ones
     workers: int | None = None  # data-loading processes (None: one per two cores; 0: in-process)

@@ -71,6 +71,10 @@ class Trainer:
             self.base = codes_base(opts.init, opts.kind, self.cfg, opts.only)
             keep_codes(self.net, self.base, self.parts)
             self.frozen = freeze_codes(self.net, self.parts)
+        for stages in opts.codec_stages:
+            if not 1 <= stages <= self.cfg.stages:
+                raise UsageError(f"--codec-stages: {stages:g} is not between 1 and the model's "
+                                 f"{self.cfg.stages} stages")
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -188,8 +192,13 @@ class Trainer:
             from .augment import band_limit
 
             heard = band_limit(x, self.opts.narrowband, self.data.rng, self.cfg.sample_rate)
+        given = {}
+        if self.opts.codec_stages:  # the decoder alone, on the codes streams carry
+            with torch.no_grad():
+                given["quantized"] = self.kind.coded_latents(self.net, heard,
+                                                             self.opts.codec_stages, self.data.rng)
         with self.autocast():
-            y, _, vq_loss, err = self.train_net(heard)
+            y, _, vq_loss, err = self.train_net(heard, **given)
         y = y.float()
         rec = self.kind.reconstruction_loss(y, x, self.loss_fn)
         loss = rec + vq_loss.float()
