@@ -46,6 +46,31 @@ def test_tiled_coding_agrees_with_the_whole_image(net, h, w, workers, monkeypatc
     _assert_pixels_agree(net.decode_image(idx, h, w, tile=4), to_pixels(net.decode(idx), h, w))
 
 
+def test_a_map_smaller_than_a_tile_is_split_into_row_bands_for_the_threads():
+    """768x512 pixels (64 x 96 indices) is one 96-index tile; on two threads it runs as two
+    bands of 32 rows, each window reaching the halo into the other."""
+    top, bottom = tiles.tiles(64, 96, 96, 4, parts=2)
+    assert (top.y0, top.y1, top.x0, top.x1, top.wy0, top.wy1) == (0, 32, 0, 96, 0, 36)
+    assert (bottom.y0, bottom.y1, bottom.wy0, bottom.wy1) == (32, 64, 28, 64)
+    assert len(tiles.tiles(3, 5, 96, 1, parts=8)) == 3  # no more rows to split
+    big = tiles.tiles(200, 300, 96, 4, parts=2)  # already many tiles: none larger than 96
+    assert len(big) == 12 and max(t.y1 - t.y0 for t in big) == 67
+    for parts in ([top, bottom], big):
+        seen = np.zeros((parts[-1].y1, parts[-1].x1), dtype=int)
+        for t in parts:
+            seen[t.y0: t.y1, t.x0: t.x1] += 1
+        assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_bands_for_the_threads_agree_with_the_whole_image(net, workers):
+    rgb = _noise(72, 40)
+    idx = net.encode(to_input(rgb))
+    assert np.array_equal(net.encode_image(rgb, workers=workers), idx)
+    _assert_pixels_agree(net.decode_image(idx, 72, 40, workers=workers),
+                         to_pixels(net.decode(idx), 72, 40))
+
+
 def test_the_decoders_reach_is_how_far_one_index_moves_pixels(net):
     rng = np.random.default_rng(1)
     z = rng.standard_normal((16, 16, net.codebooks[0].shape[1])).astype(np.float32)

@@ -118,7 +118,8 @@ def compress_image(model: CodecModel, rgb: np.ndarray, channels: int,
 
     def correction(vq: int, step: int) -> tuple[bytes, bytes | None, np.ndarray | None]:
         """The maps, and for a detail level the decoder's picture with them (its base)."""
-        decoded = decompress_indices(model, idx[..., :vq], width, height, stop_if_cancelled)
+        # one thread: the range coder has the other
+        decoded = decompress_indices(model, idx[..., :vq], width, height, stop_if_cancelled, 1)
         if not correct:
             return b"", None, decoded
         colour_map, flat_map = correction_maps(rgb, decoded, flats, idx)
@@ -299,9 +300,10 @@ def decode_indices(model: CodecModel, header: container.Header, payload: bytes,
 
 
 def decompress_indices(model: CodecModel, idx: np.ndarray, width: int, height: int,
-                       progress: Progress | None = None) -> np.ndarray:
-    """(h, w) or (h, w, level) indices -> (H, W, 3) uint8 image."""
-    return model.runtime.decode_image(np.asarray(idx), height, width, progress=progress)
+                       progress: Progress | None = None, workers: int | None = None) -> np.ndarray:
+    """(h, w) or (h, w, level) indices -> (H, W, 3) uint8 image, on `workers` threads."""
+    return model.runtime.decode_image(np.asarray(idx), height, width, progress=progress,
+                                      workers=workers)
 
 
 def decompress_payload(model: CodecModel, header: container.Header, payload: bytes,

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from . import tiles, vq
+from .. import threads
 from ..networks import arch
 from .nets import Params, sequential
 
@@ -50,9 +51,9 @@ class ImageNet:
 
     def encode_image(self, rgb: np.ndarray, tile: int = TILE,
                      progress: Callable[[int, int], None] | None = None,
-                     level: int | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 -> (h, w) or (h, w, level) indices, tile by tile:
-        encode(to_input(rgb), level)."""
+                     level: int | None = None, workers: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 -> (h, w) or (h, w, level) indices, tile by tile on `workers`
+        threads (default: the thread count): encode(to_input(rgb), level)."""
         h, w = -(-rgb.shape[0] // FACTOR), -(-rgb.shape[1] // FACTOR)
         idx = np.empty((h, w) if level is None else (h, w, level), dtype=np.int64)
 
@@ -61,13 +62,15 @@ class ImageNet:
             z = sequential(self.enc, self.p, "encoder.net", x)  # (window h, window w, D)
             idx[t.y0: t.y1, t.x0: t.x1] = self._nearest(z[t.core], level)
 
-        tiles.run(one, tiles.tiles(h, w, tile, self.enc_halo), progress)
+        n = workers or threads.count()
+        tiles.run(one, tiles.tiles(h, w, tile, self.enc_halo, n), progress, n)
         return idx
 
     def decode_image(self, idx: np.ndarray, height: int, width: int, tile: int = TILE,
-                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """(h, w) or (h, w, L) indices -> (height, width, 3) uint8, tile by tile:
-        to_pixels(decode(idx))."""
+                     progress: Callable[[int, int], None] | None = None,
+                     workers: int | None = None) -> np.ndarray:
+        """(h, w) or (h, w, L) indices -> (height, width, 3) uint8, tile by tile on `workers`
+        threads (default: the thread count): to_pixels(decode(idx))."""
         out = np.empty((height, width, 3), dtype=np.uint8)
 
         def one(t: tiles.Tile) -> None:
@@ -78,7 +81,8 @@ class ImageNet:
             out[t.y0 * FACTOR: rows, t.x0 * FACTOR: cols] = to_pixels(
                 y, rows - t.y0 * FACTOR, cols - t.x0 * FACTOR)
 
-        tiles.run(one, tiles.tiles(*idx.shape[:2], tile, self.dec_halo), progress)
+        n = workers or threads.count()
+        tiles.run(one, tiles.tiles(*idx.shape[:2], tile, self.dec_halo, n), progress, n)
         return out
 
 

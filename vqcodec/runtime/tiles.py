@@ -54,18 +54,25 @@ class Tile:
                 slice(self.x0 - self.wx0, self.x1 - self.wx0))
 
 
-def tiles(h: int, w: int, size: int, halo: int) -> list[Tile]:
-    """Row-major tiles of at most size x size covering an (h, w) map, windows `halo` wider."""
-    return [Tile(y, min(h, y + size), x, min(w, x + size), max(0, y - halo),
-                 min(h, y + size + halo), max(0, x - halo), min(w, x + size + halo))
-            for y in range(0, h, size) for x in range(0, w, size)]
+def tiles(h: int, w: int, size: int, halo: int, parts: int = 1) -> list[Tile]:
+    """Row-major tiles of at most size x size covering an (h, w) map, windows `halo` wider;
+    the rows split further, where there are rows to split, until there are at least `parts`
+    tiles: a map smaller than one tile still keeps `parts` threads busy."""
+    rows = -(-h // size)
+    cols = -(-w // size)
+    while rows * cols < parts and rows < h:
+        rows += 1
+    th, tw = -(-h // rows), -(-w // cols)
+    return [Tile(y, min(h, y + th), x, min(w, x + tw), max(0, y - halo),
+                 min(h, y + th + halo), max(0, x - halo), min(w, x + tw + halo))
+            for y in range(0, h, th) for x in range(0, w, tw)]
 
 
 def run(fn: Callable[[Tile], None], parts: list[Tile],
-        progress: Callable[[int, int], None] | None = None) -> None:
-    """fn(tile) for every tile (fn stores its result); on several threads, one BLAS thread
-    each, when the thread count allows. `progress(done, total)` is called from this thread."""
-    workers = min(threads.count(), len(parts))
+        progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> None:
+    """fn(tile) for every tile (fn stores its result); on `workers` threads (default: the
+    thread count), one BLAS thread each. `progress(done, total)` is called from this thread."""
+    workers = min(workers or threads.count(), len(parts))
     if workers <= 1:
         for i, part in enumerate(parts):
             fn(part)
