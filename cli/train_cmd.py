@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -96,14 +97,20 @@ def train(
     parent = Path(out).resolve().parent
     if not parent.is_dir():
         fail(f"--out {out}: directory {parent} does not exist", 4)
+    if Path(out).is_dir():
+        fail(f"--out {out} is a directory; name the model file to write", 4)
     coded = ()
     if codec_stages is not None:
-        if kind != "speech" or parts != ("decoder",):
+        if kind != "speech":
+            fail("--codec-stages is for speech models", 1)
+        if parts != ("decoder",):
             fail("--codec-stages trains a speech decoder alone: give --only decoder", 1)
         try:
             coded = tuple(float(v) for v in codec_stages.split(","))
         except ValueError:
             fail(f"--codec-stages: {codec_stages!r} is not a comma-separated list of stage counts", 1)
+        if not all(v >= 1 and math.isfinite(v) for v in coded):  # the model's top: by the trainer
+            fail(f"--codec-stages: {codec_stages!r} has a stage count below 1 or not finite", 1)
     try:
         gan_overrides = json.loads(gan_config) if gan_config else {}
     except json.JSONDecodeError as exc:

@@ -305,17 +305,67 @@ def test_coded_latents_are_what_a_stream_at_that_stage_count_decodes_to():
     assert np.array_equal(split[:, flagged], three[:, flagged])
 
 
-def test_decoder_trained_on_the_codecs_codes_keeps_the_streams(media, speech_model, tmp_path):
-    """`--codec-stages`: the decoder alone learns from the codes the codec writes (every drawn
-    example's latents come from `coded_latents`); the rest of the model and the streams stay."""
+def test_decoder_trained_on_the_codecs_codes_keeps_the_streams(media, speech_model, tmp_path,
+                                                              monkeypatch):
+    """`--codec-stages`: every training step's latents come from `codec_view` (the codec's
+    level control and codes); the rest of the model and the streams stay."""
+    from vqcodec.kinds.speech import SpeechKind
+
+    seen = []
+    view = SpeechKind.codec_view
+
+    def spy(self, net, heard, x, choices, rng):
+        seen.append(choices)
+        return view(self, net, heard, x, choices, rng)
+
+    monkeypatch.setattr(SpeechKind, "codec_view", spy)
     out = tmp_path / "dec.safetensors"
     r = _train_decoder(media, speech_model, out, "--codec-stages", "1,1.5,2")
     assert r.returncode == 0, r.stderr.decode()
+    assert seen == [(1.0, 1.5, 2.0)] * 3  # the three steps
     base, new = _tensors(speech_model), _tensors(out)
     assert all(np.array_equal(base[k], new[k]) for k in base if not k.startswith(DECODER_TENSORS))
     assert any(not np.array_equal(base[k], new[k]) for k in new if k.startswith(DECODER_TENSORS))
     streams = _compress_with_both(speech_model, out, tmp_path)
     assert streams["base"].read_bytes() == streams["new"].read_bytes()
+    # a checkpoint resumes only as it was started
+    r = _train_decoder(media, speech_model, out, "--resume", "--steps", "4")
+    assert r.returncode == 1
+    assert "was trained with --codec-stages 1,1.5,2; resume it as it was started" in r.stderr.decode()
+
+
+def test_the_codec_view_of_a_quiet_crop_is_level_controlled_and_coded_per_record(speech_model):
+    """A 1.5 s crop at -35 dBFS: two records (50 + 25 frames), each heard as the encoder hears
+    it (its level raised to about -15 dBFS, the target scaled alike), the partial stage on
+    share 128 of each record's frames (25 of 50, 13 of 25)."""
+    from vqcodec.codec.speech import speech_level_db
+    from vqcodec.kinds.speech import SpeechKind
+    from vqcodec.runtime import vq
+
+    net = load_model(speech_model).net.eval()
+    wave = make_speechlike(1.5, 16000, 4)
+    wave = wave / 10 ** ((speech_level_db(wave, 320) + 35) / 20)
+    x = torch.from_numpy(np.stack([wave, wave]).astype(np.float32))
+    heard = x * 0.5  # as if band-limited: what the encoder hears sets the gain
+    before = x.clone()
+    with torch.no_grad():
+        h, t, q = SpeechKind().codec_view(net, heard, x, (1.5,), np.random.default_rng(0))
+    assert torch.equal(x, before)  # the batch itself is left alone
+    h2, t2, _ = SpeechKind().codec_view(net, x, x, (1.5,), np.random.default_rng(0))
+    assert torch.equal(h2, t2)  # heard and the target one tensor (no --narrowband): scaled once
+    some = heard[0].abs() > 1e-6  # no DC offset at this level: the gain is h / heard
+    gain = h[0][some] / heard[0][some]
+    assert abs(speech_level_db(h[0].numpy(), 320) + 15) < 0.5  # heard at -41 dBFS: +26 dB
+    assert abs(20 * np.log10(float(gain.min())) - 26) < 0.3 and torch.allclose(gain, gain.min())
+    assert torch.allclose(t[0][some], x[0][some] * gain, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        z = net.encoder(net.features(h)).float().numpy()[0]
+    books = [s.codebook.float().numpy() for s in net.quantizer.stages]
+    one, two = (vq.decode(vq.encode(z, books, n), books) for n in (1, 2))
+    flagged = ~np.all(q[0].numpy() == one, axis=0)
+    assert q.shape == (2, z.shape[0], 75)
+    assert flagged[:50].sum() == 25 and flagged[50:].sum() == 13
+    assert np.array_equal(q[0].numpy()[:, flagged], two[:, flagged])
 
 
 def test_the_decoder_gets_the_codecs_latents_when_given():
@@ -330,15 +380,18 @@ def test_the_decoder_gets_the_codecs_latents_when_given():
     assert torch.equal(y, net.synthesize(q, 16000))
 
 
-@pytest.mark.parametrize("args, message, code", [
-    (["--codec-stages", "1,2"], "--codec-stages trains a speech decoder alone: give --only decoder", 1),
-    (["--only", "encoder,decoder", "--codec-stages", "2"], "give --only decoder", 1),
-    (["--only", "decoder", "--codec-stages", "1,two"], "'1,two' is not a comma-separated list", 1),
+@pytest.mark.parametrize("kind, args, message", [
+    ("speech", ["--codec-stages", "1,2"], "--codec-stages trains a speech decoder alone: give --only decoder"),
+    ("speech", ["--only", "encoder,decoder", "--codec-stages", "2"], "give --only decoder"),
+    ("speech", ["--only", "decoder", "--codec-stages", "1,two"], "'1,two' is not a comma-separated list"),
+    ("speech", ["--only", "decoder", "--codec-stages", "1,nan"], "below 1 or not finite"),
+    ("speech", ["--only", "decoder", "--codec-stages", "0"], "below 1 or not finite"),
+    ("image", ["--only", "decoder", "--codec-stages", "1"], "--codec-stages is for speech models"),
 ])
-def test_codec_stages_is_checked_before_any_work(media, tmp_path, speech_model, args, message, code):
-    r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "x.safetensors",
+def test_codec_stages_is_checked_before_any_work(media, tmp_path, speech_model, kind, args, message):
+    r = run_cli("train", kind, "--data", media / "sp", "--out", tmp_path / "x.safetensors",
                 "--init", speech_model, *args)
-    assert r.returncode == code
+    assert r.returncode == 1
     lines = r.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not (tmp_path / "x.safetensors").exists()
@@ -352,8 +405,12 @@ def test_codec_stages_beyond_the_model_are_refused(media, speech_model, tmp_path
     assert not (tmp_path / "x.safetensors").exists()
 
 
-def test_train_refuses_an_output_folder_that_does_not_exist(media, tmp_path):
+def test_train_refuses_an_output_folder_that_does_not_exist_or_a_folder_as_output(media, tmp_path):
     r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "no" / "x.safetensors")
     assert r.returncode == 4
     assert r.stderr.decode().strip() == (f"vqcodec: error: --out {tmp_path / 'no' / 'x.safetensors'}: "
                                          f"directory {tmp_path / 'no'} does not exist")
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path)
+    assert r.returncode == 4
+    assert r.stderr.decode().strip() == (f"vqcodec: error: --out {tmp_path} is a directory; "
+                                         "name the model file to write")

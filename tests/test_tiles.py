@@ -52,7 +52,8 @@ def test_a_map_smaller_than_a_tile_is_split_into_row_bands_for_the_threads():
     top, bottom = tiles.tiles(64, 96, 96, 4, parts=2)
     assert (top.y0, top.y1, top.x0, top.x1, top.wy0, top.wy1) == (0, 32, 0, 96, 0, 36)
     assert (bottom.y0, bottom.y1, bottom.wy0, bottom.wy1) == (32, 64, 28, 64)
-    assert len(tiles.tiles(3, 5, 96, 1, parts=8)) == 3  # no more rows to split
+    assert len(tiles.tiles(3, 5, 96, 1, parts=8)) == 1  # bands at least 4 halos high
+    assert [t.y1 - t.y0 for t in tiles.tiles(64, 96, 96, 5, parts=16)] == [22, 22, 20]
     big = tiles.tiles(200, 300, 96, 4, parts=2)  # already many tiles: none larger than 96
     assert len(big) == 12 and max(t.y1 - t.y0 for t in big) == 67
     for parts in ([top, bottom], big):
@@ -62,13 +63,19 @@ def test_a_map_smaller_than_a_tile_is_split_into_row_bands_for_the_threads():
         assert (seen == 1).all()
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_bands_for_the_threads_agree_with_the_whole_image(net, workers):
-    rgb = _noise(72, 40)
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_bands_for_the_threads_agree_with_the_whole_image(net, workers, monkeypatch):
+    """The encoder cuts the same two bands on any number of threads (the stream must not
+    depend on the machine's load); the decoder cuts one band per thread."""
+    cuts = []
+    cut = tiles.tiles
+    monkeypatch.setattr(tiles, "tiles", lambda *a: cuts.append(cut(*a)) or cuts[-1])
+    rgb = _noise(8 * 16 * net.enc_halo, 40)
+    h, w = rgb.shape[:2]
     idx = net.encode(to_input(rgb))
     assert np.array_equal(net.encode_image(rgb, workers=workers), idx)
-    _assert_pixels_agree(net.decode_image(idx, 72, 40, workers=workers),
-                         to_pixels(net.decode(idx), 72, 40))
+    _assert_pixels_agree(net.decode_image(idx, h, w, workers=workers), to_pixels(net.decode(idx), h, w))
+    assert [len(c) for c in cuts] == [2, workers]
 
 
 def test_the_decoders_reach_is_how_far_one_index_moves_pixels(net):

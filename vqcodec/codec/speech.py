@@ -180,6 +180,29 @@ def partial_indices(symbols: np.ndarray, stages: int) -> np.ndarray:
     return np.concatenate([symbols[..., : stages - 1], last[..., None]], axis=-1)
 
 
+def level_controlled(x: np.ndarray, frame: int, rate: int,
+                     lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """What level control does to `x`, consecutive records of `lengths` frames coded from a
+    fresh start: (per-sample offset, per-sample gain); the encoder hears (x - offset) * gain.
+    As `SpeechEncoderStream._latents` does record by record (each record's DC offset, its
+    gain from LevelControl, 10 ms ramps between records), for `train --codec-stages`."""
+    level = LevelControl()
+    offsets, gains, pos = [], [], 0
+    for length in lengths:
+        audio = x[pos: pos + length * frame]
+        off = dc_offset(audio)
+        byte = level.next(audio - off, frame, length * frame / rate)
+        offsets.append(np.full(len(audio), off, dtype=np.float32))
+        gains.append(np.full(len(audio), gain_of(byte), dtype=np.float32))
+        pos += length * frame
+    return np.concatenate(offsets), _smooth(np.concatenate(gains))
+
+
+def record_lengths(frames: int) -> list[int]:
+    """A file's records: FILE_CHUNK_FRAMES frames each, the last one shorter."""
+    return [min(FILE_CHUNK_FRAMES, frames - s) for s in range(0, frames, FILE_CHUNK_FRAMES)]
+
+
 def coded_latents(z: np.ndarray, codebooks: list[np.ndarray], stages: float,
                   lengths: list[int]) -> np.ndarray:
     """(D, n) latents of consecutive records -> the quantised latents a decoder gets from a

@@ -80,20 +80,33 @@ class SpeechKind(Kind):
     def synthesize(self, net, q, x):
         return net.synthesize(q, x.shape[-1])
 
-    def coded_latents(self, net, x, choices: tuple[float, ...], rng) -> torch.Tensor:
-        """The quantised latents the codec's decoder gets for waveforms x (B, N): each example
-        one record coded at a stage count drawn from `choices`, codes and partial-stage frames
-        chosen as the encoder chooses them (`codec.speech.coded_latents`)."""
+    def codec_view(self, net, heard, x, choices: tuple[float, ...], rng):
+        """A batch as the codec's decoder meets it, for `train --codec-stages`: each example
+        split into 1 s records, level-controlled as the encoder does (`heard`, what the encoder
+        hears, sets each record's DC offset and gain; the target `x` gets the same), then coded
+        at a stage count drawn from `choices` with the encoder's codes and partial-stage
+        frames. Returns (heard, x, quantised latents (B, D, T)). The records are encoded
+        together, without the encoder's context windows, so a record's first and last frames
+        may code otherwise than in a stream."""
         import numpy as np
         import torch
 
-        from ..codec.speech import coded_latents
+        from ..codec.speech import coded_latents, level_controlled, record_lengths
 
-        z = net.encoder(net.features(x)).float().cpu().numpy()  # (B, D, T)
+        frame, rate = net.cfg.frame, net.cfg.sample_rate
+        lengths = record_lengths(heard.shape[-1] // frame)
+        # copies: heard may be x itself, and both may share memory with the loader's batch
+        h, t = (v.detach().float().cpu().numpy().copy() for v in (heard, x))
+        for i in range(len(h)):
+            offset, gain = level_controlled(h[i], frame, rate, lengths)
+            h[i], t[i] = (h[i] - offset) * gain, (t[i] - offset) * gain
+        heard, x = torch.from_numpy(h).to(x.device), torch.from_numpy(t).to(x.device)
+        with torch.no_grad():
+            z = net.encoder(net.features(heard)).float().cpu().numpy()  # (B, D, T)
         books = [q.codebook.detach().float().cpu().numpy() for q in net.quantizer.stages]
         picks = rng.integers(len(choices), size=len(z))
-        out = [coded_latents(zb, books, choices[k], [zb.shape[1]]) for zb, k in zip(z, picks)]
-        return torch.from_numpy(np.stack(out)).to(x.device)
+        out = [coded_latents(zb, books, choices[k], lengths) for zb, k in zip(z, picks)]
+        return heard, x, torch.from_numpy(np.stack(out)).to(x.device)
 
     def reconstruction_loss(self, y, x, stft=None):
         return stft(y, x)  # multi-resolution STFT

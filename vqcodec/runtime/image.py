@@ -19,6 +19,12 @@ from .nets import Params, sequential
 
 FACTOR = 8  # pixels per index along each axis
 TILE = 96  # indices per tile side (768 x 768 pixels): 24 MP codes in 0.46 GB peak RSS
+# The encoder cuts a map smaller than two tiles into two bands whatever the thread count, so
+# the indices (the stream) never depend on it: two threads then encode a 768x512 photo in
+# 0.30 s instead of 0.37-0.70 s as one tile with two BLAS threads; on one thread the bands
+# cost 7 % more (fifteenth session, docs/RESULTS.md). The decoder's pixels may differ by a
+# level with the cuts (tests/test_tiles.py), so its bands follow the threads.
+ENCODE_PARTS = 2
 
 
 class ImageNet:
@@ -53,7 +59,8 @@ class ImageNet:
                      progress: Callable[[int, int], None] | None = None,
                      level: int | None = None, workers: int | None = None) -> np.ndarray:
         """(H, W, 3) uint8 -> (h, w) or (h, w, level) indices, tile by tile on `workers`
-        threads (default: the thread count): encode(to_input(rgb), level)."""
+        threads (default: the thread count; the tiles do not depend on it):
+        encode(to_input(rgb), level)."""
         h, w = -(-rgb.shape[0] // FACTOR), -(-rgb.shape[1] // FACTOR)
         idx = np.empty((h, w) if level is None else (h, w, level), dtype=np.int64)
 
@@ -62,8 +69,7 @@ class ImageNet:
             z = sequential(self.enc, self.p, "encoder.net", x)  # (window h, window w, D)
             idx[t.y0: t.y1, t.x0: t.x1] = self._nearest(z[t.core], level)
 
-        n = workers or threads.count()
-        tiles.run(one, tiles.tiles(h, w, tile, self.enc_halo, n), progress, n)
+        tiles.run(one, tiles.tiles(h, w, tile, self.enc_halo, ENCODE_PARTS), progress, workers)
         return idx
 
     def decode_image(self, idx: np.ndarray, height: int, width: int, tile: int = TILE,

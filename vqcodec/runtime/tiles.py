@@ -55,12 +55,13 @@ class Tile:
 
 
 def tiles(h: int, w: int, size: int, halo: int, parts: int = 1) -> list[Tile]:
-    """Row-major tiles of at most size x size covering an (h, w) map, windows `halo` wider;
-    the rows split further, where there are rows to split, until there are at least `parts`
-    tiles: a map smaller than one tile still keeps `parts` threads busy."""
+    """Row-major tiles of at most size x size covering an (h, w) map, windows `halo` wider,
+    as even as the map allows; a map of fewer than `parts` tiles has its rows split into
+    more, as long as each band stays at least 4 halos high (the windows' overlap is then at
+    most half the work): a map smaller than one tile can still keep `parts` threads busy."""
     rows = -(-h // size)
     cols = -(-w // size)
-    while rows * cols < parts and rows < h:
+    while rows * cols < parts and h // (rows + 1) >= 4 * max(1, halo):
         rows += 1
     th, tw = -(-h // rows), -(-w // cols)
     return [Tile(y, min(h, y + th), x, min(w, x + tw), max(0, y - halo),

@@ -49,6 +49,7 @@ class Trainer:
         random.seed(opts.seed)
         self.device = pick_device(opts.device)
         self.cfg, self.net = build(opts)
+        check_codec_stages(opts, self.cfg)
         self.net.to(self.device)
         data_seed = opts.seed + 1000 * self.rank  # each rank draws its own examples
         self.kind = kinds.get(opts.kind)
@@ -71,10 +72,6 @@ class Trainer:
             self.base = codes_base(opts.init, opts.kind, self.cfg, opts.only)
             keep_codes(self.net, self.base, self.parts)
             self.frozen = freeze_codes(self.net, self.parts)
-        for stages in opts.codec_stages:
-            if not 1 <= stages <= self.cfg.stages:
-                raise UsageError(f"--codec-stages: {stages:g} is not between 1 and the model's "
-                                 f"{self.cfg.stages} stages")
         self.train_net, self.train_prior = self.net, self.prior
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -104,7 +101,7 @@ class Trainer:
                  "prior_opt": self.prior_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                  "py_rng": random.getstate(),
                  "data_rng": json.dumps(self.data.rng.bit_generator.state),
-                 "only": self.opts.only,
+                 "only": self.opts.only, "codec_stages": list(self.opts.codec_stages),
                  "base": self.base.fingerprint.hex() if self.base is not None else ""}
         if self.adversary is not None:
             state.update(self.adversary.state_dict())
@@ -123,6 +120,10 @@ class Trainer:
             raise UsageError(f"{self.ckpt} was trained with --only {state['only']}"
                              + (f" from model {state['base'][:8]}" if state.get("base") else "")
                              + "; resume it as it was started")
+        if list(state.get("codec_stages", [])) != list(self.opts.codec_stages):
+            was = ",".join(f"{v:g}" for v in state.get("codec_stages", [])) or "none"
+            raise UsageError(f"{self.ckpt} was trained with --codec-stages {was}; resume it "
+                             "as it was started")
         self.net.load_state_dict(state["net"])
         if self.base is not None:
             keep_codes(self.net, self.base, self.parts)
@@ -193,10 +194,10 @@ class Trainer:
 
             heard = band_limit(x, self.opts.narrowband, self.data.rng, self.cfg.sample_rate)
         given = {}
-        if self.opts.codec_stages:  # the decoder alone, on the codes streams carry
+        if self.opts.codec_stages:  # the decoder alone, on what streams carry
             with torch.no_grad():
-                given["quantized"] = self.kind.coded_latents(self.net, heard,
-                                                             self.opts.codec_stages, self.data.rng)
+                heard, x, given["quantized"] = self.kind.codec_view(
+                    self.net, heard, x, self.opts.codec_stages, self.data.rng)
         with self.autocast():
             y, _, vq_loss, err = self.train_net(heard, **given)
         y = y.float()
@@ -387,6 +388,20 @@ class Trainer:
 
         plot_curves(self.log_path, Path(str(self.opts.out) + ".curves.png"))
         return summary
+
+
+def check_codec_stages(opts: TrainOptions, cfg) -> None:
+    """`--codec-stages`: a speech decoder trained alone, at stage counts the model has."""
+    if not opts.codec_stages:
+        return
+    if opts.kind != "speech":
+        raise UsageError("--codec-stages is for speech models")
+    if only_parts(opts.only) != ("decoder",):
+        raise UsageError("--codec-stages trains a speech decoder alone: give --only decoder")
+    for stages in opts.codec_stages:
+        if not 1 <= stages <= cfg.stages:  # NaN too
+            raise UsageError(f"--codec-stages: {stages:g} is not between 1 and the model's "
+                             f"{cfg.stages} stages")
 
 
 def _set_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
