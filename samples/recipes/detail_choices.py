@@ -59,15 +59,17 @@ def main() -> None:
     ap.add_argument("folder")
     ap.add_argument("--variant", action="append", default=[],
                     help="NAME=EXPRESSION: a module constant of vqcodec.codec.detail, evaluated "
-                         "in the module (numpy as np, ZU, ZV, ... available); repeat for more")
+                         "in the module (numpy as np, ZU, ZV, ... available); several joined by "
+                         "';' make one variant; repeat for more")
     args = ap.parse_args()
     photos = bases(args.folder)
     ref = curve(photos)
     print("as in the code:", " ".join(f"{b:.4f}/{p:.2f}/{s:.4f}" for b, p, s in ref))
     for variant in args.variant:
-        name, expr = variant.split("=", 1)
         importlib.reload(detail)
-        setattr(detail, name.strip(), eval(expr, vars(detail)))
+        for part in variant.split(";"):  # "A=1; B=2" changes both
+            name, expr = part.split("=", 1)
+            setattr(detail, name.strip(), eval(expr, vars(detail)))
         pts = curve(photos)
         bd_p = bd_rate([(b, p) for b, p, _ in ref], [(b, p) for b, p, _ in pts])
         bd_s = bd_rate([(b, s) for b, _, s in ref], [(b, s) for b, _, s in pts])
