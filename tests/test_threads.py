@@ -33,3 +33,25 @@ def test_default_threads_never_exceed_the_cores():
 
     n, blas = _probe({"OPENBLAS_NUM_THREADS": "16"})
     assert 1 <= n <= available_cores() and blas == [n]
+
+
+@pytest.mark.parametrize("load, runnable, busy", [(1.3, 0, 0), (1.3, 1, 1), (1.3, 5, 1),
+                                                  (0.4, 3, 0), (2.2, None, 2)])
+def test_busy_cores_is_the_load_average_capped_by_the_tasks_runnable_now(monkeypatch, load,
+                                                                         runnable, busy):
+    """A finished run leaves the 1-minute load average up for a minute or more: the next
+    command counts a core busy only while something else is runnable."""
+    from vqcodec import threads
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(threads, "runnable_elsewhere", lambda: runnable)
+    assert threads.busy_cores() == busy
+    assert threads.default_threads() == max(1, threads.available_cores() - busy)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="Linux's /proc/loadavg")
+def test_runnable_elsewhere_does_not_count_this_process():
+    from vqcodec.threads import runnable_elsewhere
+
+    n = runnable_elsewhere()
+    assert isinstance(n, int) and 0 <= n < 10_000

@@ -3,8 +3,8 @@
 numpy's BLAS (OpenBLAS) and torch each size their pools to the machine; together, or beside
 another busy process, they oversubscribe the cores and every small matrix product waits for a
 descheduled thread. `configure()` sets both pools from one number: `--threads N`, else the
-cores this process may use minus those the 1-minute load average says are busy elsewhere, at
-least one. Environment variables such as OPENBLAS_NUM_THREADS then change nothing.
+cores this process may use minus those busy elsewhere (the 1-minute load average, capped by
+the tasks runnable at that moment), at least one. Environment variables such as OPENBLAS_NUM_THREADS then change nothing.
 The priors' many tiny steps run on one thread (`single`): hand-offs cost more than they save.
 """
 
@@ -25,14 +25,31 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def default_threads() -> int:
-    """Cores this process may use, less those busy elsewhere (1-minute load average)."""
-    cores = available_cores()
+def runnable_elsewhere() -> int | None:
+    """Tasks other than this one that are runnable at this moment (Linux's /proc/loadavg);
+    None where that cannot be read."""
+    try:
+        with open("/proc/loadavg") as f:
+            return max(0, int(f.read().split()[3].split("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def busy_cores() -> int:
+    """Cores busy elsewhere: the 1-minute load average, but no more than the tasks runnable
+    right now, for the average trails a finished run for a minute or more (back-to-back runs
+    of the CLI would otherwise each see the last one's load and take one thread)."""
     try:
         busy = int(os.getloadavg()[0])
     except (OSError, AttributeError):
-        busy = 0
-    return max(1, cores - busy)
+        return 0
+    now = runnable_elsewhere()
+    return busy if now is None else min(busy, now)
+
+
+def default_threads() -> int:
+    """Cores this process may use, less those busy elsewhere (`busy_cores`)."""
+    return max(1, available_cores() - busy_cores())
 
 
 def configure(n: int | None = None) -> int:
