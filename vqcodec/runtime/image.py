@@ -19,7 +19,7 @@ from .nets import Params, sequential
 
 FACTOR = 8  # pixels per index along each axis
 TILE = 96  # indices per tile side (768 x 768 pixels): 24 MP codes in 0.46 GB peak RSS
-# The encoder cuts a map smaller than two tiles into two bands whatever the thread count, so
+# The encoder cuts a map of one tile into two bands whatever the thread count, so
 # the indices (the stream) never depend on it: two threads then encode a 768x512 photo in
 # 0.30 s instead of 0.37-0.70 s as one tile with two BLAS threads; on one thread the bands
 # cost 7 % more (fifteenth session, docs/RESULTS.md). The decoder's pixels may differ by a
