@@ -164,6 +164,7 @@ def compress(
                                            help="Channels of --raw input."),
     stages: Optional[float] = typer.Option(None, "--stages", metavar="N", show_default="the model's default",
                                            help="Speech: residual VQ stages to code (rate control); a fraction codes the last stage on that share of the frames, e.g. 2.5."),
+    kbps: Optional[float] = typer.Option(None, "--kbps", metavar="X", help="Speech: the most stages (in 1/256 steps) whose file fits X kbit/s, headers included; reads the whole input first and codes it several times (not with --stream)."),
     quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default="the middle level, ceil(N/2)",
                                           help="Images: quality level 1..N of the model (higher is better; `vqcodec models` lists N)."),
     bpp: Optional[float] = typer.Option(None, "--bpp", metavar="X", help="Images: the highest level whose file fits X bits per pixel."),
@@ -197,6 +198,10 @@ def compress(
         fail("--chunk-ms must be between 20 and 60000", 1)
     if stages is not None and stages < 1:
         fail("--stages must be at least 1", 1)
+    if kbps is not None and not 0 < kbps < float("inf"):
+        fail("--kbps must be a positive number", 1)
+    if kbps is not None and stages is not None:
+        fail("give --stages or --kbps, not both", 1)
     if quality is not None and quality < 1:
         fail("--quality must be at least 1", 1)
     if bpp is not None and not bpp > 0:
@@ -211,7 +216,7 @@ def compress(
     _refuse_shared_outputs(tasks)
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                       stages=stages, quality=quality, bpp=bpp, colour=colour, stream=stream,
+                       stages=stages, kbps=kbps, quality=quality, bpp=bpp, colour=colour, stream=stream,
                        low_latency=low_latency, level_control=level_control,
                        chunk_frames=max(1, round(chunk_ms / 20)) if chunk_ms else None,
                        max_pixels=max_pixels, max_seconds=max_seconds,
@@ -222,7 +227,7 @@ def compress(
     report = _reporter(as_json, verbose, quiet, lambda r: (
         f"{r['input']} -> {r['output']}: {r['bytes']} bytes, "
         + (f"{r['bpp']:.4f} bpp at level {r['level']}" if "bpp" in r
-           else f"{r['bit_per_second']:.0f} bit/s")
+           else f"{r['bit_per_second']:.0f} bit/s at {r['stages']:g} stages")
         + (f" (detail layer {r['detail_bytes']} bytes; index stream"
            if r.get("detail_bytes") else " (payload")
         + f" {r['overhead_percent']:+.2f}% vs the prior's ideal)"))

@@ -137,13 +137,13 @@ def _record(model: Optional[str], kind: str, make) -> None:
     print(f"recorded the measurement in {m.path}", file=sys.stderr)
 
 
-def _stage_list(values: Optional[List[str]]) -> Optional[List[float]]:
+def _stage_list(values: Optional[List[str]], flag: str = "--stages") -> Optional[List[float]]:
     if not values:
         return None
     try:
         got = [float(v) for item in values for v in item.split(",") if v.strip()]
     except ValueError:
-        fail(f"--stages {' '.join(values)}: expected numbers, e.g. --stages 2 --stages 2.5", 1)
+        fail(f"{flag} {' '.join(values)}: expected numbers, e.g. {flag} 2 {flag} 2.5", 1)
     return [int(v) if v.is_integer() else v for v in got]  # nan, inf: refused by the range check
 
 
@@ -157,6 +157,9 @@ def speech(
     stages: Optional[List[str]] = typer.Option(
         None, "--stages", help="Residual VQ stages to test; repeat or comma-separate "
                                "(default: every stage count, 1 to the model's stages)."),
+    kbps: Optional[List[str]] = typer.Option(
+        None, "--kbps", help="Also code each clip at the most stages that fit these kbit/s "
+                             "(`compress --kbps`); repeat or comma-separate."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run Codec2 and Opus if installed."),
     record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Processes computing PESQ and STOI (default: the idle cores). The codecs run one at a time, so their timings stay fair."),
@@ -167,11 +170,12 @@ def speech(
     if jobs is not None and not 1 <= jobs <= 256:
         fail(f"--jobs {jobs} is out of range (1..256)", 1)
     stage_list = _stage_list(stages)
+    kbps_list = _stage_list(kbps, "--kbps")
     from vqcodec import threads
     from vqcodec.eval.speech import evaluate_speech, plot_quality
 
     result = evaluate_speech(directory, model, stage_list, peers=peers, progress=_progress(quiet),
-                             jobs=jobs or threads.default_threads())
+                             jobs=jobs or threads.default_threads(), kbps=kbps_list)
     if record:
         from vqcodec.eval import measured
 

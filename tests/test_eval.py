@@ -271,3 +271,24 @@ def test_flat_colours_are_checked_at_every_level(image_run, image_model):
         stream = api.compress(np.broadcast_to(c, (64, 64, 3)).copy(), image_model, quality=f["level"])
         out = api.decompress(stream, image_model)
         assert np.abs(out.astype(float) - c).mean() == pytest.approx(f["worst_error"])
+
+
+@pytest.mark.slow
+def test_kbps_rows_fit_their_budget_or_fall_back_to_one_stage(speech_model, media, tmp_path):
+    from vqcodec.eval.speech import evaluate_speech, kbps_name, ours_name
+
+    subset((media / "sp").glob("*.wav"), 2, tmp_path / "sp")
+    run = evaluate_speech(tmp_path / "sp", speech_model, [1, 2], peers=False, kbps=[0.05, 1.0])
+    rows = {(r.codec, r.clip): r for r in run.rows}
+    for clip in {r.clip for r in run.rows}:
+        fit, one, two = (rows[(c, clip)] for c in (kbps_name(1.0), ours_name(1), ours_name(2)))
+        assert fit.bytes * 8 <= 1.0 * 1000 * fit.seconds or fit.bytes == one.bytes
+        assert one.bytes <= fit.bytes <= two.bytes
+        assert rows[(kbps_name(0.05), clip)].bytes == one.bytes  # nothing fits: one stage
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kbps", ["0", "nan", "-1", "fast"])
+def test_kbps_out_of_range_is_a_usage_error(speech_model, media, kbps):
+    r = run_eval("speech", media / "sp", "--model", speech_model, "--kbps", kbps, "--no-peers")
+    assert r.returncode == 1 and "kbps" in r.stderr and r.stderr.count("\n") == 1, r.stderr

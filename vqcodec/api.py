@@ -85,19 +85,40 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
 def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: BinaryIO,
                       model: str | Path | None = None, stages: float | None = None,
                       chunk_frames: int = 50, flush: bool = False,
-                      low_latency: bool = False, level_control: bool = True) -> Report:
+                      low_latency: bool = False, level_control: bool = True,
+                      kbps: float | None = None) -> Report:
     """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written;
     `low_latency` marks the stream for the decoder's low-latency schedule (codec/speech.py);
     `level_control=False` writes no gains (format version 1, 3 or 6, as older vqcodec wrote
-    and reads)."""
+    and reads). `kbps`, instead of `stages`: the most stages whose stream fits that many
+    kbit/s (codec/speech.py: fit_rate), the whole input read first."""
     from .codec.params import FULL_CONTEXT, LOW_LATENCY
-    from .codec.speech import SpeechEncoderStream
+    from .codec.speech import SpeechEncoderStream, fit_rate
 
     m = get_model(model, "speech")
-    enc = SpeechEncoderStream(m, info.rate, info.channels, stages, chunk_frames,
-                              batch_chunks=1 if flush else 16,
-                              schedule=LOW_LATENCY if low_latency else FULL_CONTEXT,
-                              level_control=level_control)
+    schedule = LOW_LATENCY if low_latency else FULL_CONTEXT
+
+    def encoder(s: float | None, latents: dict | None = None) -> SpeechEncoderStream:
+        return SpeechEncoderStream(m, info.rate, info.channels, s, chunk_frames,
+                                   batch_chunks=1 if flush else 16, schedule=schedule,
+                                   level_control=level_control, latents=latents)
+
+    if kbps is not None:
+        audio = [b for b in blocks if len(b)]
+        if not audio:
+            raise BadInputError("empty input: no audio samples to compress")
+        whole = np.concatenate(audio)
+        latents: dict = {}  # the encoder network's output, the same for every stage count
+        made: dict[float, SpeechEncoderStream] = {}
+
+        def code(s: float) -> bytes:
+            made[s] = encoder(s, latents)
+            return made[s].header + made[s].push(whole) + made[s].finish()
+
+        data, chosen = fit_rate(code, len(whole) / info.rate, kbps, m.config.stages)
+        out.write(data)
+        return _audio_report(made[chosen], len(data), m)
+    enc = encoder(stages)
     written = 0
 
     def put(b: bytes) -> None:
@@ -120,9 +141,13 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
     if enc.total_in == 0:
         raise BadInputError("empty input: no audio samples to compress")
     put(enc.finish())
+    return _audio_report(enc, written, m)
+
+
+def _audio_report(enc, written: int, m: CodecModel) -> Report:
     return Report("speech", output_bytes=written, ideal_bits=enc.ideal_bits,
                   payload_bytes=enc.payload_bytes,
-                  extra={"samples": enc.total_in, "rate": info.rate, "channels": info.channels,
+                  extra={"samples": enc.total_in, "rate": enc.rate, "channels": enc.channels,
                          "stages": joined_stages(enc.stages, enc.share), "model": m.name})
 
 
@@ -221,14 +246,15 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str
 def compress(data, model: str | Path | None = None, *, rate: int | None = None,
              stages: float | None = None, quality: int | None = None,
              bpp: float | None = None, colour: bool | None = None,
-             level_control: bool | None = None) -> bytes:
+             level_control: bool | None = None, kbps: float | None = None) -> bytes:
     """Compress an image or a sound to bytes.
 
     Images: `quality` is the level, 1 to the model's levels (higher is better; default the
     middle one), or `bpp` picks the highest level whose stream fits that many bits per pixel;
     `colour=False` leaves out the colour correction map and the flat block map
     (vqcodec.codec.colour, vqcodec.codec.flat).
-    Speech: `stages` sets the rate; `level_control=False` writes no gains (the stream older
+    Speech: `stages` sets the rate, or `kbps` picks the most stages whose stream fits that
+    many kbit/s; `level_control=False` writes no gains (the stream older
     vqcodec reads; vqcodec.codec.speech).
 
     `data` may be a path, the bytes of an image or audio file (told apart by content), a PIL
@@ -246,23 +272,26 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         data = buf.getvalue()
     if isinstance(data, np.ndarray):
         if rate is None:
-            if level_control is not None:
-                raise UsageError("level_control= applies to speech; the input is an image")
+            if level_control is not None or kbps is not None:
+                flag = "level_control=" if level_control is not None else "kbps="
+                raise UsageError(f"{flag} applies to speech; the input is an image")
             compress_image_to(image_png(data), out, model, quality=quality, bpp=bpp,
                               colour=colour is not False)
             return out.getvalue()
         if quality is not None or bpp is not None or colour is not None:
             raise UsageError("quality=, bpp= and colour= apply to images; speech sets its rate with stages=")
         wave = waveform(data)
+        opts = Options(model=model, stages=stages, kbps=kbps, level_control=level_control)
+        kinds.get("speech").check_compress(opts)
         compress_audio_to(iter([wave]), AudioInfo(rate, wave.shape[1], len(wave)), out, model, stages,
-                          level_control=level_control is not False)
+                          level_control=level_control is not False, kbps=kbps)
         return out.getvalue()
     if rate is not None:
         raise UsageError("rate= describes an array; a file states its own rate")
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     kind = kinds.get(sniff(raw))
     opts = Options(model=model, stages=stages, quality=quality, bpp=bpp, colour=colour,
-                   level_control=level_control)
+                   level_control=level_control, kbps=kbps)
     kind.check_compress(opts)
     kind.compress_to(raw, out, opts)
     return out.getvalue()

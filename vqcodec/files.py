@@ -39,6 +39,7 @@ class Options:
     rate: int | None = None
     channels: int | None = None
     stages: float | None = None
+    kbps: float | None = None  # speech: the most stages whose file fits this many kbit/s
     quality: int | None = None  # images: the level, 1..N (None: the model's middle level)
     bpp: float | None = None  # images: the highest level that fits this many bits per pixel
     colour: bool | None = None  # images: send the colour correction map (None: yes)
@@ -377,7 +378,7 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
     result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,
               "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3),
               k.rate_name: k.rate(rep.output_bytes, max(k.extent(rep.extra), 1e-9))}
-    for key in ("level", "colour_bytes", "flat_blocks", "detail_bytes"):
+    for key in ("level", "stages", "colour_bytes", "flat_blocks", "detail_bytes"):
         if key in rep.extra:
             result[key] = rep.extra[key]
     result["overhead_percent"] = round(rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100, 2)

@@ -40,7 +40,7 @@ import numpy as np
 
 from . import container, entropy
 from .postfilter import RATE as POSTFILTER_RATE, PitchPostfilter
-from ..errors import BadInputError, BadStreamError, LimitError
+from ..errors import BadInputError, BadStreamError, LimitError, UsageError
 from ..media import Resampler, resampled_length
 from ..models.modelfile import CodecModel
 from ..runtime import vq
@@ -216,12 +216,63 @@ def coded_latents(z: np.ndarray, codebooks: list[np.ndarray], stages: float,
     return vq.decode(idx, codebooks)
 
 
+FIT_TRIES = 8  # streams coded by fit_rate at most, whole stage counts included
+
+
+def fit_rate(code, seconds: float, kbps: float, model_stages: int,
+             tries: int = FIT_TRIES) -> tuple[bytes, float]:
+    """The stream of the most stages, on the 1/256 grid from 1 to `model_stages`, whose size
+    (headers included) fits `kbps` kbit/s over `seconds`, and that stage count; `code(stages)`
+    makes the stream. Whole stage counts first, from the top down, to the first that fits;
+    between it and the next one up the size grows almost in a straight line with the share of
+    frames that get the last stage (though not quite: the flags and the first frames cost more),
+    so the search interpolates between the closest counts that fit and that do not (regula
+    falsi, Illinois' variant, which keeps one end from staying put). It stops
+    within 0.5 % of the budget or 2/256 of a stage (a few bit/s), or after `tries` streams,
+    with the largest count that fitted. UsageError when one stage does not fit."""
+    budget = int(kbps * 1000 * seconds // 8)  # bytes
+    made: dict[int, bytes] = {}
+
+    def size(j: int) -> int:
+        made[j] = code(1 + j / SHARE_ONE)
+        return len(made[j])
+
+    hi = hi_size = None  # the closest count that does not fit
+    for whole in range(model_stages, 0, -1):
+        j = (whole - 1) * SHARE_ONE
+        n = size(j)
+        if n <= budget:
+            break
+        hi, hi_size = j, n
+    else:
+        raise UsageError(f"--kbps {kbps:g}: even 1 stage needs "
+                         f"{n * 8 / seconds / 1000:.3f} kbit/s for this input")
+    lo, over_lo = j, n - budget  # over_lo <= 0 < over_hi: bytes over the budget
+    over_hi, kept = (hi_size - budget if hi is not None else 0), 0
+    close = budget // 200  # bytes under the budget that are close enough: 0.5 %
+    while hi is not None and hi - lo > 2 and -over_lo > close and len(made) < tries:
+        j = lo + round((hi - lo) * -over_lo / (over_hi - over_lo))  # where the line crosses
+        j = min(max(j, lo + 1), hi - 1)
+        over = size(j) - budget
+        if over <= 0:
+            lo, over_lo = j, over
+            over_hi /= 2 if kept == 1 else 1  # Illinois: lo moved twice, pull the line to hi
+            kept = 1
+        else:
+            hi, over_hi = j, over
+            over_lo /= 2 if kept == -1 else 1
+            kept = -1
+    return made[lo], 1 + lo / SHARE_ONE
+
+
 class SpeechEncoderStream:
     """Push audio blocks, get container bytes back as soon as chunks are complete."""
 
     def __init__(self, model: CodecModel, rate: int, channels: int, stages: float | None = None,
                  chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT,
-                 level_control: bool = True):
+                 level_control: bool = True, latents: dict | None = None):
+        """`latents`: where to keep the encoder network's output for another encoder of the
+        same audio and chunks at another stage count (fit_rate's trials), or find it."""
         cfg = model.config
         self.model, self.rate, self.channels = model, rate, channels
         self.stages, self.share = split_stages(cfg.default_stages if stages is None else stages,
@@ -241,6 +292,7 @@ class SpeechEncoderStream:
         self.gain_byte = GAIN_ZERO  # the last record's: the next one's left context
         self.ideal_bits = 0.0
         self.payload_bytes = 0
+        self.latents = latents
 
     def push(self, block: np.ndarray) -> bytes:
         self.total_in += len(block)
@@ -288,7 +340,13 @@ class SpeechEncoderStream:
             b = min(b, model_len)
         if b > a:
             seg[a - lo: b - lo] = self.audio[a - self.offset: b - self.offset]
-        z, gains = self._latents(seg, lengths)
+        key = (start, tuple(lengths))
+        if self.latents is not None and key in self.latents:
+            z, gains = self.latents[key]  # LevelControl's state is only read in _latents
+        else:
+            z, gains = self._latents(seg, lengths)
+            if self.latents is not None:
+                self.latents[key] = z, gains
         codebooks = self.model.runtime.codebooks
         if self.share:
             idx = partial_codes(z, codebooks, self.stages, lengths, self.share)  # (n, slots)

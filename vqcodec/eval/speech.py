@@ -138,14 +138,25 @@ def _pcm16(x: np.ndarray) -> bytes:
 
 
 # -- codecs -----------------------------------------------------------------------------------
-def run_ours(x: np.ndarray, rate: int, model: Path, stages: float) -> Decoded:
-    """Our codec in-process through the library API."""
+def run_ours(x: np.ndarray, rate: int, model: Path, stages: float | None,
+             kbps: float | None = None) -> Decoded:
+    """Our codec in-process through the library API, at `stages` or fitting `kbps` (a clip
+    where one stage does not fit gets one stage)."""
     from .. import api
+    from ..errors import UsageError
     from ..media import AudioInfo
 
-    out = io.BytesIO()
+    def code(stages: float | None, kbps: float | None) -> io.BytesIO:
+        out = io.BytesIO()
+        api.compress_audio_to(iter([x[:, None]]), AudioInfo(rate, 1, len(x)), out, model,
+                              stages, kbps=kbps)
+        return out
+
     t = time.perf_counter()
-    api.compress_audio_to(iter([x[:, None]]), AudioInfo(rate, 1, len(x)), out, model, stages)
+    try:
+        out = code(stages, kbps)
+    except UsageError:  # --kbps below one stage's rate on this clip
+        out = code(1, None)
     enc_s = time.perf_counter() - t
     t = time.perf_counter()
     y, out_rate = api.decompress(out.getvalue(), model)
@@ -197,14 +208,21 @@ def ours_name(stages: float) -> str:
     return f"vqcodec {stages:g}st"
 
 
+def kbps_name(kbps: float) -> str:
+    return f"vqcodec <={kbps:g}k"
+
+
 Runner = Callable[[np.ndarray, int, np.ndarray, Path], Decoded]  # (x, rate, x at 8 kHz, tmp)
 
 
-def _runners(model: Path, stages: list[float], peers: bool) -> dict[str, Runner]:
+def _runners(model: Path, stages: list[float], peers: bool,
+             kbps: list[float] = ()) -> dict[str, Runner]:
     """Codec name -> how to run it on one clip."""
     runners: dict[str, Runner] = {}
     for s in stages:
         runners[ours_name(s)] = lambda x, rate, x8, tmp, s=s: run_ours(x, rate, model, s)
+    for k in kbps:
+        runners[kbps_name(k)] = lambda x, rate, x8, tmp, k=k: run_ours(x, rate, model, None, k)
     if not peers:
         return runners
     for name in peer_codecs():
@@ -272,9 +290,10 @@ def _map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]:
 # -- the benchmark ----------------------------------------------------------------------------
 def evaluate_speech(directory: str | Path, model: str | Path | None = None,
                     stages: list[float] | None = None, peers: bool = True,
-                    progress: Callable[[str], None] | None = None, jobs: int = 1) -> SpeechEval:
-    """Run our codec (per number of stages) and the peers over every clip under `directory`;
-    the metrics in `jobs` processes."""
+                    progress: Callable[[str], None] | None = None, jobs: int = 1,
+                    kbps: list[float] | None = None) -> SpeechEval:
+    """Run our codec (per number of stages, and fitting each of `kbps` per clip: `compress
+    --kbps`) and the peers over every clip under `directory`; the metrics in `jobs` processes."""
     from .. import api
     from ..models.modelfile import BUNDLED, resolve
 
@@ -288,7 +307,10 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
     if bad:
         raise UsageError(f"--stages {bad[0]}: model {m.name} has 1..{m.config.stages} stages")
     run_ours(np.zeros(1600, np.float32), 16000, path, stage_list[0])  # warm-up, not timed
-    runners = _runners(path, stage_list, peers)
+    bad = [k for k in kbps or [] if not 0 < k < float("inf")]
+    if bad:
+        raise UsageError(f"--kbps {bad[0]}: must be a positive number")
+    runners = _runners(path, stage_list, peers, sorted(set(kbps or [])))
     codecs = list(runners)
 
     clips = []  # (name, seconds, ref16, ref8, {codec: Decoded})

@@ -132,8 +132,9 @@ class ImageKind(Kind):
     def check_compress(self, o: Options) -> None:
         from .. import api
 
-        if o.stages is not None:
-            raise UsageError("--stages applies to speech; the input is an image")
+        if o.stages is not None or o.kbps is not None:
+            flag = "--stages" if o.stages is not None else "--kbps"
+            raise UsageError(f"{flag} applies to speech; the input is an image")
         for given, flag in ((o.rate is not None, "--rate"), (o.stream, "--stream"),
                             (o.channels is not None, "--channels")):
             if given:

@@ -189,6 +189,14 @@ class SpeechKind(Kind):
         if o.channels is not None and not o.raw:
             raise UsageError("--channels describes --raw input; a file with a header states its "
                              "own channels")
+        if o.kbps is not None:
+            if o.stages is not None:
+                raise UsageError("give --stages or --kbps, not both")
+            if o.stream:
+                raise UsageError("--kbps reads the whole input before coding it; "
+                                 "--stream sets its rate with --stages")
+            if not 0 < o.kbps < float("inf"):
+                raise UsageError("--kbps must be a positive number")  # NaN too
         model = api.get_model(o.model, self.name)
         if o.stages is not None and not 1 <= o.stages <= model.config.stages:
             raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
@@ -207,7 +215,7 @@ class SpeechKind(Kind):
         chunk = o.chunk_frames or (STREAM_CHUNK_FRAMES if o.stream else FILE_CHUNK_FRAMES)
         return api.compress_audio_to(blocks, info, out, o.model, o.stages, chunk,
                                      flush=o.stream, low_latency=low_latency,
-                                     level_control=o.level_control is not False)
+                                     level_control=o.level_control is not False, kbps=o.kbps)
 
     def extent(self, extra: dict) -> float:
         return extra["samples"] / extra["rate"]
