@@ -14,14 +14,29 @@ bench_app = typer.Typer(help="Benchmarks: speed, whole-process start-up, streami
                              "the quantizer comparison.", no_args_is_help=True)
 
 
-def _table(title: str, rows: list[dict]) -> None:
-    from rich.console import Console
+def _table(title: str, rows: list[dict], headers: dict[str, str] | None = None):
+    """A rich table of `rows` (dicts) in the columns `headers` names (key -> header; default:
+    every key, itself the header). Values wrap at their spaces but no word is cut: each
+    column is at least as wide as its longest word (rich would print 0.912 as "0.8…" in a
+    column squeezed narrower), so the headers must leave room for that, at 80 columns too."""
     from rich.table import Table
 
-    t = Table(*rows[0].keys(), title=title)
+    headers = headers or {k: k for k in rows[0]}
+    t = Table(title=title)
+    for key, head in headers.items():
+        words = [w for r in rows for w in str(r[key]).split()]
+        t.add_column(head, min_width=max(map(len, words), default=0))
     for r in rows:
-        t.add_row(*[str(v) for v in r.values()])
-    Console().print(t)
+        t.add_row(*[str(r[key]) for key in headers])
+    return t
+
+
+def _print(*tables) -> None:
+    from rich.console import Console
+
+    console = Console()
+    for t in tables:
+        console.print(t)
 
 
 @bench_app.command("speed")
@@ -46,19 +61,26 @@ def speed(
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    _print(*speed_tables(result))
 
-    console = Console()
-    rows = result["images"]
-    t = Table(*rows[0].keys(), title=f"images (threads: {result['threads']})")
-    for r in rows:
-        t.add_row(*[str(v) for v in r.values()])
-    console.print(t)
-    s = Table("metric", "value", title="speech")
-    for k, v in result["speech"].items():
-        s.add_row(k, str(v))
-    console.print(s)
+
+# bench speed's image columns in two tables that fit 80 columns: result key -> header
+IMAGE_COLUMNS = {"size": "size", "level": "level", "bytes": "bytes", "bpp": "bpp",
+                 "compress_s": "compress s", "decompress_s": "decompress s"}
+IMAGE_PART_COLUMNS = {"size": "size", "level": "level",
+                      "compress_without_colour_map_s": "compress, no colour map",
+                      "prior_decode_s": "prior decode", "decoder_net_s": "decoder net",
+                      "prior_positions_per_s": "prior positions per s",
+                      "naive_float_prior_decode_s": "naive float prior decode"}
+
+
+def speed_tables(result: dict) -> list:
+    """bench speed's result as rich tables: the images' sizes and times, the parts of their
+    coding (seconds unless named), and speech."""
+    images = result["images"]
+    return [_table(f"images (threads: {result['threads']})", images, IMAGE_COLUMNS),
+            _table("image coding in parts (s)", images, IMAGE_PART_COLUMNS),
+            _table("speech", [{"metric": k, "value": v} for k, v in result["speech"].items()])]
 
 
 @bench_app.command("cli")
@@ -75,8 +97,9 @@ def cli_times(
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    _table(f"whole processes, median of {result['repeat']} (numpy import {result['numpy_import_s']} s, "
-           f"load {result['load_average']:.1f} on {result['cores']} cores)", result["rows"])
+    _print(_table(f"whole processes, median of {result['repeat']} (numpy import "
+                  f"{result['numpy_import_s']} s, load {result['load_average']:.1f} on "
+                  f"{result['cores']} cores)", result["rows"]))
 
 
 @bench_app.command("stream")
@@ -98,7 +121,7 @@ def stream(
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    _table("streaming latency (ms)", [{"metric": k, "value": v} for k, v in result.items()])
+    _print(_table("streaming latency (ms)", [{"metric": k, "value": v} for k, v in result.items()]))
 
 
 @bench_app.command("quantizers")

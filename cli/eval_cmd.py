@@ -1,6 +1,6 @@
 """`vqcodec eval images|speech`: benchmark the codec against classic codecs on a folder of media.
 
-Registered in cli/main.py as `app.add_typer(eval_app, name="eval")`; `python -m cli.eval_cmd`
+Registered in cli/main.py (`COMMANDS`) as the `eval` group; `python -m cli.eval_cmd`
 runs it alone. Tables go to stdout (or JSON with --json), progress to stderr.
 """
 

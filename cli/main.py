@@ -1,24 +1,37 @@
 """The `vqcodec` command line: argument parsing, defaults, progress and errors. No modelling here.
 
-Heavy imports (torch) happen inside the commands, so `vqcodec --help` and `--version` are fast.
+Heavy imports (torch) happen inside the commands, so `vqcodec --help` and `--version` are fast,
+and a process builds only the command it runs (`run`).
 Exit codes: 0 success, 1 usage (including every option Typer rejects), 2 bad data, 3 model problem, 4 output problem, 130 interrupted,
 143 / 129 terminated (SIGTERM / SIGHUP), 141 reader closed the pipe.
 """
 
 from __future__ import annotations
 
-import json
+import gc
+import importlib
+import os
 import sys
-from pathlib import Path
-from typing import List
 
 import typer
 
-from .errors import OneLineErrors, PlainMetavars, fail, guarded
+from .errors import OneLineErrors, PlainMetavars
 
-app = typer.Typer(cls=OneLineErrors, add_completion=True, no_args_is_help=True, rich_markup_mode=None,
-                  help="Neural compression of images and low-bitrate speech (VQ-VAE + integer "
-                       "PixelCNN prior + range coding).")
+HELP = ("Neural compression of images and low-bitrate speech (VQ-VAE + integer PixelCNN prior "
+        "+ range coding).")
+# Every command, in the order --help lists them: name -> (module of cli, object); an object
+# that is a Typer is a group of subcommands.
+COMMANDS = {
+    "compress": ("codec_cmds", "compress"),
+    "decompress": ("codec_cmds", "decompress"),
+    "info": ("info_cmds", "info"),
+    "models": ("info_cmds", "models"),
+    "train": ("train_cmd", "train"),
+    "pack": ("pack_cmd", "pack"),
+    "sample": ("sample_cmd", "sample"),
+    "bench": ("bench_cmd", "bench_app"),
+    "eval": ("eval_cmd", "eval_app"),
+}
 
 
 def _version(value: bool) -> None:
@@ -29,109 +42,61 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                       help="Show the version and exit.")) -> None:
     """vqcodec: compress photos and speech with learned codecs."""
 
 
-def _is_stdin(p: str) -> bool:
-    return p == "-"
-
-
-# -- info and models ------------------------------------------------------------------------
-@guarded
-def info(
-    files: List[str] = typer.Argument(..., metavar="INPUT", help=".vqc files ('-' for stdin)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Describe .vqc streams (header, sizes, bitrate) without loading a model.
-
-    A stream that breaks off, breaks a limit or has damaged chunks is described as far as it
-    goes, with a line on stderr, and the exit status is 2 (1 for a folder); the other files
-    are still described."""
-    from vqcodec.codec.describe import describe
-    from vqcodec.errors import VQCodecError
-
-    results, code = [], 0
-    for src in files:
-        r: dict = {"file": src}
-        status, named = 2, True  # a file's own problems name it; a stream's only among several
-        if Path(src).is_dir():
-            r["error"], status = "is a directory (name the files in it)", 1
-        elif not _is_stdin(src) and not Path(src).exists():
-            r["error"] = "no such file"
+def make_app(only: str | None = None) -> typer.Typer:
+    """The command line with every command, or with the command named `only` alone."""
+    app = typer.Typer(cls=OneLineErrors, add_completion=True, no_args_is_help=True,
+                      rich_markup_mode=None, help=HELP)
+    app.callback()(main)
+    for name, (module, attr) in COMMANDS.items():
+        if only not in (None, name):
+            continue
+        command = getattr(importlib.import_module(f".{module}", __package__), attr)
+        if isinstance(command, typer.Typer):
+            app.add_typer(command, name=name)
         else:
-            named = len(files) > 1
-            try:
-                with (sys.stdin.buffer if _is_stdin(src) else open(src, "rb")) as f:
-                    r.update(describe(f))
-            except (VQCodecError, OSError) as exc:
-                r["error"] = getattr(exc, "strerror", None) or str(exc)
-        if "error" in r:
-            print(f"vqcodec: error: {src + ': ' if named else ''}{r['error']}", file=sys.stderr)
-            code = max(code, status)
-        if len(r) > 2:  # described, at least in part (an unreadable file has its line on stderr)
-            results.append(r)
-    if as_json and results:
-        print(json.dumps(results if len(files) > 1 else results[0], indent=2))
-    for r in results if not as_json else []:
-        for k, v in r.items():
-            print(f"{k:>16}: {v}")
-        if len(results) > 1:
-            print()
-    if code:
-        raise typer.Exit(code)
+            app.command(cls=PlainMetavars)(command)
+    return app
 
 
-@guarded
-def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the bundled models with their levels (image --quality, speech --stages), rate and
-    measured quality."""
-    from vqcodec.codec.describe import bundled_models
-
-    rows = bundled_models()
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    cols = ("name", "kind", "model id", "size", "levels", "rate", "quality")
-    cells = [cols] + [(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB",
-                       _levels(r["levels"], r["default_level"]), str(r["rate"]),
-                       str(r["quality"])) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-    for c in cells:  # plain columns: rich's import would cost more than the command itself
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
-
-
-def _levels(n: int, default: int) -> str:
-    return "1" if n == 1 else f"1-{n} (default {default})"
-
-
-def _register_subcommands() -> None:
-    from .bench_cmd import bench_app
-    from .codec_cmds import compress, decompress
-    from .pack_cmd import pack
-    from .sample_cmd import sample
-    from .train_cmd import train
-
-    for command in (compress, decompress, info, models, train, pack, sample):
-        app.command(cls=PlainMetavars)(command)
-
-    from .eval_cmd import eval_app
-
-    app.add_typer(bench_app, name="bench")
-    app.add_typer(eval_app, name="eval")
-
-
-_register_subcommands()
+def __getattr__(name: str):
+    """`app`, with every command, made when first imported (tests run it in-process)."""
+    if name == "app":
+        globals()["app"] = app = make_app()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A process runs one command, so when the first argument
+    names one, only that command is built: importing and building the others (their modules,
+    options and help) took 10 ms of every `vqcodec info` or `compress`. Anything else
+    (`--help`, a completion, a name that is no command) gets them all."""
     from .interrupt import terminate_on_signals
 
+    # OpenBLAS's idle threads spin for 2**28 cycles (~0.1 s) after starting and after every
+    # parallel product before they sleep: a core taken from our other thread or from other
+    # work (10 s of speech at --threads 2 under load took 1.6 s to compress instead of 0.9).
+    # 2**20 (~0.3 ms) was as fast as 2**28 on a quieter machine and as 2**16 under load. Read
+    # when numpy is first imported, which the commands do after this.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+    # A command makes some 30k objects that live to its end (the modules it imports, its
+    # model): the collector's 40-odd passes over them took 5-9 ms of each compress or
+    # decompress. A pass every 100k new objects still bounds a long stream's cyclic garbage.
+    gc.set_threshold(100_000)
     terminate_on_signals()
-    app()
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    try:
+        make_app(first if first in COMMANDS else None)()
+    finally:
+        # The command is over and its files are closed. The interpreter's last collections
+        # at exit went over every object it made (modules, the model): 20-30 ms of each
+        # process. Frozen, they are skipped; the memory goes back with the process.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ def test_bench_images_reports_sizes_and_speeds(image_model):
     assert row["bytes"] == len(real)  # the real stream size, not a formula of its own
     assert 0 < row["bpp"] < 8
     assert row["prior_positions_per_s"] > 0
+    from cli.bench_cmd import IMAGE_COLUMNS, IMAGE_PART_COLUMNS
+
+    assert set(row) == set(IMAGE_COLUMNS) | set(IMAGE_PART_COLUMNS)  # the tables show it all
 
 
 def test_bench_speech_reports_real_time_factors(speech_model):

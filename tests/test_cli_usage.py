@@ -60,6 +60,24 @@ def test_unreadable_input_names_both_readers(tmp_path):
     (tmp_path / "x.dat").write_bytes(b"hello, I am text\n" * 10)
     r = run_cli("compress", tmp_path / "x.dat")
     assert r.returncode == 2 and b"neither an image nor an audio reader" in r.stderr
+    (tmp_path / "x.wav").write_bytes(b"RIFF\x10\0\0\0WAVEnot really a wave file")
+    r = run_cli("compress", tmp_path / "x.wav")  # audio by its first bytes, yet unreadable
+    assert r.returncode == 2 and b"neither an image nor an audio reader" in r.stderr
+
+
+def test_a_file_that_starts_as_audio_is_never_shown_to_pillow(tmp_path, monkeypatch):
+    """Pillow, failing on a WAV, would first import and try every plugin it has (40-50 ms)."""
+    from PIL import Image
+
+    from vqcodec import files
+
+    sf.write(tmp_path / "a.wav", make_speechlike(0.2, 16000, seed=4), 16000)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Pillow was asked")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    assert files.sniff(str(tmp_path / "a.wav")) == "speech"
 
 
 def test_wrong_kind_message_uses_the_right_article(image_model, tmp_path):
@@ -190,6 +208,17 @@ def test_a_wav_on_a_slow_pipe_is_still_audio(speech_model, tmp_path, monkeypatch
     result = files.compress_file("-", str(tmp_path / "t.vqc"), files.Options(model=str(speech_model)))
     assert result["bit_per_second"] > 0
     assert np.isfinite(result["seconds"])
+
+
+def test_a_process_builds_only_the_command_it_runs():
+    """`run` builds the command its first argument names, alone; anything else gets every
+    command, in the order --help lists them."""
+    from typer.main import get_command
+
+    from cli.main import COMMANDS, make_app
+
+    assert list(get_command(make_app("info")).commands) == ["info"]
+    assert list(get_command(make_app()).commands) == list(COMMANDS)
 
 
 def test_no_command_prints_the_help():

@@ -177,3 +177,16 @@ def test_only_a_real_offset_is_removed():
     assert len(gains) == 1
     plain = _compress(x * np.float32(gain_of(gains.pop())), "--no-level-control")
     assert np.array_equal(_decode(blob)[1], _decode(plain)[1])
+
+
+def test_the_level_is_np_quantile_to_the_bit():
+    """speech_level_db's percentile is its own (np.quantile imports numpy.ma), and must give
+    np.quantile's float64 exactly: the gain bytes of every stream depend on it."""
+    from vqcodec.codec.speech import quantile
+
+    rng = np.random.default_rng(27)
+    for n in [1, 2, 3, 9, 10, 11, 50, 51, 1000]:
+        for x in (rng.random(n), np.round(rng.random(n), 2), rng.random(n) * 1e-7):
+            for q in (0.0, 0.1, 0.5, 0.9, 0.95, 1.0):
+                assert quantile(x, q) == np.quantile(x, q), (n, q)
+    assert np.isnan(quantile(np.array([0.5, np.nan, 0.1]), 0.9))  # as np.quantile

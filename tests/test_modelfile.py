@@ -100,3 +100,24 @@ def test_a_speech_models_default_stage_count_changes_but_its_streams_still_decod
         modelfile.set_default_stages(new_model, 2.5)
     with pytest.raises(ModelError, match="only speech models"):
         modelfile.set_default_stages(image_model, 1)
+
+
+def test_a_scale_that_does_not_fit_its_weight_is_refused_on_loading(tmp_path):
+    """Weights are converted from int8 when a network first runs, but a file whose scales do
+    not fit (a writer's bug: the fingerprint is its own) is refused as it loads, as before."""
+    import pytest
+    from safetensors.numpy import load_file
+
+    from vqcodec.errors import ModelError
+
+    cfg, net, prior = _model()
+    path = tmp_path / "m.safetensors"
+    modelfile.save_model(path, "image", net, prior, {})
+    tensors = load_file(str(path))
+    name = next(k for k in tensors if k.startswith("scale.net.decoder."))
+    tensors[name] = tensors[name][:-1]  # one output channel short
+    meta = modelfile.read_metadata(path)
+    meta["fingerprint"] = modelfile._fingerprint("image", meta["config"], tensors).hex()
+    modelfile._rewrite(path, tensors, meta)
+    with pytest.raises(ModelError, match="does not match its configuration"):
+        modelfile.load_model(path)

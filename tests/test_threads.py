@@ -55,3 +55,18 @@ def test_runnable_elsewhere_does_not_count_this_process():
 
     n = runnable_elsewhere()
     assert isinstance(n, int) and 0 <= n < 10_000
+
+
+def test_the_entry_point_shortens_openblas_spinning_before_numpy_loads():
+    """OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when numpy is first imported, which only the
+    commands do: the entry point sets it first (2**20 cycles), unless the user has."""
+    code = ("import os, sys; sys.argv = ['vqcodec', 'models']\n"
+            "import cli.main\n"
+            "assert 'numpy' not in sys.modules\n"
+            "try:\n    cli.main.run()\nexcept SystemExit:\n    pass\n"
+            "print(os.environ['OPENBLAS_THREAD_TIMEOUT'])\n")
+    for env, want in (({}, "20"), ({"OPENBLAS_THREAD_TIMEOUT": "28"}, "28")):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"} | env
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[-1] == want

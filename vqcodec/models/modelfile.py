@@ -105,7 +105,7 @@ def _fingerprint(kind: str, config: str, tensors: dict[str, np.ndarray], codes: 
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
         h.update(f"{name}:torch.{TORCH_DTYPE_NAMES.get(a.dtype.name, a.dtype.name)}:{a.shape}\n".encode())
-        h.update(a.tobytes())
+        h.update(a)  # its buffer, not a copy (tobytes)
     return h.digest()
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 
 from . import ops
 from ..networks.arch import Act, Conv, ConvNeXt, Layer, Res
 
-Params = dict[str, np.ndarray]  # state-dict name -> float32 array
+Params = Mapping[str, np.ndarray]  # state-dict name -> float32 array (runtime.weights.NetParams)
 # frames per block of a ConvNeXt layer: its (ROWS, hidden) temporaries stay in the cache.
 # The blocks run one after another on this thread; BLAS uses the cores inside each product.
 # Python threads over the blocks were slower here: 0.22 against 0.18 s to decode 10 s of
