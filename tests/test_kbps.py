@@ -110,3 +110,17 @@ def test_kbps_refused_with_stream_and_on_images(speech_model, clip, photo, tmp_p
     r = run_cli("compress", photo, "-o", tmp_path / "p.vqc", "--kbps", "1")
     assert r.returncode == 1 and "--kbps applies to speech" in r.stderr.decode()
     assert not (tmp_path / "x.vqc").exists() and not (tmp_path / "p.vqc").exists()
+
+
+def test_fit_rate_takes_a_budget_too_large_for_a_float():
+    """kbps * 1000 * seconds overflows to inf for --kbps 1e308: every stage count fits."""
+    code, calls = sizes(lambda j: 10 + j)
+    data, stages = fit_rate(code, seconds=100.0, kbps=1e308, model_stages=3)
+    assert (stages, len(data), calls) == (3.0, 522, [512])
+
+
+def test_a_huge_kbps_codes_every_stage(speech_model, clip, tmp_path):
+    r = run_cli("compress", clip, "-m", speech_model, "-o", tmp_path / "k.vqc", "--kbps", "1e308",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["stages"] == 2  # the tiny model's every stage

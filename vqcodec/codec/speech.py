@@ -246,7 +246,8 @@ def fit_rate(code, seconds: float, kbps: float, model_stages: int,
     falsi, Illinois' variant, which keeps one end from staying put). It stops
     within 0.5 % of the budget or 2/256 of a stage (a few bit/s), or after `tries` streams,
     with the largest count that fitted. UsageError when one stage does not fit."""
-    budget = int(kbps * 1000 * seconds // 8)  # bytes
+    # bytes; capped, as kbps * 1000 * seconds overflows to inf (then nan // 8) for a huge kbps
+    budget = int(min(kbps * 1000 * seconds, 2.0 ** 66) // 8)
     made: dict[int, bytes] = {}
 
     def size(j: int) -> int:
