@@ -80,6 +80,23 @@ def test_a_file_that_starts_as_audio_is_never_shown_to_pillow(tmp_path, monkeypa
     assert files.sniff(str(tmp_path / "a.wav")) == "speech"
 
 
+@pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("magic", [b"ID3", b"FORM", b"OggS", b"fLaC"])
+def test_an_image_that_starts_like_audio_is_still_an_image(tmp_path, magic):
+    """An IM file's header is free text: its first line may start as an audio container does."""
+    from PIL import Image
+
+    from vqcodec import files
+
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 16), (200, 30, 90)).save(buf, format="IM")
+    data = magic + b": a comment\r\n" + buf.getvalue()
+    assert Image.open(io.BytesIO(data)).size == (24, 16)  # Pillow reads it
+    (tmp_path / "x.im").write_bytes(data)
+    assert files.sniff(str(tmp_path / "x.im")) == "image"
+    assert files.sniff(data) == "image"
+
+
 def test_wrong_kind_message_uses_the_right_article(image_model, tmp_path):
     sf.write(tmp_path / "s.wav", make_speechlike(0.5, 16000, seed=1), 16000)
     r = run_cli("compress", tmp_path / "s.wav", "--model", image_model)
