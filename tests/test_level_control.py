@@ -190,3 +190,18 @@ def test_the_level_is_np_quantile_to_the_bit():
             for q in (0.0, 0.1, 0.5, 0.9, 0.95, 1.0):
                 assert quantile(x, q) == np.quantile(x, q), (n, q)
     assert np.isnan(quantile(np.array([0.5, np.nan, 0.1]), 0.9))  # as np.quantile
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("x", [[np.inf], [0.5, np.inf], [-np.inf, np.inf], [-0.0], [0.0, -0.0],
+                               [2.0, 2.0, 2.0], [1e308, 1.7e308]])
+def test_the_level_is_np_quantile_at_the_ends_too(x):
+    """One frame, or the top quantile: numpy interpolates the last value with itself (inf
+    gives NaN there, -0.0 gives 0.0)."""
+    from vqcodec.codec.speech import quantile
+
+    x = np.array(x, dtype=np.float64)
+    for q in (0.0, 0.5, 0.9, 1.0):
+        want, got = np.quantile(x, q), quantile(x, q)
+        assert (np.isnan(want) and np.isnan(got)) or (
+            want == got and np.signbit(want) == np.signbit(got)), (q, want, got)

@@ -100,9 +100,10 @@ def quantile(x: np.ndarray, q: float) -> float:
         return float("nan")
     pos = (len(v) - 1) * q  # numpy's "virtual index"
     lo = int(pos)  # floor: pos >= 0
-    if lo >= len(v) - 1:
-        return float(v[-1])
-    a, b, t = v[lo], v[lo + 1], pos - lo
+    if lo >= len(v) - 1:  # numpy interpolates the last value with itself, from index -1
+        a, b, t = v[-1], v[-1], pos + 1  # (inf - inf: NaN; -0.0 comes out 0.0)
+    else:
+        a, b, t = v[lo], v[lo + 1], pos - lo
     d = b - a
     return float(b - d * (1 - t) if t >= 0.5 else a + d * t)  # numpy's _lerp
 
