@@ -76,7 +76,7 @@ def run() -> None:
     names one, only that command is built: importing and building the others (their modules,
     options and help) took 10 ms of every `vqcodec info` or `compress`. Anything else
     (`--help`, a completion, a name that is no command) gets them all."""
-    from .interrupt import terminate_on_signals
+    from .interrupt import Terminated, terminate_on_signals
 
     # OpenBLAS's idle threads spin for 2**28 cycles (~0.1 s) after starting and after every
     # parallel product before they sleep: a core taken from our other thread or from other
@@ -92,6 +92,9 @@ def run() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else None
     try:
         make_app(first if first in COMMANDS else None)()
+    except Terminated as exc:  # before the command's own handler (`guarded`): while its
+        print("vqcodec: terminated", file=sys.stderr)  # module loads, or its options parse
+        raise SystemExit(128 + exc.signum) from None
     finally:
         # The command is over and its files are closed. The interpreter's last collections
         # at exit went over every object it made (modules, the model): 20-30 ms of each

@@ -92,3 +92,16 @@ def test_interrupt_leaves_no_partial_output(sig, code, speech_model, tmp_path):
                                       else b"vqcodec: terminated\n")
     finally:
         proc.kill()
+
+
+def test_sigterm_while_the_command_loads_ends_with_143_and_one_line():
+    """The entry point turns SIGTERM into Terminated before it imports and builds the command
+    (cli/main.py: run); arriving then, it still ends as the command's own handler ends it."""
+    code = ("import sys, cli.main as m\n"
+            "from cli.interrupt import Terminated\n"
+            "def make_app(only=None):\n    raise Terminated(15)  # as the handler raises it\n"
+            "m.make_app = make_app\n"
+            "sys.argv = ['vqcodec', 'info', 'x.vqc']\n"
+            "m.run()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert (r.returncode, r.stderr) == (143, "vqcodec: terminated\n")
