@@ -245,8 +245,9 @@ def fit_rate(code, seconds: float, kbps: float, model_stages: int,
     frames that get the last stage (though not quite: the flags and the first frames cost more),
     so the search interpolates between the closest counts that fit and that do not (regula
     falsi, Illinois' variant, which keeps one end from staying put). It stops
-    within 0.5 % of the budget or 2/256 of a stage (a few bit/s), or after `tries` streams,
-    with the largest count that fitted. UsageError when one stage does not fit."""
+    within 0.5 % of the budget or 2/256 of a stage (a few bit/s), or after `tries` streams
+    (a model of more stages than `tries` codes each whole count first, so more), with the
+    largest count that fitted. UsageError when one stage does not fit."""
     # bytes; capped, as kbps * 1000 * seconds overflows to inf (then nan // 8) for a huge kbps
     budget = int(min(kbps * 1000 * seconds, 2.0 ** 66) // 8)
     made: dict[int, bytes] = {}
