@@ -83,7 +83,9 @@ def run() -> None:
     # work (10 s of speech at --threads 2 under load took 1.6 s to compress instead of 0.9).
     # 2**20 (~0.3 ms) was as fast as 2**28 on a quieter machine and as 2**16 under load. Read
     # when numpy is first imported, which the commands do after this.
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+    if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = "20"
+        os.environ["VQCODEC_SET_OPENBLAS_TIMEOUT"] = "1"  # ours: `bench cli` leaves it out
     # A command makes some 30k objects that live to its end (the modules it imports, its
     # model): the collector's 40-odd passes over them took 5-9 ms of each compress or
     # decompress. A pass every 100k new objects still bounds a long stream's cyclic garbage.

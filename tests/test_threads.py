@@ -70,3 +70,21 @@ def test_the_entry_point_shortens_openblas_spinning_before_numpy_loads():
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
         assert r.returncode == 0, r.stderr
         assert r.stdout.splitlines()[-1] == want
+
+
+@pytest.mark.parametrize("user, kept", [(None, None), ("28", "28")])
+def test_bench_cli_runs_its_commands_with_the_users_openblas_setting(monkeypatch, user, kept):
+    """The entry point's own OPENBLAS_THREAD_TIMEOUT is left out of `bench cli`'s children (they
+    run as from the shell); a value the user set is theirs and stays."""
+    from vqcodec.tools.bench_cli import _shell_env
+
+    for k in ("OPENBLAS_THREAD_TIMEOUT", "VQCODEC_SET_OPENBLAS_TIMEOUT"):
+        monkeypatch.delenv(k, raising=False)
+    if user is None:
+        monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "20")  # as cli.main.run sets it
+        monkeypatch.setenv("VQCODEC_SET_OPENBLAS_TIMEOUT", "1")
+    else:
+        monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", user)
+    env = _shell_env()
+    assert env.get("OPENBLAS_THREAD_TIMEOUT") == kept
+    assert "VQCODEC_SET_OPENBLAS_TIMEOUT" not in env

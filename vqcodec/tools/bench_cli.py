@@ -71,12 +71,15 @@ def _time(argv: list[str], env: dict[str, str]) -> float:
 
 def _shell_env() -> dict[str, str]:
     """This environment less the OPENBLAS_THREAD_TIMEOUT that this process got from the vqcodec
-    entry point (cli/main.py): every command runs as from a shell, and the baseline is numpy's
-    import as a shell runs it (0.06 s slower under load than with the variable set; the
+    entry point (cli/main.py, which marks it with VQCODEC_SET_OPENBLAS_TIMEOUT; a user's own
+    value stays): every command runs as from the user's shell, and the baseline is numpy's
+    import as that shell runs it (0.06 s slower under load than with the variable set; the
     vqcodec commands set it again themselves)."""
     import os
 
-    return {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    ours = os.environ.get("VQCODEC_SET_OPENBLAS_TIMEOUT") == "1"
+    drop = {"OPENBLAS_THREAD_TIMEOUT", "VQCODEC_SET_OPENBLAS_TIMEOUT"} if ours else set()
+    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def _compile_bytecode() -> None:
