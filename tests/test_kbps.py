@@ -28,7 +28,7 @@ def sizes(j_size):
 @pytest.mark.parametrize("budget", [130, 700, 1001, 1499, 1800])
 def test_fit_rate_finds_the_largest_count_that_fits(budget):
     # concave like real streams: the flags and first partial frames cost most
-    size = lambda j: 100 + 2 * (j % 256) ** 0.9 * 5 + 700 * (j // 256)  # noqa: E731
+    size = lambda j: 100 + 700 * (j // 256) + 700 * (j % 256 / 256) ** 0.7  # noqa: E731
     code, calls = sizes(lambda j: int(size(j)))
     data, stages = fit_rate(code, seconds=8.0, kbps=budget * 8 / 8.0 / 1000, model_stages=3)
     j = round((stages - 1) * 256)

@@ -77,6 +77,12 @@ def split_stages(stages: float, model_stages: int) -> tuple[int, int]:
     return whole + 1, share
 
 
+def check_kbps(kbps: float) -> None:
+    """A `--kbps` budget must be a positive, finite number (NaN is refused too)."""
+    if not 0 < kbps < float("inf"):
+        raise UsageError("--kbps must be a positive number")
+
+
 def joined_stages(stages: int, share: int) -> int | float:
     """split_stages undone: 2 for 2 stages, 2.5 for 3 stages at share 128 (to 4 decimals)."""
     return round(stages - 1 + share / SHARE_ONE, 4) if share else stages

@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from ..codec.params import check_kbps
 from ..errors import BadInputError, UsageError
 from ..media import AUDIO_SUFFIXES
 from .speech_metrics import align, estimate_delay, pesq_score, stoi_score
@@ -307,9 +308,8 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
     if bad:
         raise UsageError(f"--stages {bad[0]}: model {m.name} has 1..{m.config.stages} stages")
     run_ours(np.zeros(1600, np.float32), 16000, path, stage_list[0])  # warm-up, not timed
-    bad = [k for k in kbps or [] if not 0 < k < float("inf")]
-    if bad:
-        raise UsageError(f"--kbps {bad[0]}: must be a positive number")
+    for k in kbps or []:
+        check_kbps(k)
     runners = _runners(path, stage_list, peers, sorted(set(kbps or [])))
     codecs = list(runners)
 

@@ -195,8 +195,9 @@ class SpeechKind(Kind):
             if o.stream:
                 raise UsageError("--kbps reads the whole input before coding it; "
                                  "--stream sets its rate with --stages")
-            if not 0 < o.kbps < float("inf"):
-                raise UsageError("--kbps must be a positive number")  # NaN too
+            from ..codec.params import check_kbps
+
+            check_kbps(o.kbps)
         model = api.get_model(o.model, self.name)
         if o.stages is not None and not 1 <= o.stages <= model.config.stages:
             raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
