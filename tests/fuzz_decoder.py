@@ -123,6 +123,8 @@ def golden_seeds() -> dict[str, tuple[bytes, str]]:
             "image-flat": ((g / "image-flat.vqc").read_bytes(), str(g / "tiny-image.safetensors")),
             "speech": ((g / "speech.vqc").read_bytes(), str(g / "tiny-speech.safetensors")),
             "speech-partial": ((g / "speech-partial.vqc").read_bytes(),
+                               str(g / "tiny-speech.safetensors")),
+            "speech-compact": ((g / "speech-compact.vqc").read_bytes(),
                                str(g / "tiny-speech.safetensors"))}
 
 

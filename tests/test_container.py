@@ -32,7 +32,7 @@ def test_record_round_trip_and_checksum():
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: b"", "empty input"),
     (lambda d: b"XX" + d[2:], "bad magic"),
-    (lambda d: d[:2] + b"\x09" + d[3:], "unsupported stream version 9"),
+    (lambda d: d[:2] + b"\x0a" + d[3:], "unsupported stream version 10"),
     (lambda d: d[:3] + b"\x07" + d[4:], "unknown modality"),
     (lambda d: d[:-1], "truncated"),
     (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "header checksum"),
@@ -53,8 +53,8 @@ def forged_header(version: int, modality: int, values: list[int]) -> bytes:
 # (version, modality, values): 0 = image, 1 = speech
 REFUSED_HEADERS = {
     "image version 3": ((3, 0, [640, 480, 3, 2]), "image streams have versions 1, 2, 4, 5 and 8, not 3"),
-    "speech version 2": ((2, 1, [16000, 1, 2, 10]), "speech streams have versions 1, 3, 6 and 7, not 2"),
-    "speech version 4": ((4, 1, [16000, 1, 2, 10, 1]), "speech streams have versions 1, 3, 6 and 7, not 4"),
+    "speech version 2": ((2, 1, [16000, 1, 2, 10]), "speech streams have versions 1, 3, 6, 7 and 9, not 2"),
+    "speech version 4": ((4, 1, [16000, 1, 2, 10, 1]), "speech streams have versions 1, 3, 6, 7 and 9, not 4"),
     "speech with every frame at every stage as version 6": ((6, 1, [16000, 1, 2, 10, 0, 0]), "version 1 holds"),
     "level-1 image as version 2": ((2, 0, [640, 480, 3, 1]), "version 1 holds"),
     "uncorrected image as version 4": ((4, 0, [640, 480, 3, 2, 0]), "version 2 holds"),

@@ -18,6 +18,7 @@ EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
                                          ("image-flat", "tiny-image"), ("speech", "tiny-speech"),
                                          ("speech-partial", "tiny-speech"),
                                          ("speech-level", "tiny-speech"),
+                                         ("speech-compact", "tiny-speech"),
                                          ("image-detail", "tiny-image-detail")])
 @pytest.mark.parametrize("env", [None, OTHER_CPU], ids=["this-cpu", "imitated-cpu"])
 def test_golden_stream_decodes_to_committed_checksum(kind, model, env, tmp_path):
@@ -83,7 +84,7 @@ def test_the_golden_detail_layer_decodes_to_its_checksum():
     ("image-flat", "golden.png", "tiny-image", {}),
     ("speech", "golden.wav", "tiny-speech", {"level_control": False}),  # version 1, as before
     ("speech-partial", "golden.wav", "tiny-speech", {"stages": 1.5, "level_control": False}),  # 6
-    ("speech-level", "golden.wav", "tiny-speech", {"stages": 1.5}),  # version 7
+    ("speech-compact", "golden.wav", "tiny-speech", {"stages": 1.5}),  # version 9 (7 before)
     ("image-detail", "golden.png", "tiny-image-detail", {"quality": 4})])  # version 8
 def test_encoder_output_is_pinned_on_the_reference_setup(kind, src, model, opts):
     """Encoding is deterministic on one machine and torch version (float networks); other

@@ -70,13 +70,13 @@ def test_the_gain_byte_is_what_the_level_control_chose_and_info_shows_the_versio
     x = make_speechlike(1.0, 16000, seed=22) * 0.05
     blob = _compress(x)
     header, records = _records(blob)
-    assert header.version == 7 and header.params.gain == 1 and len(records) == 1
+    assert header.version == 9 and header.params.gain == 1 and len(records) == 1
     want = LevelControl().next(np.pad(x, (0, -len(x) % 320)).astype(np.float32), 320, 1.0)
     assert records[0].payload[0] == want
     assert abs((want - GAIN_ZERO) * 0.5 - (-15 - speech_level_db(x, 320))) <= 0.25
     (tmp_path / "a.vqc").write_bytes(blob)
     info = json.loads(run_cli("info", tmp_path / "a.vqc", "--json").stdout)
-    assert (info["version"], info["gain"]) == (7, "per chunk")
+    assert (info["version"], info["gain"]) == (9, "per chunk")
     assert _records(_compress(x, "--no-level-control"))[0].version == 1
 
 
@@ -132,8 +132,8 @@ def test_a_version_7_header_needs_its_gain_flag_and_a_record_needs_its_gain_byte
     blob = _compress(make_speechlike(0.5, 16000, seed=24))
     f = io.BytesIO(blob)
     head = container.read_header(f)
-    rec = container.read_record(f)
-    broken = blob[: head.size] + container.record_bytes(b"", True, rec.extra)
+    rec = container.read_record(f, compact=True)
+    broken = blob[: head.size] + container.record_bytes(b"", True, rec.extra, compact=True)
     (tmp_path / "b.vqc").write_bytes(broken)
     r = run_cli("decompress", tmp_path / "b.vqc", "--model", MODEL, "-o", tmp_path / "b.wav")
     assert r.returncode != 0 and b"has no gain byte" in r.stderr and len(r.stderr.splitlines()) == 1

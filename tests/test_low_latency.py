@@ -97,8 +97,8 @@ def test_each_chunk_comes_out_when_its_record_arrives(speech_model, rate):
 
 def test_the_schedule_is_in_the_header_and_info_shows_it(speech_model, tmp_path):
     x = make_speechlike(1.0, 16000, seed=13)
-    cases = [(["--stream"], 7, "low-latency"), (["--stream", "--full-context"], 7, "full-context"),
-             ([], 7, "full-context"), (["--low-latency"], 7, "low-latency"),
+    cases = [(["--stream"], 9, "low-latency"), (["--stream", "--full-context"], 9, "full-context"),
+             ([], 9, "full-context"), (["--low-latency"], 9, "low-latency"),
              (["--stream", "--no-level-control"], 3, "low-latency"),
              (["--no-level-control"], 1, "full-context")]
     for flags, version, schedule in cases:

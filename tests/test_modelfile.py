@@ -94,7 +94,7 @@ def test_a_speech_models_default_stage_count_changes_but_its_streams_still_decod
     assert np.array_equal(np.load(tmp_path / "again.npy"), np.load(tmp_path / "old.npy"))
     assert run_cli("compress", tmp_path / "a.wav", "--model", new_model, "-o", tmp_path / "new.vqc").returncode == 0
     info = json.loads(run_cli("info", tmp_path / "new.vqc", "--json").stdout)
-    assert (info["version"], info["stages"], info["share"]) == (7, 2, 128)  # 7: level control
+    assert (info["version"], info["stages"], info["share"]) == (9, 2, 128)  # 9: level control
 
     with pytest.raises(UsageError, match="between 1 and 2"):
         modelfile.set_default_stages(new_model, 2.5)

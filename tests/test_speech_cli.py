@@ -200,7 +200,7 @@ def test_a_fractional_stage_count_codes_the_last_stage_on_that_share_of_each_chu
     assert np.array_equal(idx["1.5"][coded], idx["2"][coded])
     assert np.array_equal(idx["1.5"][~coded, 0], idx["1"][~coded, 0])
     info = run_cli("info", tmp_path / "p1.5.vqc", "--json")
-    assert ({"version": 7, "stages": 2, "share": 128, "stages_option": 1.5}.items()
+    assert ({"version": 9, "stages": 2, "share": 128, "stages_option": 1.5}.items()
             <= json.loads(info.stdout).items())
     assert b"stages_option: 1.5" in run_cli("info", tmp_path / "p1.5.vqc").stdout
     r = run_cli("decompress", tmp_path / "p1.5.vqc", "--model", speech_model, "-o", tmp_path / "p.out.wav")
@@ -211,7 +211,7 @@ def test_a_fractional_stage_count_codes_the_last_stage_on_that_share_of_each_chu
 
 def test_a_live_stream_with_a_partial_stage_decodes_chunk_by_chunk(speech_model, tmp_path):
     """--stream --stages 1.5: 200 ms chunks of 10 frames, the second stage on 5 of each (a
-    short last chunk of 7 frames: on 4), a low-latency stream (version 7: level control) that a
+    short last chunk of 7 frames: on 4), a low-latency stream (version 9: level control) that a
     pipe decodes."""
     x = make_speechlike(1.34, 16000, seed=14)  # 67 frames: 6 chunks of 10 and one of 7
     enc = run_cli("compress", "--stream", "--stages", "1.5", "--raw", "--rate", "16000",
@@ -219,7 +219,7 @@ def test_a_live_stream_with_a_partial_stage_decodes_chunk_by_chunk(speech_model,
     assert enc.returncode == 0, enc.stderr
     (tmp_path / "s.vqc").write_bytes(enc.stdout)
     info = json.loads(run_cli("info", tmp_path / "s.vqc", "--json").stdout)
-    assert (info["version"], info["schedule"], info["share"], info["records"]) == (7, "low-latency", 128, 7)
+    assert (info["version"], info["schedule"], info["share"], info["records"]) == (9, "low-latency", 128, 7)
     assert "stages_option" not in json.loads(run_cli("info", ROOT / "tests" / "golden" / "speech.vqc", "--json").stdout)
     run_cli("decompress", tmp_path / "s.vqc", "--model", speech_model, "--indices", tmp_path / "s.npy")
     coded = np.load(tmp_path / "s.npy")[:, 1] >= 0

@@ -1,13 +1,21 @@
 """The .vqc bitstream: a few-byte binary header, then length-prefixed, checksummed records.
 
     header := "VQ" version:u8 modality:u8 fingerprint:4 params:varint* crc16:u16be
-    params  := image (version 1, 2, 4 or 5): width height channels [level, versions 2, 4, 5]
-                                          [colour tile, versions 4, 5] [flat block, version 5]
+            | "VQ" 9:u8 fingerprint:4 params:varint* crc16:u16be       (speech, compact)
+    params  := image (version 1, 2, 4, 5 or 8): width height channels [level, versions 2+]
+                                          [colour tile, versions 4+] [flat block, versions 5+]
+                                          [detail, version 8]
              | audio (version 1, 3, 6 or 7): rate channels stages chunk_frames [schedule, version 3+]
                                           [share, version 6+] [gain, version 7]
+             | audio (version 9): rate_code channels stages*2+schedule share chunk_frames
     record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
+             | the same with crc8:u8                                  (version 9)
 
-crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
+crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record;
+crc8 is CRC-8/AUTOSAR (polynomial 0x2F, init and final xor 0xFF) over the same bytes. Version 9
+is speech with level control written in fewer bytes: no modality byte (the version says
+speech), the fields packed (codec/params.py: AudioParams.values), one checksum byte per record
+and range-coded payloads in big-endian words cut short (codec/entropy.py: COMPACT).
 An image is one record (from version 4 on: the index stream's length as u32le, the index
 stream, then the colour correction, vqcodec.codec.colour; in version 5 the colour correction's
 length as u32le before it and the flat block map, vqcodec.codec.flat, after it); audio is one
@@ -31,8 +39,9 @@ from ..errors import BadStreamError, LimitError, TruncatedStreamError
 from .params import AudioParams, ImageParams
 
 MAGIC = b"VQ"
-VERSION = 7  # the newest version; each stream is written in the lowest that holds it
-VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
+VERSION = 9  # the newest version; each stream is written in the lowest that holds it
+VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+COMPACT = {9: "speech"}  # versions whose header has no modality byte: the version names the kind
 FIXED = struct.Struct(">2sBB4s")  # magic, version, modality, fingerprint
 MAX_RECORD = 1 << 26  # bytes in one record's payload
 MAX_VARINT_BYTES = 9
@@ -40,6 +49,27 @@ MAX_VARINT_BYTES = 9
 
 def crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
+
+
+def _crc8_table(poly: int) -> bytes:
+    table = bytearray(256)
+    for byte in range(256):
+        c = byte
+        for _ in range(8):
+            c = ((c << 1) ^ poly if c & 0x80 else c << 1) & 0xFF
+        table[byte] = c
+    return bytes(table)
+
+
+_CRC8 = _crc8_table(0x2F)
+
+
+def crc8(data: bytes) -> int:
+    """CRC-8/AUTOSAR: crc8(b"123456789") == 0xDF."""
+    c = 0xFF
+    for byte in data:
+        c = _CRC8[c ^ byte]
+    return c ^ 0xFF
 
 
 def varint(n: int) -> bytes:
@@ -91,7 +121,10 @@ class Header:
         return self.params.version() if hasattr(self.params, "version") else 1
 
     def to_bytes(self) -> bytes:
-        body = FIXED.pack(MAGIC, self.version, kinds.get(self.kind).code, self.fingerprint)
+        if self.version in COMPACT:
+            body = MAGIC + bytes([self.version]) + self.fingerprint
+        else:
+            body = FIXED.pack(MAGIC, self.version, kinds.get(self.kind).code, self.fingerprint)
         body += b"".join(varint(p) for p in self.params.values())
         return body + struct.pack(">H", crc16(body))
 
@@ -105,19 +138,24 @@ class Header:
 
 def read_header(stream: BinaryIO) -> Header:
     """Parse and validate a header; raises BadStreamError with a one-line reason."""
-    fixed = stream.read(FIXED.size)
+    fixed = stream.read(3)
     if not fixed:
         raise BadStreamError("empty input: not a vqcodec stream")
-    if len(fixed) < FIXED.size or fixed[:2] != MAGIC:
+    if len(fixed) < 3 or fixed[:2] != MAGIC:
         raise BadStreamError("not a vqcodec stream (bad magic bytes)")
-    _, version, modality, fingerprint = FIXED.unpack(fixed)
+    version = fixed[2]
     if version not in VERSIONS:
         raise BadStreamError(f"unsupported stream version {version} (this vqcodec reads "
                              f"{', '.join(map(str, VERSIONS[:-1]))} and {VERSIONS[-1]})")
-    kind = kinds.by_code(modality)
-    if kind is None:
-        raise BadStreamError(f"malformed stream: unknown modality {modality}")
-    raw = bytearray(fixed)
+    if version in COMPACT:
+        kind = kinds.get(COMPACT[version])
+        fingerprint = _read_exact(stream, 4, "header")
+    else:
+        modality, fingerprint = _read_exact(stream, 1, "header")[0], _read_exact(stream, 4, "header")
+        kind = kinds.by_code(modality)
+        if kind is None:
+            raise BadStreamError(f"malformed stream: unknown modality {modality}")
+    raw = bytearray(fixed + (b"" if version in COMPACT else bytes([modality])) + fingerprint)
     # a kind whose layout grew with the version counts its fields (and refuses a version it
     # lacks); any other kind has version 1 only
     count = getattr(kind.params, "count", None)
@@ -143,15 +181,17 @@ class Record:
     size: int
 
 
-def record_bytes(payload: bytes, last: bool, extra: int = 0) -> bytes:
+def record_bytes(payload: bytes, last: bool, extra: int = 0, compact: bool = False) -> bytes:
+    """A record; `compact` (version 9) ends it with crc8 instead of crc16."""
     head = varint(len(payload) << 1 | int(last)) + (varint(extra) if last else b"")
     body = head + payload
-    return body + struct.pack(">H", crc16(body))
+    return body + (bytes([crc8(body)]) if compact else struct.pack(">H", crc16(body)))
 
 
-def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD) -> Record:
-    """Read one record. A checksum mismatch is reported in `intact`, not raised, so a damaged
-    audio chunk can be skipped; a record that cannot be framed raises BadStreamError."""
+def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD, compact: bool = False) -> Record:
+    """Read one record (`compact`: of version 9). A checksum mismatch is reported in `intact`,
+    not raised, so a damaged audio chunk can be skipped; a record that cannot be framed
+    raises BadStreamError."""
     raw = bytearray()
     tag = _read_varint(stream, raw, "record")
     length, last = tag >> 1, bool(tag & 1)
@@ -159,9 +199,10 @@ def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD) -> Record:
         raise LimitError(f"record of {length} bytes exceeds the limit of {max_payload}")
     extra = _read_varint(stream, raw, "record") if last else 0
     payload = _read_exact(stream, length, "record payload")
-    (check,) = struct.unpack(">H", _read_exact(stream, 2, "record checksum"))
-    intact = check == crc16(bytes(raw) + payload)
-    return Record(payload, last, extra, intact, len(raw) + length + 2)
+    width = 1 if compact else 2
+    check = int.from_bytes(_read_exact(stream, width, "record checksum"), "big")
+    intact = check == (crc8 if compact else crc16)(bytes(raw) + payload)
+    return Record(payload, last, extra, intact, len(raw) + length + width)
 
 
 def audio_records(stream: BinaryIO, params: AudioParams, max_records: int) -> Iterator[Record]:
@@ -173,7 +214,7 @@ def audio_records(stream: BinaryIO, params: AudioParams, max_records: int) -> It
     params.validate()
     count = 0
     while True:
-        rec = read_record(stream)
+        rec = read_record(stream, compact=bool(params.compact))
         count += 1
         if count > max_records:
             raise LimitError(f"stream is longer than the limit (more than {max_records} chunks; "

@@ -13,8 +13,11 @@ vqcodec, and byte-identical to what it wrote), and a low-latency stream is versi
 older vqcodec refuses by its version number instead of misreading it. Audio's `share` (the
 frames of each record, in 1/256ths, that carry the last stage; 0: every frame) is version 6,
 its `gain` (1: every record's payload starts with the gain byte of the encoder's level control,
-codec/speech.py) version 7. A reader holds every stream to that: a kind's parameters refuse a
-version the kind does not have (images: 1, 2, 4, 5 and 8, speech: 1, 3, 6 and 7) and a version higher than the lowest that
+codec/speech.py) version 7. Version 9 (`compact`) is what speech with level control is written
+in now: the same fields packed into fewer bytes (`AudioParams.values`), no modality byte, one
+checksum byte per record and a shorter range coder tail (codec/container.py, codec/entropy.py);
+version 7 is still read. A reader holds every stream to that: a kind's parameters refuse a
+version the kind does not have (images: 1, 2, 4, 5 and 8, speech: 1, 3, 6, 7 and 9) and a version higher than the lowest that
 holds the values, so each stream has exactly one header.
 
 `validate()` raises BadStreamError for values no encoder writes and LimitError for values over a
@@ -41,6 +44,9 @@ FLAT_BLOCKS = (8,)  # pixels per side of a flat block (codec/flat.py): one index
 FULL_CONTEXT, LOW_LATENCY = 0, 1
 SCHEDULES = ("full-context", "low-latency")
 SHARE_ONE = 256  # an audio stream's `share` is in 1/256ths of a record's frames
+# A compact (version 9) header names these rates by their index, any other rate as itself
+# (every rate is at least MIN_RATE, so the two never meet).
+COMPACT_RATES = (8000, 16000, 11025, 22050, 44100, 48000, 32000, 24000, 12000)
 # Image quality levels above a model's VQ stages: every stage plus a detail layer
 # (codec/detail.py) with these quantiser steps, coarse to fine, in 1/DETAIL_UNIT levels.
 # Steps 128 to 14 were chosen on 12 validation photos (tuxtype's, 768x512 crops;
@@ -186,15 +192,17 @@ class AudioParams:
     schedule: int = FULL_CONTEXT  # FULL_CONTEXT or LOW_LATENCY (codec/speech.py says how)
     share: int = 0  # 1..255: the last stage is coded on share/256 of each record's frames
     gain: int = 0  # 1: each record's payload starts with its gain byte (level control)
-    VERSIONS: ClassVar[tuple[int, ...]] = (1, 3, 6, 7)  # format versions with a speech layout
-    FIELDS: ClassVar[dict[int, int]] = {1: 4, 3: 5, 6: 6, 7: 7}  # parameters a header carries
+    compact: int = 0  # 1: version 9, the compact layout of a stream with gains (none in the header)
+    VERSIONS: ClassVar[tuple[int, ...]] = (1, 3, 6, 7, 9)  # format versions with a speech layout
+    FIELDS: ClassVar[dict[int, int]] = {1: 4, 3: 5, 6: 6, 7: 7, 9: 5}  # parameters a header carries
 
     def validate(self, model_stages: int | None = None) -> "AudioParams":
         """Check the header's values; with `model_stages`, also that the model can decode them."""
         if not (MIN_RATE <= self.rate <= MAX_RATE and 1 <= self.channels <= MAX_CHANNELS
                 and 1 <= self.stages and 1 <= self.chunk_frames <= MAX_CHUNK_FRAMES
                 and 0 <= self.schedule < len(SCHEDULES) and 0 <= self.share < SHARE_ONE
-                and not (self.share and self.stages < 2) and self.gain in (0, 1)):
+                and not (self.share and self.stages < 2) and self.gain in (0, 1)
+                and self.compact in (0, self.gain)):
             raise BadStreamError(f"malformed stream: audio parameters {self.values()} are invalid")
         if model_stages is not None and self.stages > model_stages:
             raise BadStreamError(f"malformed stream: {self.stages} stages, but the model has "
@@ -203,6 +211,8 @@ class AudioParams:
 
     def version(self) -> int:
         """The lowest format version that holds these parameters."""
+        if self.compact:
+            return 9
         return 7 if self.gain else 6 if self.share else 1 if self.schedule == FULL_CONTEXT else 3
 
     @classmethod
@@ -216,6 +226,8 @@ class AudioParams:
     def from_header(cls, version: int, values: list[int]) -> "AudioParams":
         """The parameters a version `version` header carries; BadStreamError for an unknown
         schedule or unless that is the version a writer would have used for them."""
+        if version == 9:
+            return cls._from_compact(values)
         params = cls(*values)
         if not 0 <= params.schedule < len(SCHEDULES):
             raise BadStreamError(f"malformed stream: unknown synthesis schedule {params.schedule}")
@@ -224,11 +236,28 @@ class AudioParams:
         _lowest_version("speech", params, version)
         return params
 
+    @classmethod
+    def _from_compact(cls, values: list[int]) -> "AudioParams":
+        """A version 9 header's fields: rate (COMPACT_RATES index, or the rate), channels,
+        stages * 2 + schedule, share, chunk_frames; gains are implied."""
+        rate, channels, mode, share, chunk = values
+        if rate < len(COMPACT_RATES):
+            rate = COMPACT_RATES[rate]
+        elif rate in COMPACT_RATES or rate < MIN_RATE:
+            raise BadStreamError(f"malformed stream: sample rate field {rate}")
+        if mode & 1 >= len(SCHEDULES):  # one bit: both values are schedules today
+            raise BadStreamError(f"malformed stream: unknown synthesis schedule {mode & 1}")
+        return cls(rate, channels, mode >> 1, chunk, mode & 1, share, 1, 1)
+
     def max_records(self, frame_rate: float, max_seconds: float) -> int:
         """How many records a stream of at most `max_seconds` can hold."""
         return int(max_seconds * frame_rate) // self.chunk_frames + 1
 
     def values(self) -> tuple[int, ...]:
+        """The header's fields in order (version 9 packs them: _from_compact)."""
+        if self.compact:
+            rate = COMPACT_RATES.index(self.rate) if self.rate in COMPACT_RATES else self.rate
+            return rate, self.channels, self.stages << 1 | self.schedule, self.share, self.chunk_frames
         return dataclasses.astuple(self)[: self.count(self.version())]
 
     def describe(self) -> dict[str, int | float | str]:
@@ -239,4 +268,5 @@ class AudioParams:
         if self.share:
             out["stages_option"] = joined_stages(self.stages, self.share)
         out["gain"] = "per chunk" if self.gain else "none"
+        del out["compact"]  # the version says it
         return out

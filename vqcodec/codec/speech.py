@@ -305,8 +305,9 @@ class SpeechEncoderStream:
         self.total_in = 0
         self.header = container.Header("speech", model.codes[:4],
                                        AudioParams(rate, channels, self.stages, chunk_frames,
-                                                   schedule, self.share,
+                                                   schedule, self.share, int(level_control),
                                                    int(level_control)).validate()).to_bytes()
+        self.compact = level_control  # version 9: streams with gains are written compact
         self.level = LevelControl() if level_control else None
         self.gain_byte = GAIN_ZERO  # the last record's: the next one's left context
         self.ideal_bits = 0.0
@@ -377,14 +378,16 @@ class SpeechEncoderStream:
         for i, length in enumerate(lengths):
             symbols[i, :length] = idx[pos: pos + length]
             pos += length
-        streams, ideal = entropy.encode(plan, symbols.reshape(-1), len(lengths))
+        streams, ideal = entropy.encode(plan, symbols.reshape(-1), len(lengths),
+                                        compact=self.compact)
         self.ideal_bits += ideal + 8 * len(gains)  # the gain bytes go as they are
         out = b""
         if gains:
             streams = [bytes([g]) + s for g, s in zip(gains, streams)]
         for i, s in enumerate(streams):
             final_record = last and i == len(streams) - 1
-            out += container.record_bytes(s, final_record, self.total_in if final_record else 0)
+            out += container.record_bytes(s, final_record, self.total_in if final_record else 0,
+                                          self.compact)
             self.payload_bytes += len(s)
         self.next_frame += n
         drop = max(0, (self.next_frame - ENC_LEFT) * f - self.offset)
@@ -440,7 +443,7 @@ class SpeechDecoderStream:
         cfg = model.config
         self.schedule, self.ends = p.schedule, ends
         self.model, self.stages, self.chunk, self.in_rate = model, p.stages, p.chunk_frames, p.rate
-        self.share, self.gain = p.share, p.gain
+        self.share, self.gain, self.compact = p.share, p.gain, bool(p.compact)
         self.out_rate = rate or p.rate
         self.out_channels = channels or p.channels
         self.frame = cfg.frame
@@ -509,7 +512,8 @@ class SpeechDecoderStream:
         if good:
             glen = [lengths[i] for i in good]
             plan = self.model.prior.plan(glen, self.stages, self.share)
-            flat = entropy.decode(plan, payloads, len(glen) * max(glen) * plan.slots)
+            flat = entropy.decode(plan, payloads, len(glen) * max(glen) * plan.slots,
+                                  compact=self.compact)
             idx = flat.reshape(len(glen), max(glen), plan.slots)
             if self.share:  # (stages 0..S-2, flag, stage S-1) -> stages, -1 where not coded
                 idx = partial_indices(idx, self.stages)
