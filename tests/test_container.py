@@ -106,6 +106,16 @@ def test_truncated_record_is_an_error():
         container.read_record(io.BytesIO(rec[:20]))
 
 
+def test_a_number_in_more_bytes_than_it_needs_is_malformed():
+    """0x81 0x00 reads as 1, as 0x01 does: refused, so every header has one encoding."""
+    good = container.Header("speech", b"abcd", AudioParams(16000, 1, 2, 50)).to_bytes()
+    body = good[:8] + b"\x80\x7d" + good[10:-2]  # rate 16000 is 0x80 0x7d: fine as it is
+    assert container.read_header(io.BytesIO(body + struct.pack(">H", container.crc16(body)))).params.rate == 16000
+    body = good[:10] + b"\x81\x00" + good[11:-2]  # channels 1 as two bytes
+    with pytest.raises(BadStreamError, match="more bytes than it needs"):
+        container.read_header(io.BytesIO(body + struct.pack(">H", container.crc16(body))))
+
+
 def test_overlong_varint_is_rejected():
     with pytest.raises(BadStreamError, match="overlong"):
         container.read_record(io.BytesIO(b"\xff" * 20))

@@ -210,7 +210,8 @@ def decode_audio_blocks(stream: BinaryIO, header: container.Header, model: str |
                 pending.append(rec)
                 if rec.last or len(pending) >= batch_records:
                     before = dec.damaged
-                    block, pending = dec.push(pending), []
+                    batch, pending = pending, []  # pushed once: a failure is not retried below
+                    block = dec.push(batch)
                     if on_damage and dec.damaged > before:
                         on_damage(dec.damaged - before)
                     yield block

@@ -105,11 +105,9 @@ def add_level() -> None:
     """Add the version 7 stream (the golden clip at 1.5 stages with level control: a gain byte
     in every record) with the committed tiny model, leaving the older streams as they are.
     Only vqcodec before version 9 wrote version 7: speech-level.vqc is kept from then, and
-    today this writes what add_compact does."""
-    expected = json.loads((HERE / "expected.json").read_text())
-    write_stream("speech-level", "golden.wav", "tiny-speech.safetensors", {"stages": 1.5},
-                 expected, expected["encoder"])
-    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    today this would write what add_compact does, so it refuses."""
+    raise SystemExit("version 7 is no longer written: speech-level.vqc stays as it was made "
+                     "(--add-compact adds its version 9 counterpart)")
 
 
 def add_compact() -> None:

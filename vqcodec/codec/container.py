@@ -9,13 +9,12 @@
                                           [share, version 6+] [gain, version 7]
              | audio (version 9): rate_code channels stages*2+schedule share chunk_frames
     record  := varint(len << 1 | last) [varint(extra) if last] payload[len] crc16:u16be
-             | the same with crc8:u8                                  (version 9)
 
-crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record;
-crc8 is CRC-8/AUTOSAR (polynomial 0x2F, init and final xor 0xFF) over the same bytes. Version 9
-is speech with level control written in fewer bytes: no modality byte (the version says
-speech), the fields packed (codec/params.py: AudioParams.values), one checksum byte per record
-and range-coded payloads in big-endian words cut short (codec/entropy.py: COMPACT).
+crc16 is CRC-16/CCITT (init 0xFFFF) over every byte before it in the header or the record.
+Version 9 is speech with level control written in fewer bytes: no modality byte (the version
+says speech), the fields packed (codec/params.py: AudioParams.values) and range-coded payloads
+in big-endian words cut short (codec/entropy.py: COMPACT); its records are framed as in every
+version.
 An image is one record (from version 4 on: the index stream's length as u32le, the index
 stream, then the colour correction, vqcodec.codec.colour; in version 5 the colour correction's
 length as u32le before it and the flat block map, vqcodec.codec.flat, after it); audio is one
@@ -51,26 +50,6 @@ def crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
 
 
-def _crc8_table(poly: int) -> bytes:
-    table = bytearray(256)
-    for byte in range(256):
-        c = byte
-        for _ in range(8):
-            c = ((c << 1) ^ poly if c & 0x80 else c << 1) & 0xFF
-        table[byte] = c
-    return bytes(table)
-
-
-_CRC8 = _crc8_table(0x2F)
-
-
-def crc8(data: bytes) -> int:
-    """CRC-8/AUTOSAR: crc8(b"123456789") == 0xDF."""
-    c = 0xFF
-    for byte in data:
-        c = _CRC8[c ^ byte]
-    return c ^ 0xFF
-
 
 def varint(n: int) -> bytes:
     """Unsigned LEB128."""
@@ -103,6 +82,8 @@ def _read_varint(stream: BinaryIO, raw: bytearray, what: str) -> int:
         raw.append(byte)
         value |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:
+            if i and not byte:  # 0x81 0x00 for 1: every number has one encoding, as varint writes it
+                raise BadStreamError(f"malformed stream: {what} has a number in more bytes than it needs")
             return value
     raise BadStreamError(f"malformed stream: {what} has an overlong number")
 
@@ -181,17 +162,15 @@ class Record:
     size: int
 
 
-def record_bytes(payload: bytes, last: bool, extra: int = 0, compact: bool = False) -> bytes:
-    """A record; `compact` (version 9) ends it with crc8 instead of crc16."""
+def record_bytes(payload: bytes, last: bool, extra: int = 0) -> bytes:
     head = varint(len(payload) << 1 | int(last)) + (varint(extra) if last else b"")
     body = head + payload
-    return body + (bytes([crc8(body)]) if compact else struct.pack(">H", crc16(body)))
+    return body + struct.pack(">H", crc16(body))
 
 
-def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD, compact: bool = False) -> Record:
-    """Read one record (`compact`: of version 9). A checksum mismatch is reported in `intact`,
-    not raised, so a damaged audio chunk can be skipped; a record that cannot be framed
-    raises BadStreamError."""
+def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD) -> Record:
+    """Read one record. A checksum mismatch is reported in `intact`, not raised, so a damaged
+    audio chunk can be skipped; a record that cannot be framed raises BadStreamError."""
     raw = bytearray()
     tag = _read_varint(stream, raw, "record")
     length, last = tag >> 1, bool(tag & 1)
@@ -199,10 +178,9 @@ def read_record(stream: BinaryIO, max_payload: int = MAX_RECORD, compact: bool =
         raise LimitError(f"record of {length} bytes exceeds the limit of {max_payload}")
     extra = _read_varint(stream, raw, "record") if last else 0
     payload = _read_exact(stream, length, "record payload")
-    width = 1 if compact else 2
-    check = int.from_bytes(_read_exact(stream, width, "record checksum"), "big")
-    intact = check == (crc8 if compact else crc16)(bytes(raw) + payload)
-    return Record(payload, last, extra, intact, len(raw) + length + width)
+    (check,) = struct.unpack(">H", _read_exact(stream, 2, "record checksum"))
+    intact = check == crc16(bytes(raw) + payload)
+    return Record(payload, last, extra, intact, len(raw) + length + 2)
 
 
 def audio_records(stream: BinaryIO, params: AudioParams, max_records: int) -> Iterator[Record]:
@@ -214,7 +192,7 @@ def audio_records(stream: BinaryIO, params: AudioParams, max_records: int) -> It
     params.validate()
     count = 0
     while True:
-        rec = read_record(stream, compact=bool(params.compact))
+        rec = read_record(stream)
         count += 1
         if count > max_records:
             raise LimitError(f"stream is longer than the limit (more than {max_records} chunks; "

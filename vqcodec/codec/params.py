@@ -203,7 +203,8 @@ class AudioParams:
                 and 0 <= self.schedule < len(SCHEDULES) and 0 <= self.share < SHARE_ONE
                 and not (self.share and self.stages < 2) and self.gain in (0, 1)
                 and self.compact in (0, self.gain)):
-            raise BadStreamError(f"malformed stream: audio parameters {self.values()} are invalid")
+            named = ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(self).items() if k != "compact")
+            raise BadStreamError(f"malformed stream: audio parameters ({named}) are invalid")
         if model_stages is not None and self.stages > model_stages:
             raise BadStreamError(f"malformed stream: {self.stages} stages, but the model has "
                                  f"{model_stages}")

@@ -386,8 +386,7 @@ class SpeechEncoderStream:
             streams = [bytes([g]) + s for g, s in zip(gains, streams)]
         for i, s in enumerate(streams):
             final_record = last and i == len(streams) - 1
-            out += container.record_bytes(s, final_record, self.total_in if final_record else 0,
-                                          self.compact)
+            out += container.record_bytes(s, final_record, self.total_in if final_record else 0)
             self.payload_bytes += len(s)
         self.next_frame += n
         drop = max(0, (self.next_frame - ENC_LEFT) * f - self.offset)
