@@ -103,3 +103,51 @@ def test_golden_speech_stream_reports_its_records(tmp_path):
 
     r = run_cli("info", ROOT / "tests" / "golden" / "speech.vqc", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["damaged_records"] == 0
+
+
+def _undecodable_second_chunk(speech_model, vqc, out) -> None:
+    """The stream with its second chunk's payload changed so that it passes its checksum (the
+    checksum is made anew) and the range decoder refuses it: found by a seeded search."""
+    import random
+
+    from vqcodec import api
+    from vqcodec.errors import BadStreamError
+
+    blob = vqc.read_bytes()
+    f = io.BytesIO(blob)
+    h = container.read_header(f)
+    recs = list(container.audio_records(f, h.params, 100))
+    rng = random.Random(0)
+    for _ in range(2000):
+        p = bytearray(recs[1].payload)
+        for _ in range(rng.randint(1, 4)):
+            p[rng.randrange(1, len(p))] = rng.randrange(256)  # the gain byte (0) stays
+        mutated = [r.payload if i != 1 else bytes(p) for i, r in enumerate(recs)]
+        data = blob[: h.size] + b"".join(container.record_bytes(m, r.last, r.extra)
+                                         for m, r in zip(mutated, recs))
+        try:
+            s = io.BytesIO(data)
+            api.decode_stream_indices(s, container.read_header(s), str(speech_model))
+        except BadStreamError as exc:
+            if "entropy" in str(exc):
+                out.write_bytes(data)
+                return
+    raise AssertionError("no undecodable mutation found")
+
+
+def test_conceal_also_replaces_a_chunk_that_passes_its_checksum_but_does_not_decode(speech_model, tmp_path):
+    vqc = _stream(speech_model, tmp_path)
+    bad = tmp_path / "bad.vqc"
+    _undecodable_second_chunk(speech_model, vqc, bad)
+    r = run_cli("decompress", bad, "--model", speech_model, "-o", tmp_path / "strict.wav")
+    assert r.returncode == 2 and b"corrupt entropy-coded payload" in r.stderr
+    assert not (tmp_path / "strict.wav").exists()
+    assert run_cli("decompress", vqc, "--model", speech_model, "-o", tmp_path / "good.wav").returncode == 0
+    r = run_cli("decompress", bad, "--model", speech_model, "--conceal", "-o", tmp_path / "bad.wav")
+    assert r.returncode == 0 and b"damaged" in r.stderr
+    good, _ = sf.read(tmp_path / "good.wav")
+    out, _ = sf.read(tmp_path / "bad.wav")
+    assert len(good) == len(out) == 48000
+    assert np.allclose(good[:12000], out[:12000], atol=1e-3)  # chunk 1 untouched
+    assert (out[16160:31840] == 0).all()  # chunk 2 is silence, as for a failed checksum
+    assert np.allclose(good[36000:], out[36000:], atol=1e-3)  # chunk 3 untouched

@@ -510,17 +510,36 @@ class SpeechDecoderStream:
             payloads = [p[1:] for p in payloads]
         if good:
             glen = [lengths[i] for i in good]
-            plan = self.model.prior.plan(glen, self.stages, self.share)
-            flat = entropy.decode(plan, payloads, len(glen) * max(glen) * plan.slots,
-                                  compact=self.compact)
-            idx = flat.reshape(len(glen), max(glen), plan.slots)
-            if self.share:  # (stages 0..S-2, flag, stage S-1) -> stages, -1 where not coded
-                idx = partial_indices(idx, self.stages)
-            for j, i in enumerate(good):
-                out[i] = idx[j, : lengths[i]]
+            try:
+                decoded: list[np.ndarray | None] = self._entropy_decode(payloads, glen)
+            except BadStreamError:
+                if not self.conceal:
+                    raise
+                # a record that passed its checksum and still does not decode (about one
+                # damage in 65,536): alone, each record that does decode keeps its audio
+                decoded = [self._decode_alone(p, n) for p, n in zip(payloads, glen)]
+                self.damaged += sum(d is None for d in decoded)
+            for i, d in zip(good, decoded):
+                out[i] = d
         self.received += sum(lengths)
         self._lengths_seen = lengths
         return out
+
+    def _entropy_decode(self, payloads: list[bytes], lengths: list[int]) -> list[np.ndarray]:
+        """Each record's (length, stages) indices, -1 where a partial last stage is not coded."""
+        plan = self.model.prior.plan(lengths, self.stages, self.share)
+        flat = entropy.decode(plan, payloads, len(lengths) * max(lengths) * plan.slots,
+                              compact=self.compact)
+        idx = flat.reshape(len(lengths), max(lengths), plan.slots)
+        if self.share:  # (stages 0..S-2, flag, stage S-1) -> stages, -1 where not coded
+            idx = partial_indices(idx, self.stages)
+        return [idx[j, :n] for j, n in enumerate(lengths)]
+
+    def _decode_alone(self, payload: bytes, length: int) -> np.ndarray | None:
+        try:
+            return self._entropy_decode([payload], [length])[0]
+        except BadStreamError:
+            return None
 
     def _lengths(self, records: list[container.Record]) -> list[int]:
         """Frames in each record; checks where the last record is and the stream's length."""
