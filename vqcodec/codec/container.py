@@ -21,8 +21,9 @@ length as u32le before it and the flat block map, vqcodec.codec.flat, after it);
 record per chunk of `chunk_frames` frames, each an independent range-coded stream, the last one
 flagged and carrying the stream's total sample count at the original rate as `extra`. A header
 is written in the lowest version that holds its params, and read only in that one: any other
-version for the same values is malformed, so every stream has one header. The full
-description is docs/FORMAT.md.
+version for the same values is malformed, so every stream has one header; the one exception is
+speech with level control, which version 7 (written before version 9, still read) and version
+9 both hold. The full description is docs/FORMAT.md.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ MAX_VARINT_BYTES = 9
 
 def crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
-
 
 
 def varint(n: int) -> bytes:
@@ -128,15 +128,16 @@ def read_header(stream: BinaryIO) -> Header:
     if version not in VERSIONS:
         raise BadStreamError(f"unsupported stream version {version} (this vqcodec reads "
                              f"{', '.join(map(str, VERSIONS[:-1]))} and {VERSIONS[-1]})")
+    raw = bytearray(fixed)
     if version in COMPACT:
         kind = kinds.get(COMPACT[version])
-        fingerprint = _read_exact(stream, 4, "header")
     else:
-        modality, fingerprint = _read_exact(stream, 1, "header")[0], _read_exact(stream, 4, "header")
-        kind = kinds.by_code(modality)
+        raw += _read_exact(stream, 1, "header")
+        kind = kinds.by_code(raw[-1])
         if kind is None:
-            raise BadStreamError(f"malformed stream: unknown modality {modality}")
-    raw = bytearray(fixed + (b"" if version in COMPACT else bytes([modality])) + fingerprint)
+            raise BadStreamError(f"malformed stream: unknown modality {raw[-1]}")
+    fingerprint = _read_exact(stream, 4, "header")
+    raw += fingerprint
     # a kind whose layout grew with the version counts its fields (and refuses a version it
     # lacks); any other kind has version 1 only
     count = getattr(kind.params, "count", None)

@@ -14,9 +14,9 @@ older vqcodec refuses by its version number instead of misreading it. Audio's `s
 frames of each record, in 1/256ths, that carry the last stage; 0: every frame) is version 6,
 its `gain` (1: every record's payload starts with the gain byte of the encoder's level control,
 codec/speech.py) version 7. Version 9 (`compact`) is what speech with level control is written
-in now: the same fields packed into fewer bytes (`AudioParams.values`), no modality byte, one
-checksum byte per record and a shorter range coder tail (codec/container.py, codec/entropy.py);
-version 7 is still read. A reader holds every stream to that: a kind's parameters refuse a
+in now: the same fields packed into fewer bytes (`AudioParams.values`), no modality byte and a
+shorter range coder tail (codec/container.py, codec/entropy.py); version 7 is still read (the
+one case of two versions holding the same values). A reader holds every stream to that: a kind's parameters refuse a
 version the kind does not have (images: 1, 2, 4, 5 and 8, speech: 1, 3, 6, 7 and 9) and a version higher than the lowest that
 holds the values, so each stream has exactly one header.
 

@@ -303,11 +303,11 @@ class SpeechEncoderStream:
         self.offset = 0
         self.next_frame = 0
         self.total_in = 0
-        self.header = container.Header("speech", model.codes[:4],
-                                       AudioParams(rate, channels, self.stages, chunk_frames,
-                                                   schedule, self.share, int(level_control),
-                                                   int(level_control)).validate()).to_bytes()
-        self.compact = level_control  # version 9: streams with gains are written compact
+        # streams with gains are written in version 9's compact layout
+        params = AudioParams(rate, channels, self.stages, chunk_frames, schedule, self.share,
+                             int(level_control), int(level_control)).validate()
+        self.header = container.Header("speech", model.codes[:4], params).to_bytes()
+        self.compact = bool(params.compact)
         self.level = LevelControl() if level_control else None
         self.gain_byte = GAIN_ZERO  # the last record's: the next one's left context
         self.ideal_bits = 0.0
