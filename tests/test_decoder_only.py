@@ -314,9 +314,10 @@ def test_decoder_trained_on_the_codecs_codes_keeps_the_streams(media, speech_mod
     seen = []
     view = SpeechKind.codec_view
 
-    def spy(self, net, heard, x, choices, rng):
+    def spy(self, net, heard, x, choices, rng, prior=None):
         seen.append(choices)
-        return view(self, net, heard, x, choices, rng)
+        assert prior is not None and prior.cfg.codebook_size == net.cfg.codebook_size
+        return view(self, net, heard, x, choices, rng, prior)
 
     monkeypatch.setattr(SpeechKind, "codec_view", spy)
     out = tmp_path / "dec.safetensors"

@@ -35,6 +35,7 @@ The networks run in numpy (`model.runtime`); no torch is imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from ..models.modelfile import CodecModel
 from ..runtime import vq
 from .params import (DEFAULT_MAX_SECONDS, FULL_CONTEXT, LOW_LATENCY, SHARE_ONE, AudioParams,
                      split_stages)
+
+if TYPE_CHECKING:
+    from ..prior.int_causal1d import IntCausalPrior
 
 ENC_LEFT, ENC_RIGHT = 8, 2  # encoder context, in latent frames (ENC_RIGHT is lookahead)
 SYN_LEFT, SYN_RIGHT = 12, 2  # synthesis context; full context holds SYN_RIGHT frames back
@@ -168,13 +172,12 @@ def frames_with_last_stage(share: int, frames: int) -> int:
 
 
 def partial_codes(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
-                  lengths: list[int], share: int) -> np.ndarray:
+                  lengths: list[int], share: int, cost: vq.Cost | None = None) -> np.ndarray:
     """(D, n) latents of consecutive records -> (n, stages + 1) symbols with a partial last
     stage (Plan1d's slots): in each record the last stage goes to the frames_with_last_stage
     frames where it brings the latent closest, the others code stages - 1 stages on their own
-    (beam) search; the flag slot says which."""
-    full = vq.encode(z, codebooks, stages)  # (S, n)
-    fewer = vq.encode(z, codebooks, stages - 1)
+    (beam) search; the flag slot says which. `cost`: a rate term for the search (coded_symbols)."""
+    full, fewer = vq.encode_both(z, codebooks, stages, cost=cost)  # (S, n), (S - 1, n)
     gain = (np.square(z - vq.decode(fewer, codebooks)).sum(0)
             - np.square(z - vq.decode(full, codebooks)).sum(0))
     flags = np.zeros(z.shape[1], dtype=bool)
@@ -188,6 +191,26 @@ def partial_codes(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
     out[:, stages - 1] = flags
     out[:, stages] = np.where(flags, full[stages - 1], 0)
     return out
+
+
+def coded_symbols(z: np.ndarray, codebooks: list[np.ndarray], stages: int, share: int,
+                  lengths: list[int], prior: IntCausalPrior | None = None,
+                  weight: float = 0.0) -> np.ndarray:
+    """(D, n) latents of consecutive records -> their (n, slots) symbols in the prior's layout
+    (Plan1d), as `compress` codes them. With a rate weight w > 0 (the model's `rate_weight`)
+    the search is entropy-constrained: a first search's codes give the prior its context from
+    the frames before, then a second search minimises squared distance + w * bits under the
+    prior for each code (the frame's earlier stages those of the path; docs/RESULTS.md,
+    eighteenth session). The decoder is the same either way."""
+    def search(cost: vq.Cost | None) -> np.ndarray:
+        if share:
+            return partial_codes(z, codebooks, stages, lengths, share, cost)
+        return vq.encode(z, codebooks, stages, cost=cost).T
+
+    symbols = search(None)
+    if weight > 0 and prior is not None:
+        symbols = search(prior.rate_cost(lengths, stages, share, symbols, weight))
+    return symbols
 
 
 def partial_indices(symbols: np.ndarray, stages: int) -> np.ndarray:
@@ -221,16 +244,14 @@ def record_lengths(frames: int) -> list[int]:
 
 
 def coded_latents(z: np.ndarray, codebooks: list[np.ndarray], stages: float,
-                  lengths: list[int]) -> np.ndarray:
+                  lengths: list[int], prior: IntCausalPrior | None = None,
+                  weight: float = 0.0) -> np.ndarray:
     """(D, n) latents of consecutive records -> the quantised latents a decoder gets from a
     stream coding `stages` (2.25: a partial third stage), codes and frames chosen as the
-    encoder chooses them. What `train --codec-stages` teaches the decoder on."""
+    encoder chooses them (coded_symbols). What `train --codec-stages` teaches the decoder on."""
     whole, share = split_stages(stages, len(codebooks))
-    if share:
-        idx = partial_indices(partial_codes(z, codebooks, whole, lengths, share), whole).T
-    else:
-        idx = vq.encode(z, codebooks, whole)
-    return vq.decode(idx, codebooks)
+    symbols = coded_symbols(z, codebooks, whole, share, lengths, prior, weight)
+    return vq.decode(partial_indices(symbols, whole).T if share else symbols.T, codebooks)
 
 
 FIT_TRIES = 8  # streams coded by fit_rate at most, whole stage counts included
@@ -367,11 +388,8 @@ class SpeechEncoderStream:
             z, gains = self._latents(seg, lengths)
             if self.latents is not None:
                 self.latents[key] = z, gains
-        codebooks = self.model.runtime.codebooks
-        if self.share:
-            idx = partial_codes(z, codebooks, self.stages, lengths, self.share)  # (n, slots)
-        else:
-            idx = vq.encode(z, codebooks, self.stages).T  # (n, S)
+        idx = coded_symbols(z, self.model.runtime.codebooks, self.stages, self.share, lengths,
+                            self.model.prior, self.model.config.rate_weight)  # (n, slots)
         plan = self.model.prior.plan(lengths, self.stages, self.share)
         symbols = np.zeros((len(lengths), max(lengths), plan.slots), dtype=np.int64)
         pos = 0

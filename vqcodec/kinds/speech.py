@@ -80,14 +80,16 @@ class SpeechKind(Kind):
     def synthesize(self, net, q, x):
         return net.synthesize(q, x.shape[-1])
 
-    def codec_view(self, net, heard, x, choices: tuple[float, ...], rng):
+    def codec_view(self, net, heard, x, choices: tuple[float, ...], rng, prior=None):
         """A batch as the codec's decoder meets it, for `train --codec-stages`: each example
         split into 1 s records, level-controlled as the encoder does (`heard`, what the encoder
         hears, sets each record's DC offset and gain; the target `x` gets the same), then coded
         at a stage count drawn from `choices` with the encoder's codes and partial-stage
         frames. Returns (heard, x, quantised latents (B, D, T)). The records are encoded
         together, without the encoder's context windows, so a record's first and last frames
-        may code otherwise than in a stream."""
+        may code otherwise than in a stream. `prior`: the integer prior, for a model whose
+        `rate_weight` makes the encoder's search entropy-constrained
+        (codec.speech.coded_symbols)."""
         import numpy as np
         import torch
 
@@ -105,7 +107,9 @@ class SpeechKind(Kind):
             z = net.encoder(net.features(heard)).float().cpu().numpy()  # (B, D, T)
         books = [q.codebook.detach().float().cpu().numpy() for q in net.quantizer.stages]
         picks = rng.integers(len(choices), size=len(z))
-        out = [coded_latents(zb, books, choices[k], lengths) for zb, k in zip(z, picks)]
+        weight = net.cfg.rate_weight
+        out = [coded_latents(zb, books, choices[k], lengths, prior, weight)
+               for zb, k in zip(z, picks)]
         return heard, x, torch.from_numpy(np.stack(out)).to(x.device)
 
     def reconstruction_loss(self, y, x, stft=None):

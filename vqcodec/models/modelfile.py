@@ -231,6 +231,19 @@ def set_default_stages(path: str | Path, stages: float) -> bytes:
     return _set_config(model, "default_stages", joined_stages(*split_stages(stages, model.config.stages)))
 
 
+def set_rate_weight(path: str | Path, weight: float) -> bytes:
+    """Set a speech model file's rate weight (the encoder's squared latent distance per bit of
+    prior cost: codec.speech.coded_symbols; 0 for the nearest codes), in place, as
+    set_default_stages does: only which codes the encoder picks changes, so the codes id stays
+    and every stream decodes as before. Returns the new file fingerprint."""
+    model = load_model(path)
+    if model.kind != "speech":
+        raise ModelError(f"{model.path}: only speech models have a rate weight")
+    if not weight >= 0 or weight == float("inf"):
+        raise ModelError(f"rate weight {weight}: a finite number, 0 or more")
+    return _set_config(model, "rate_weight", float(weight) or None)
+
+
 def set_detail(path: str | Path, on: bool = True) -> bytes:
     """Give an image model file the detail levels (codec/detail.py) or take them away, in
     place, as set_default_stages does (the codes id stays: the index streams are the same).

@@ -59,6 +59,9 @@ class SpeechModelConfig(BottleneckConfig):
     dec_blocks: int = 8
     stages: int = 3
     default_stages: float = 2  # what compress codes; 2.25: the third stage on 1/4 of the frames
+    # the encoder's rate-distortion weight: squared latent distance per bit of prior cost in its
+    # VQ search (codec.speech.coded_symbols); 0 searches for the nearest codes alone
+    rate_weight: float = 0.0
     prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
 
     def __post_init__(self):

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..codec.params import SHARE_ONE  # a partial last stage's share of frames, in 1/256ths
 from .grid import Grid
-from .intops import (RESIDUAL_CLAMP, QLayer, clamp, gate, load_network, network_state, np_tables,
-                     step_tables, weights_np)
+from .intops import (LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, clamp, gate, load_network,
+                     network_state, np_tables, step_tables, weights_np)
 
 if TYPE_CHECKING:
     import torch
@@ -61,6 +61,21 @@ class IntCausalPrior:
 
     def plan(self, lengths: list[int], stages: int, share: int = 0) -> "Plan1d":
         return Plan1d(self, lengths, stages, share)
+
+    def rate_cost(self, lengths: list[int], stages: int, share: int, symbols: np.ndarray,
+                  weight: float) -> "RateCost":
+        """The encoder's rate term for a second VQ search (`runtime.vq.Cost`): `weight` times
+        each candidate code's bits under this prior. `symbols` ((n, slots), Plan1d's slots of
+        consecutive records of `lengths` frames: a first search's codes) are the context of the
+        frames before; within a frame the stages before are the path's own."""
+        plan = self.plan(lengths, stages, share)
+        b = np.repeat(np.arange(len(lengths)), lengths)
+        t = np.concatenate([np.arange(n) for n in lengths])
+        laid = np.zeros((len(lengths), plan.t_max, plan.slots), dtype=np.int64)
+        laid[b, t] = symbols
+        ids = np.concatenate(plan.steps_np())
+        plan.commit(ids, laid.reshape(-1)[ids])
+        return RateCost(self, plan._trunk(plan.grid.flat(b, t)), weight)
 
 
 class Plan1d:
@@ -217,3 +232,31 @@ class Plan1d:
 
     def batch_of_np(self, ids: np.ndarray) -> np.ndarray:
         return ids // (self.slots * self.t_max)
+
+
+class RateCost:
+    """weight * -log2 p of every code at a stage of each frame, for the encoder's search: the
+    heads of an IntCausalPrior in float32 (the coded probabilities stay the exact integer ones;
+    this only steers which codes the encoder picks)."""
+
+    def __init__(self, model: IntCausalPrior, trunk: np.ndarray, weight: float):
+        self.trunk = trunk.astype(np.float32)  # (n, C): the trunk's output at each frame
+        self.cur = model.embed_cur.astype(np.float32)
+        self.heads = []
+        for s in range(model.cfg.stages):
+            layers = [model.layers[f"o{j}_{s}"] for j in (1, 2)]
+            self.heads.append([(q.weight.astype(np.float32), q.bias.astype(np.float32),
+                                (q.mult / 2.0**q.shift).astype(np.float32)) for q in layers])
+        self.scale = np.float32(weight * LOGIT_SCALE / np.log(2))  # logits in 1/32 nat -> bits
+
+    def __call__(self, stage: int, pos: np.ndarray, paths: np.ndarray) -> np.ndarray:
+        """(n,) frames, (n, P, stage) codes of each kept path -> (n, P, K) weighted bits."""
+        z = np.repeat(self.trunk[pos][:, None], paths.shape[1], axis=1)  # (n, P, C)
+        for j in range(stage):
+            z += self.cur[j][paths[..., j]]
+        (w1, b1, m1), (w2, b2, m2) = self.heads[stage]
+        o = np.clip((z @ w1 + b1) * m1, 0, RESIDUAL_CLAMP)
+        logits = (o @ w2 + b2) * m2
+        logits -= logits.max(axis=-1, keepdims=True)
+        lse = np.log(np.exp(logits * np.float32(LOGIT_SCALE)).sum(-1, keepdims=True))
+        return (lse / np.float32(LOGIT_SCALE) - logits) * self.scale

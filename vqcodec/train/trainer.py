@@ -197,7 +197,8 @@ class Trainer:
         if self.opts.codec_stages:  # the decoder alone, on what streams carry
             with torch.no_grad():
                 heard, x, given["quantized"] = self.kind.codec_view(
-                    self.net, heard, x, self.opts.codec_stages, self.data.rng)
+                    self.net, heard, x, self.opts.codec_stages, self.data.rng,
+                    self.base.prior if self.base is not None else None)
         with self.autocast():
             y, _, vq_loss, err = self.train_net(heard, **given)
         y = y.float()

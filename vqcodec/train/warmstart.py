@@ -45,7 +45,8 @@ def same_but_stages(a, b) -> bool:
 
     if type(a) is not type(b):
         return False
-    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0, "detail": 0} for c in (a, b)]
+    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0, "detail": 0,
+              "rate_weight": 0} for c in (a, b)]
     for p in plain:
         if isinstance(p.get("prior"), dict):
             p["prior"]["stages"] = 0
