@@ -123,6 +123,15 @@ def train(
     if unknown:
         fail(f"--gan-config: unknown field {sorted(unknown)[0]!r}", 1)
     gan = GanConfig(**gan_overrides) if adversarial or gan_overrides else None
+    from vqcodec import kinds
+
+    if not isinstance(overrides, dict):
+        fail("--config: give a JSON object of model settings", 1)
+    modality = kinds.get(kind)
+    try:  # an unknown or invalid setting: one line now, not an internal error at the start
+        modality.config({**modality.training_defaults, **overrides})
+    except (TypeError, ValueError) as exc:
+        fail(f"--config: {exc}", 1)
     from vqcodec.train.trainer import TrainOptions
     from vqcodec.train.trainer import train as run_training
 

@@ -147,11 +147,18 @@ def part_tensors(parts: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{pre}net.{part}." for part in parts for pre in ("", "scale."))
 
 
+# configuration keys of the coding around the networks, not of the networks: an image model's
+# detail levels (codec/detail.py), a speech model's default stage count and rate weight
+CODING_KEYS = ("detail", "default_stages", "rate_weight")
+
+
 def same_networks(a, b) -> bool:
-    """Configurations equal but for the coding around the networks (an image model's detail
-    levels, codec/detail.py): what must match for one model to keep another's codes."""
-    return type(a) is type(b) and ({**dataclasses.asdict(a), "detail": 0}
-                                   == {**dataclasses.asdict(b), "detail": 0})
+    """Configurations equal but for the coding around the networks (CODING_KEYS): what must
+    match for one model to keep another's codes."""
+    def plain(c) -> dict:
+        return {k: v for k, v in dataclasses.asdict(c).items() if k not in CODING_KEYS}
+
+    return type(a) is type(b) and plain(a) == plain(b)
 
 
 def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info: dict,
@@ -237,10 +244,12 @@ def set_rate_weight(path: str | Path, weight: float) -> bytes:
     set_default_stages does: only which codes the encoder picks changes, so the codes id stays
     and every stream decodes as before. Returns the new file fingerprint."""
     model = load_model(path)
+    from ..networks.config import MAX_RATE_WEIGHT
+
     if model.kind != "speech":
         raise ModelError(f"{model.path}: only speech models have a rate weight")
-    if not weight >= 0 or weight == float("inf"):
-        raise ModelError(f"rate weight {weight}: a finite number, 0 or more")
+    if isinstance(weight, bool) or not 0 <= weight <= MAX_RATE_WEIGHT:  # NaN too
+        raise ModelError(f"rate weight {weight}: a number from 0 to {MAX_RATE_WEIGHT:g}")
     return _set_config(model, "rate_weight", float(weight) or None)
 
 
@@ -259,6 +268,8 @@ def _set_config(model: CodecModel, key: str, value) -> bytes:
     codes id and dropping its recorded measurement."""
     meta = read_metadata(model.path)
     config = json.loads(meta["config"])
+    if config.get(key) == value:  # as it is (None: absent): the file stays as it is
+        return model.fingerprint
     config[key] = value
     if value is None:  # back to what a file without the key means
         del config[key]

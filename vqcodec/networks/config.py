@@ -8,6 +8,7 @@ from ..codec.params import image_levels
 from ..prior import CausalPriorConfig, PixelCNNConfig
 
 FACTOR = 8  # image pixels per index along each axis
+MAX_RATE_WEIGHT = 1e6  # a speech model's rate weight: above this the search weighs bits alone
 
 
 @dataclass
@@ -65,6 +66,10 @@ class SpeechModelConfig(BottleneckConfig):
     prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
 
     def __post_init__(self):
+        w = self.rate_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= MAX_RATE_WEIGHT:
+            raise TypeError(f"rate_weight {w!r}: a number from 0 to {MAX_RATE_WEIGHT:g}")
+        self.rate_weight = float(w)
         if isinstance(self.prior, dict):
             self.prior = CausalPriorConfig(**{**self.prior,
                                               "dilations": tuple(self.prior["dilations"])})

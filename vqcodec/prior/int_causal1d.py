@@ -14,7 +14,7 @@ import numpy as np
 
 from ..codec.params import SHARE_ONE  # a partial last stage's share of frames, in 1/256ths
 from .grid import Grid
-from .intops import (LOGIT_SCALE, RESIDUAL_CLAMP, QLayer, clamp, gate, load_network,
+from .intops import (LOGIT_SCALE, PROB_BITS, RESIDUAL_CLAMP, QLayer, clamp, gate, load_network,
                      network_state, np_tables, step_tables, weights_np)
 
 if TYPE_CHECKING:
@@ -247,7 +247,8 @@ class RateCost:
             layers = [model.layers[f"o{j}_{s}"] for j in (1, 2)]
             self.heads.append([(q.weight.astype(np.float32), q.bias.astype(np.float32),
                                 (q.mult / 2.0**q.shift).astype(np.float32)) for q in layers])
-        self.scale = np.float32(weight * LOGIT_SCALE / np.log(2))  # logits in 1/32 nat -> bits
+        self.scale = np.float32(weight / np.log(2))  # nats -> weighted bits
+        self.floor = np.float32(-PROB_BITS * np.log(2))  # the least probable weight, 1 in 2^24
 
     def __call__(self, stage: int, pos: np.ndarray, paths: np.ndarray) -> np.ndarray:
         """(n,) frames, (n, P, stage) codes of each kept path -> (n, P, K) weighted bits."""
@@ -256,7 +257,8 @@ class RateCost:
             z += self.cur[j][paths[..., j]]
         (w1, b1, m1), (w2, b2, m2) = self.heads[stage]
         o = np.clip((z @ w1 + b1) * m1, 0, RESIDUAL_CLAMP)
-        logits = (o @ w2 + b2) * m2
-        logits -= logits.max(axis=-1, keepdims=True)
-        lse = np.log(np.exp(logits * np.float32(LOGIT_SCALE)).sum(-1, keepdims=True))
-        return (lse / np.float32(LOGIT_SCALE) - logits) * self.scale
+        x = (o @ w2 + b2) * (m2 * np.float32(LOGIT_SCALE))  # nats
+        x -= x.max(axis=-1, keepdims=True)
+        np.maximum(x, self.floor, out=x)  # the integer weights' floor of 1 (PROB_BITS below)
+        lse = np.log(np.exp(x).sum(-1, keepdims=True))
+        return (lse - x) * self.scale

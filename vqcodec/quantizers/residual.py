@@ -65,9 +65,10 @@ class ResidualVQ(nn.Module):
 
     @torch.no_grad()
     def codes(self, z: torch.Tensor, n: int, beam: int | None = None) -> torch.Tensor:
-        """(B, D, *spatial) latents -> (B, n, *spatial) indices as the codec's encoder picks them
-        (`runtime.vq.encode`, a beam search over the stages; `beam` 1 is greedy), for prior
-        examples and evaluation. Training's forward pass quantizes greedily."""
+        """(B, D, *spatial) latents -> (B, n, *spatial) indices as the codec's encoder picks the
+        nearest codes (`runtime.vq.encode`, a beam search over the stages; `beam` 1 is greedy),
+        for prior examples and evaluation; a speech model's rate weight makes the codec choose
+        otherwise (codec.speech.coded_symbols). Training's forward pass quantizes greedily."""
         books = [q.codebook.detach().float().cpu().numpy() for q in self.stages[:n]]
         idx = vq.encode(np.moveaxis(z.detach().float().cpu().numpy(), 1, 0), books, n, beam)
         return torch.from_numpy(np.moveaxis(idx, 0, 1)).to(z.device)

@@ -54,7 +54,7 @@ def encode_both(z: np.ndarray, codebooks: list[np.ndarray], stages: int,
         out[pos], fewer[pos] = _search(flat[pos], codebooks[:stages], beam, cost, pos)
     shape = z.shape[1:]
     return (np.moveaxis(out, 1, 0).reshape(stages, *shape),
-            np.moveaxis(fewer, 1, 0).reshape(stages - 1, *shape))
+            np.moveaxis(fewer, 1, 0).reshape(max(stages - 1, 0), *shape))
 
 
 def _search(res: np.ndarray, codebooks: list[np.ndarray], beam: int, cost: Cost | None,
@@ -78,10 +78,11 @@ def _search(res: np.ndarray, codebooks: list[np.ndarray], beam: int, cost: Cost 
             top = np.sort(np.argpartition(d, keep - 1, axis=1)[:, :keep], axis=1)
             top = np.take_along_axis(top, np.argsort(np.take_along_axis(d, top, 1), 1,
                                                      kind="stable"), 1)
+        if s == len(codebooks) - 2:  # the shorter search's last stage keeps its first best
+            p, c = np.divmod(d.argmin(axis=1), len(cb))
+            fewer = np.concatenate([paths[rows[:, 0], p], c[:, None]], axis=1)
         path, code = np.divmod(top, len(cb))  # (N, keep) each
         paths = np.concatenate([paths[rows, path], code[..., None]], axis=2)
-        if s == len(codebooks) - 2:  # the shorter search's last stage: its best (nearest first)
-            fewer = paths[:, 0].copy()
         if cost is not None:
             spent = np.take_along_axis(total, top, 1)
         res = (res.reshape(n, -1, dim)[rows, path] - cb[code]).reshape(-1, dim)  # (N * keep, D)

@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import kinds
 from ..errors import UsageError
-from ..models.modelfile import save_model
+from ..models.modelfile import CODING_KEYS, save_model
 from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
 from .loader import Batches, default_workers
@@ -70,6 +70,11 @@ class Trainer:
         self.parts = only_parts(opts.only)  # () trains everything
         if self.parts:  # the codebooks and the prior stay the base's: its streams stay valid
             self.base = codes_base(opts.init, opts.kind, self.cfg, opts.only)
+            # the base's coding (how it codes streams), unless --config or `train` sets it (every
+            # image model `train` makes has the detail levels)
+            for key in set(CODING_KEYS) - set(opts.model) - set(self.kind.training_defaults):
+                if hasattr(self.base.config, key):
+                    setattr(self.cfg, key, getattr(self.base.config, key))
             keep_codes(self.net, self.base, self.parts)
             self.frozen = freeze_codes(self.net, self.parts)
         self.train_net, self.train_prior = self.net, self.prior

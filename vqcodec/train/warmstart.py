@@ -43,10 +43,12 @@ def same_but_stages(a, b) -> bool:
     a model with the detail levels from one without (codec/detail.py: no weights)."""
     import dataclasses
 
+    from ..models.modelfile import CODING_KEYS
+
     if type(a) is not type(b):
         return False
-    plain = [{**dataclasses.asdict(c), "stages": 0, "default_stages": 0, "detail": 0,
-              "rate_weight": 0} for c in (a, b)]
+    plain = [{k: v for k, v in dataclasses.asdict(c).items() if k not in CODING_KEYS}
+             | {"stages": 0} for c in (a, b)]
     for p in plain:
         if isinstance(p.get("prior"), dict):
             p["prior"]["stages"] = 0
