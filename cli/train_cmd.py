@@ -129,9 +129,17 @@ def train(
         fail("--config: give a JSON object of model settings", 1)
     modality = kinds.get(kind)
     try:  # an unknown or invalid setting: one line now, not an internal error at the start
-        modality.config({**modality.training_defaults, **overrides})
+        cfg = modality.config({**modality.training_defaults, **overrides})
     except (TypeError, ValueError) as exc:
         fail(f"--config: {exc}", 1)
+    if kind == "speech":  # the default stage count must be one compress codes
+        top, given = cfg.stages, cfg.default_stages
+        if "default_stages" not in overrides and given > top:
+            overrides = {**overrides, "default_stages": top}  # a 1-stage model codes 1
+        elif isinstance(given, bool) or not isinstance(given, (int, float)) \
+                or not 1 <= given <= top:
+            fail(f"--config: default_stages {given!r} is not between 1 and the model's {top} "
+                 "stages", 1)
     from vqcodec.train.trainer import TrainOptions
     from vqcodec.train.trainer import train as run_training
 

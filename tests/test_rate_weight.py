@@ -1,6 +1,7 @@
 """The speech encoder's entropy-constrained VQ search: a model's `rate_weight` makes the second
 search pick codes by squared distance + weight * bits under the prior (codec.speech.
-coded_symbols); the decoder, the format and the codes id stay."""
+coded_symbols); the decoder, the format and the codes id stay. Also `train`'s check of the
+model settings in --config (the rate weight among them) before any work."""
 
 import shutil
 
@@ -253,7 +254,9 @@ def test_a_decoder_trained_alone_keeps_the_coding_of_its_base(media, speech_mode
     ('{"rate_weight": -1}', "--config: rate_weight -1: a number from 0 to 1e+06"),
     ('{"rate_weight": "2"}', "--config: rate_weight '2': a number from 0 to 1e+06"),
     ('{"no_such_setting": 1}', "unexpected keyword argument 'no_such_setting'"),
-    ('[2]', "--config: give a JSON object of model settings")])
+    ('[2]', "--config: give a JSON object of model settings"),
+    ('{"default_stages": 7}', "--config: default_stages 7 is not between 1 and the model's 3"),
+    ('{"default_stages": "2"}', "--config: default_stages '2' is not between 1")])
 def test_train_refuses_a_bad_model_setting_in_one_line(media, tmp_path, config, message):
     from conftest import run_cli
 
