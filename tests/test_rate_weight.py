@@ -175,7 +175,7 @@ def test_setting_a_rate_weight_keeps_the_codes_and_refuses_nonsense(speech_model
     modelfile.set_rate_weight(path, 0)
     assert modelfile.load_model(path).config.rate_weight == 0.0
     for bad in (-1.0, float("nan"), float("inf"), 1e7, True):
-        with pytest.raises(ModelError, match="rate weight"):
+        with pytest.raises(ModelError, match="rate_weight .*: a number from 0 to 1e"):
             modelfile.set_rate_weight(path, bad)
     fp = modelfile.set_rate_weight(path, 3.0)
     modelfile.write_info(path, "measured", {"rate": "0.7 kbit/s with 2 stages"})

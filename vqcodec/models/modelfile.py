@@ -243,14 +243,16 @@ def set_rate_weight(path: str | Path, weight: float) -> bytes:
     prior cost: codec.speech.coded_symbols; 0 for the nearest codes), in place, as
     set_default_stages does: only which codes the encoder picks changes, so the codes id stays
     and every stream decodes as before. Returns the new file fingerprint."""
-    model = load_model(path)
-    from ..networks.config import MAX_RATE_WEIGHT
+    from ..networks.config import checked_rate_weight
 
+    model = load_model(path)
     if model.kind != "speech":
         raise ModelError(f"{model.path}: only speech models have a rate weight")
-    if isinstance(weight, bool) or not 0 <= weight <= MAX_RATE_WEIGHT:  # NaN too
-        raise ModelError(f"rate weight {weight}: a number from 0 to {MAX_RATE_WEIGHT:g}")
-    return _set_config(model, "rate_weight", float(weight) or None)
+    try:
+        weight = checked_rate_weight(weight)
+    except TypeError as exc:
+        raise ModelError(str(exc)) from None
+    return _set_config(model, "rate_weight", weight or None)
 
 
 def set_detail(path: str | Path, on: bool = True) -> bytes:

@@ -11,6 +11,14 @@ FACTOR = 8  # image pixels per index along each axis
 MAX_RATE_WEIGHT = 1e6  # a speech model's rate weight: above this the search weighs bits alone
 
 
+def checked_rate_weight(w) -> float:
+    """A speech model's rate weight as a float; TypeError for anything but a number from 0 to
+    MAX_RATE_WEIGHT (NaN, infinities and booleans included)."""
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= MAX_RATE_WEIGHT:
+        raise TypeError(f"rate_weight {w!r}: a number from 0 to {MAX_RATE_WEIGHT:g}")
+    return float(w)
+
+
 @dataclass
 class BottleneckConfig:
     """The vector-quantised bottleneck both VQ-VAEs build their ResidualVQ from."""
@@ -66,10 +74,7 @@ class SpeechModelConfig(BottleneckConfig):
     prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
 
     def __post_init__(self):
-        w = self.rate_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= MAX_RATE_WEIGHT:
-            raise TypeError(f"rate_weight {w!r}: a number from 0 to {MAX_RATE_WEIGHT:g}")
-        self.rate_weight = float(w)
+        self.rate_weight = checked_rate_weight(self.rate_weight)
         if isinstance(self.prior, dict):
             self.prior = CausalPriorConfig(**{**self.prior,
                                               "dilations": tuple(self.prior["dilations"])})
