@@ -176,6 +176,8 @@ def compress(
                                                help="Speech: the decoder emits each chunk at once (padded right context) or waits for the next chunk's first frames."),
     level_control: Optional[bool] = typer.Option(None, "--level-control/--no-level-control", show_default="with",
                                                  help="Speech: scale each chunk towards the level the model was trained at and send the gain (1 byte a chunk; quiet recordings keep their quality); without it the stream is format version 1, 3 or 6, as older vqcodec wrote and reads."),
+    codes: Optional[str] = typer.Option(None, "--codes", metavar="SET", show_default="auto",
+                                        help="Speech: the model's code set, auto, wideband or telephone (for speech heard through a telephone: 8 kHz, GSM); auto takes the one that fits the first second best."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse larger images."),
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse longer audio files."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),
@@ -217,7 +219,7 @@ def compress(
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        stages=stages, kbps=kbps, quality=quality, bpp=bpp, colour=colour, stream=stream,
-                       low_latency=low_latency, level_control=level_control,
+                       low_latency=low_latency, level_control=level_control, codes=codes,
                        chunk_frames=max(1, round(chunk_ms / 20)) if chunk_ms else None,
                        max_pixels=max_pixels, max_seconds=max_seconds,
                        audio_blocks=stop.blocks if stream else None)
@@ -227,7 +229,8 @@ def compress(
     report = _reporter(as_json, verbose, quiet, lambda r: (
         f"{r['input']} -> {r['output']}: {r['bytes']} bytes, "
         + (f"{r['bpp']:.4f} bpp at level {r['level']}" if "bpp" in r
-           else f"{r['bit_per_second']:.0f} bit/s at {r['stages']:g} stages")
+           else f"{r['bit_per_second']:.0f} bit/s at {r['stages']:g} stages"
+           + (f" ({r['codes']} codes)" if r.get("codes", "wideband") != "wideband" else ""))
         + (f" (detail layer {r['detail_bytes']} bytes; index stream"
            if r.get("detail_bytes") else " (payload")
         + f" {r['overhead_percent']:+.2f}% vs the prior's ideal)"))

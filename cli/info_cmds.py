@@ -72,7 +72,9 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         print(json.dumps(rows, indent=2))
         return
     cols = ("name", "kind", "model id", "size", "levels", "rate", "quality")
-    cells = [cols] + [(r["name"], r["kind"], r["id"], f"{r['megabytes']:.1f} MB",
+    cells = [cols] + [(r["name"], r["kind"],
+                       r["id"] + (f", telephone {r['telephone_id']}" if r["telephone_id"] else ""),
+                       f"{r['megabytes']:.1f} MB",
                        _levels(r["levels"], r["default_level"]), str(r["rate"]),
                        str(r["quality"])) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]

@@ -86,12 +86,14 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
                       model: str | Path | None = None, stages: float | None = None,
                       chunk_frames: int = 50, flush: bool = False,
                       low_latency: bool = False, level_control: bool = True,
-                      kbps: float | None = None) -> Report:
+                      kbps: float | None = None, codes: str = "auto") -> Report:
     """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written;
     `low_latency` marks the stream for the decoder's low-latency schedule (codec/speech.py);
     `level_control=False` writes no gains (format version 1, 3 or 6, as older vqcodec wrote
     and reads). `kbps`, instead of `stages`: the most stages whose stream fits that many
-    kbit/s (codec/speech.py: fit_rate), the whole input read first."""
+    kbit/s (codec/speech.py: fit_rate), the whole input read first. `codes`: the model's
+    code set (models/codesets.py: "auto", "wideband" or "telephone"); auto lets the first
+    records choose."""
     from .codec.params import FULL_CONTEXT, LOW_LATENCY
     from .codec.speech import SpeechEncoderStream, fit_rate
 
@@ -101,7 +103,7 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
     def encoder(s: float | None, latents: dict | None = None) -> SpeechEncoderStream:
         return SpeechEncoderStream(m, info.rate, info.channels, s, chunk_frames,
                                    batch_chunks=1 if flush else 16, schedule=schedule,
-                                   level_control=level_control, latents=latents)
+                                   level_control=level_control, latents=latents, codes=codes)
 
     if kbps is not None:
         audio = [b for b in blocks if len(b)]
@@ -113,7 +115,7 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
 
         def code(s: float) -> bytes:
             made[s] = encoder(s, latents)
-            return made[s].header + made[s].push(whole) + made[s].finish()
+            return made[s].push(whole) + made[s].finish()
 
         data, chosen = fit_rate(code, len(whole) / info.rate, kbps, m.config.stages)
         out.write(data)
@@ -129,14 +131,9 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
             if flush:
                 out.flush()
 
-    first = True
     if flush:  # a live stream: the reader can load its model while the first chunk fills
-        put(enc.header)
-        first = False
+        put(enc.start())
     for block in blocks:
-        if first:
-            put(enc.header)
-            first = False
         put(enc.push(block))
     if enc.total_in == 0:
         raise BadInputError("empty input: no audio samples to compress")
@@ -148,7 +145,8 @@ def _audio_report(enc, written: int, m: CodecModel) -> Report:
     return Report("speech", output_bytes=written, ideal_bits=enc.ideal_bits,
                   payload_bytes=enc.payload_bytes,
                   extra={"samples": enc.total_in, "rate": enc.rate, "channels": enc.channels,
-                         "stages": joined_stages(enc.stages, enc.share), "model": m.name})
+                         "stages": joined_stages(enc.stages, enc.share), "model": m.name,
+                         "codes": enc.model.set_name})
 
 
 # -- decompression --------------------------------------------------------------------------
@@ -162,10 +160,13 @@ def model_for_stream(header: container.Header, model: str | Path | None) -> Code
                              "bundled; name it with --model")
         model = path
     m = load_any_model(model)
-    if m.codes[:4] != header.fingerprint:
+    coded = m.code_set(header.fingerprint)  # the model, or the code set the stream names
+    if coded is None:
+        ids = " or ".join(s.short_id for s in m.code_sets)
         raise ModelError(f"stream was made by model {header.fingerprint.hex()}, but model "
-                         f"{m.name} is {m.short_id}")
-    return get_model(model, kind)
+                         f"{m.name} is {ids}")
+    get_model(model, kind)  # of the stream's kind
+    return coded
 
 
 def decompress_image_from(stream: BinaryIO, header: container.Header, model: str | Path | None,

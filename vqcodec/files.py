@@ -44,6 +44,7 @@ class Options:
     bpp: float | None = None  # images: the highest level that fits this many bits per pixel
     colour: bool | None = None  # images: send the colour correction map (None: yes)
     level_control: bool | None = None  # speech: scale each chunk towards the model's level (None: yes)
+    codes: str | None = None  # speech: the model's code set, models/codesets.py (None: auto)
     stream: bool = False
     low_latency: bool | None = None  # speech: the low-latency synthesis schedule (None: with `stream`)
     chunk_frames: int | None = None  # speech: frames per chunk (None: 50, 10 with `stream`)
@@ -392,7 +393,7 @@ def compress_file(src: str, dst: str | None, o: Options) -> dict:
     result = {"input": src, "output": dst or "-", "bytes": rep.output_bytes,
               "model": rep.extra["model"], "seconds": round(time.perf_counter() - t0, 3),
               k.rate_name: k.rate(rep.output_bytes, max(k.extent(rep.extra), 1e-9))}
-    for key in ("level", "stages", "colour_bytes", "flat_blocks", "detail_bytes"):
+    for key in ("level", "stages", "codes", "colour_bytes", "flat_blocks", "detail_bytes"):
         if key in rep.extra:
             result[key] = rep.extra[key]
     result["overhead_percent"] = round(rep.payload_bytes * 8 / max(rep.ideal_bits, 1e-9) * 100 - 100, 2)

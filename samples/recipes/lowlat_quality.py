@@ -45,7 +45,7 @@ GRID = [ChunkEnds(pad, frames, xfade) for pad in ("edge", "zero") for frames in 
 
 def encode(model, x: np.ndarray, chunk_frames: int) -> bytes:
     enc = SpeechEncoderStream(model, 16000, 1, chunk_frames=chunk_frames, batch_chunks=1)
-    return enc.header + enc.push(x[:, None]) + enc.finish()
+    return enc.push(x[:, None]) + enc.finish()
 
 
 def decode(model, blob: bytes, schedule: int, batch: int, ends: ChunkEnds,

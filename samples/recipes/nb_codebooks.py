@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Telephone-band codebooks for the speech model: how much of telephone speech's loss is the
-codebooks'. A measurement, not a product yet (docs/RESULTS.md, eighteenth session).
+codebooks' (docs/RESULTS.md, eighteenth session), and the first step of the model's telephone
+code set (vqcodec/models/codesets.py; train_speech_real.sh, phase 9).
 
   bash samples/recipes/make_val_gsm.sh                      # data/real/valgsm
-  python samples/recipes/nb_codebooks.py [--every 7] [--clips 80] [--codec-stages 1,2.3125,3]
+  python samples/recipes/nb_codebooks.py [--base MODEL] [--every 7] [--clips 80]
+      [--codec-stages 1,2.3125,3] [--out BOOKS.npy] [--init-out INIT.safetensors]
 
 1. Every `--every`-th training clip (data/real/train: training speakers only) goes through
    8 kHz GSM 06.10 coding (make_val_gsm.sh) into a temporary folder.
@@ -17,6 +19,9 @@ codebooks'. A measurement, not a product yet (docs/RESULTS.md, eighteenth sessio
 5. With --codec-stages: `vqcodec eval speech data/real/valgsm --no-peers` with the new codebooks
    swapped into the bundled model (level control, partial stage, postfilter). Its rates are not
    meaningful: the prior still models the wideband codes.
+6. With --init-out: the base model with these codebooks in place of its own, for
+   `vqcodec train speech --init INIT --steps 0` to train a prior on their indices (the
+   donor of telephone_set.py).
 """
 from __future__ import annotations
 
@@ -112,18 +117,32 @@ def codec_scores(folder: str, books: np.ndarray, stages: str) -> list[dict]:
             for a in json.loads(res.stdout)["averages"]]
 
 
+def save_init(base, books: np.ndarray, out: str) -> None:
+    """`base` with `books` as its codebooks (its prior too, which `train --steps 0` replaces)."""
+    import torch
+
+    net = base.net
+    with torch.no_grad():
+        for s, q in enumerate(net.quantizer.stages):
+            q.codebook.copy_(torch.from_numpy(books[s]))
+    modelfile.save_model(out, "speech", net, base.prior, {})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", default="data/real/train")
     ap.add_argument("--every", type=int, default=7, help="every n-th training clip")
     ap.add_argument("--valgsm", default="data/real/valgsm")
     ap.add_argument("--val", default="data/real/val")
-    ap.add_argument("--clips", type=int, default=80, help="clips scored per folder")
+    ap.add_argument("--clips", type=int, default=80, help="clips scored per folder (0: none)")
     ap.add_argument("--codec-stages", help="also the whole codec on --valgsm at these stages")
     ap.add_argument("--out", default="runs/nb_codebooks.npy")
+    ap.add_argument("--base", default="speech-default", help="the model (file or bundled name)")
+    ap.add_argument("--init-out", help="write the base model with the new codebooks here")
     args = ap.parse_args()
     threads.configure(None)
-    rt = modelfile.load_model("speech-default").runtime
+    base = modelfile.load_model(args.base)
+    rt = base.runtime
     wide = [c.copy() for c in rt.codebooks]
     with tempfile.TemporaryDirectory() as tmp:
         picked, coded = Path(tmp) / "wide", Path(tmp) / "gsm"
@@ -142,8 +161,10 @@ def main() -> None:
         rest = rest - c[idx]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, np.stack(narrow))
+    if args.init_out:
+        save_init(base, np.stack(narrow), args.init_out)
     for name, books in (("bundled codebooks", wide), ("telephone codebooks", narrow)):
-        for folder in (args.valgsm, args.val):
+        for folder in (args.valgsm, args.val) if args.clips else ():
             scores = autoencoder_scores(rt, folder, books, args.clips)
             print(f"{name:20s} {folder:20s} " + "  ".join(
                 f"{s} st {p:.3f} / {q:.3f}" for s, (p, q, _) in scores.items()), flush=True)

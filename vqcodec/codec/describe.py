@@ -71,6 +71,7 @@ def bundled_models() -> list[dict]:
         if meta.get("kind") == "image":
             stages = image_levels(stages, config.get("detail", False))
         rows.append({"name": name, "kind": meta.get("kind", "?"), "id": codes_id(meta)[:8],
+                     "telephone_id": meta.get("telephone", "")[:8],  # models/codesets.py
                      "fingerprint": meta.get("fingerprint", "")[:8],
                      "megabytes": path.stat().st_size / 1e6, "levels": stages,
                      "default_level": _default_level(meta.get("kind"), json.loads(meta["config"]))

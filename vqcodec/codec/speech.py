@@ -43,6 +43,7 @@ from . import container, entropy
 from .postfilter import RATE as POSTFILTER_RATE, PitchPostfilter
 from ..errors import BadInputError, BadStreamError, LimitError, UsageError
 from ..media import Resampler, resampled_length
+from ..models import codesets
 from ..models.modelfile import CodecModel
 from ..runtime import vq
 from .params import (DEFAULT_MAX_SECONDS, FULL_CONTEXT, LOW_LATENCY, SHARE_ONE, AudioParams,
@@ -310,11 +311,16 @@ class SpeechEncoderStream:
 
     def __init__(self, model: CodecModel, rate: int, channels: int, stages: float | None = None,
                  chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT,
-                 level_control: bool = True, latents: dict | None = None):
+                 level_control: bool = True, latents: dict | None = None, codes: str = "auto"):
         """`latents`: where to keep the encoder network's output for another encoder of the
-        same audio and chunks at another stage count (fit_rate's trials), or find it."""
+        same audio and chunks at another stage count (fit_rate's trials), or find it.
+        `codes`: the model's code set to use (models/codesets.py: CHOICES). With "auto" and
+        a model of two sets, the latents of the first batch of records choose (`batch_chunks`
+        records, or all of a shorter input: 16 s of a file, the first 200 ms of a live
+        stream), and the header, which names the set, goes out with them."""
         cfg = model.config
-        self.model, self.rate, self.channels = model, rate, channels
+        self.sets = codesets.pick(model, codes)
+        self.model, self.rate, self.channels = self.sets[0], rate, channels
         self.stages, self.share = split_stages(cfg.default_stages if stages is None else stages,
                                                cfg.stages)
         self.chunk, self.batch = chunk_frames, batch_chunks
@@ -327,7 +333,11 @@ class SpeechEncoderStream:
         # streams with gains are written in version 9's compact layout
         params = AudioParams(rate, channels, self.stages, chunk_frames, schedule, self.share,
                              int(level_control), int(level_control)).validate()
-        self.header = container.Header("speech", model.codes[:4], params).to_bytes()
+        self.params = params
+        self.header: bytes | None = None  # once the code set is chosen
+        self.header_sent = False
+        if len(self.sets) == 1:
+            self._choose(self.sets[0])
         self.compact = bool(params.compact)
         self.level = LevelControl() if level_control else None
         self.gain_byte = GAIN_ZERO  # the last record's: the next one's left context
@@ -335,16 +345,34 @@ class SpeechEncoderStream:
         self.payload_bytes = 0
         self.latents = latents
 
+    def start(self) -> bytes:
+        """The header, if the code set is known before any audio (a model of one set, or a
+        set named): a live stream sends it at once, so its reader can load the model while
+        the first chunk fills. Otherwise b"", and the first records bring it."""
+        return self._with_header(b"") if self.header is not None else b""
+
     def push(self, block: np.ndarray) -> bytes:
+        """Container bytes for the chunks `block` completes: the header before the first."""
         self.total_in += len(block)
         self._append(self.resampler.push(block.mean(axis=1, keepdims=True))[:, 0])
-        return self._emit(final=False)
+        return self._with_header(self._emit(final=False))
 
     def finish(self) -> bytes:
         if self.total_in == 0:
             raise BadInputError("empty input: no audio samples to compress")
         self._append(self.resampler.finish()[:, 0])
-        return self._emit(final=True)
+        return self._with_header(self._emit(final=True))
+
+    def _with_header(self, out: bytes) -> bytes:
+        if self.header_sent or self.header is None:
+            return out
+        self.header_sent = True
+        return self.header + out
+
+    def _choose(self, model: CodecModel) -> None:
+        """Code with `model` (one of the model's code sets): its id goes in the header."""
+        self.model = model
+        self.header = container.Header("speech", model.codes[:4], self.params).to_bytes()
 
     def _append(self, x: np.ndarray) -> None:
         self.audio = np.concatenate([self.audio, x.astype(np.float32)])
@@ -362,7 +390,8 @@ class SpeechEncoderStream:
             else:
                 have = (self.offset + len(self.audio)) // f - ENC_RIGHT - self.next_frame
                 n_chunks = min(self.batch, max(0, have) // self.chunk)
-                if n_chunks == 0:
+                # the first batch chooses the code set: a whole one, however the input arrives
+                if n_chunks == 0 or (self.header is None and n_chunks < self.batch):
                     return out
                 total, m = None, None
             lengths = [self.chunk] * n_chunks
@@ -388,6 +417,8 @@ class SpeechEncoderStream:
             z, gains = self._latents(seg, lengths)
             if self.latents is not None:
                 self.latents[key] = z, gains
+        if self.header is None:  # the first records choose the code set
+            self._choose(codesets.choose(z, self.sets, self.stages))
         idx = coded_symbols(z, self.model.runtime.codebooks, self.stages, self.share, lengths,
                             self.model.prior, self.model.config.rate_weight)  # (n, slots)
         plan = self.model.prior.plan(lengths, self.stages, self.share)

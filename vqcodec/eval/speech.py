@@ -43,6 +43,7 @@ class Decoded:
     bytes: int
     encode_s: float
     decode_s: float
+    codes: str = ""  # ours: the model's code set the stream used (models/codesets.py)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class SpeechRow:
     delay_ms: float  # this clip's own estimate; alignment used the codec's median
     encode_rtf: float
     decode_rtf: float
+    codes: str = ""  # ours: the code set the stream used; peers: ""
 
 
 @dataclass
@@ -91,6 +93,9 @@ class SpeechEval:
             avg["encode_rtf"] = audio / sum(r.seconds / r.encode_rtf for r in rows)
             avg["decode_rtf"] = audio / sum(r.seconds / r.decode_rtf for r in rows)
             avg["delay_ms"] = self.delays_ms.get(codec, 0.0)
+            if any(r.codes for r in rows):  # how many clips each code set coded
+                avg["codes"] = {c: sum(r.codes == c for r in rows)
+                                for c in sorted({r.codes for r in rows})}
             out.append(avg)
         return out
 
@@ -147,22 +152,22 @@ def run_ours(x: np.ndarray, rate: int, model: Path, stages: float | None,
     from ..errors import UsageError
     from ..media import AudioInfo
 
-    def code(stages: float | None, kbps: float | None) -> io.BytesIO:
+    def code(stages: float | None, kbps: float | None) -> tuple[io.BytesIO, str]:
         out = io.BytesIO()
-        api.compress_audio_to(iter([x[:, None]]), AudioInfo(rate, 1, len(x)), out, model,
-                              stages, kbps=kbps)
-        return out
+        report = api.compress_audio_to(iter([x[:, None]]), AudioInfo(rate, 1, len(x)), out,
+                                       model, stages, kbps=kbps)
+        return out, report.extra["codes"]
 
     t = time.perf_counter()
     try:
-        out = code(stages, kbps)
+        out, codes = code(stages, kbps)
     except UsageError:  # --kbps below one stage's rate on this clip
-        out = code(1, None)
+        out, codes = code(1, None)
     enc_s = time.perf_counter() - t
     t = time.perf_counter()
     y, out_rate = api.decompress(out.getvalue(), model)
     dec_s = time.perf_counter() - t
-    return Decoded(y.mean(axis=1), out_rate, len(out.getvalue()), enc_s, dec_s)
+    return Decoded(y.mean(axis=1), out_rate, len(out.getvalue()), enc_s, dec_s, codes)
 
 
 def _timed(cmd: list[str]) -> float:
@@ -342,7 +347,7 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
             rows.append(SpeechRow(name, codec, seconds, out.bytes, out.bytes * 8 / seconds / 1000,
                                   q["pesq_nb"], q["pesq_wb"], q["stoi"],
                                   1000 * est[codec][k] / rate_of[codec],
-                                  seconds / out.encode_s, seconds / out.decode_s))
+                                  seconds / out.encode_s, seconds / out.decode_s, out.codes))
     delays_ms = {c: 1000 * fixed[c] / rate_of[c] for c in codecs}
     return SpeechEval(m.name, load_s, stage_list, codecs, rows, delays_ms)
 

@@ -146,6 +146,8 @@ class ImageKind(Kind):
         if o.level_control is not None:
             flag = "--level-control" if o.level_control else "--no-level-control"
             raise UsageError(f"{flag} applies to speech; the input is an image")
+        if o.codes is not None:
+            raise UsageError("--codes applies to speech; the input is an image")
         from ..codec.image import check_quality
 
         check_quality(api.get_model(o.model, self.name), o.quality, o.bpp)

@@ -205,6 +205,10 @@ class SpeechKind(Kind):
         model = api.get_model(o.model, self.name)
         if o.stages is not None and not 1 <= o.stages <= model.config.stages:
             raise UsageError(f"--stages must be between 1 and {model.config.stages} for model {model.name}")
+        if o.codes is not None:
+            from ..models.codesets import pick
+
+            pick(model, o.codes)
 
     def compress_to(self, data, out: BinaryIO, o: Options) -> Report:
         from .. import api
@@ -220,7 +224,8 @@ class SpeechKind(Kind):
         chunk = o.chunk_frames or (STREAM_CHUNK_FRAMES if o.stream else FILE_CHUNK_FRAMES)
         return api.compress_audio_to(blocks, info, out, o.model, o.stages, chunk,
                                      flush=o.stream, low_latency=low_latency,
-                                     level_control=o.level_control is not False, kbps=o.kbps)
+                                     level_control=o.level_control is not False, kbps=o.kbps,
+                                     codes=o.codes or "auto")
 
     def extent(self, extra: dict) -> float:
         return extra["samples"] / extra["rate"]

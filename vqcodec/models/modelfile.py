@@ -27,6 +27,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from . import codesets
 from .. import kinds
 from ..errors import ModelError
 from .registry import BUNDLED, MODELS_DIR, bundled_names, find_by_fingerprint, read_metadata, resolve
@@ -51,8 +52,10 @@ class CodecModel:
     path: Path
     tensors: dict[str, np.ndarray]  # everything in the file, as stored
     meta_codes: str = ""  # hex; set when the model kept another model's codes
+    set_name: str = "wideband"  # the code set it codes with (models/codesets.py)
     _runtime: Any = None
     _net: Any = None
+    _sets: Any = None
 
     @property
     def runtime(self):
@@ -66,6 +69,9 @@ class CodecModel:
     @property
     def net(self):
         """The torch module (ImageVQVAE | SpeechVQVAE) in eval mode; imports torch."""
+        if self.set_name != "wideband":
+            raise ModelError(f"{self.path}: the networks of its {self.set_name} code set are "
+                             "the model's own: use the model")
         if self._net is None:
             self._net = _torch_net(self.kind, self.config, self.tensors, self.path)
         return self._net
@@ -85,6 +91,23 @@ class CodecModel:
         """The id its streams carry (the first 4 bytes): its own fingerprint, or the one of the
         model whose codes it kept (a decoder retrained alone)."""
         return bytes.fromhex(self.meta_codes) if self.meta_codes else self.fingerprint
+
+    @property
+    def code_sets(self) -> list["CodecModel"]:
+        """The model coding with each of its code sets (models/codesets.py): itself (the
+        wideband set), then its telephone set if it has one."""
+        if self._sets is None:
+            from . import codesets
+
+            extra = [codesets.view(self)] if getattr(self.config, "telephone", None) else []
+            self._sets = [self, *extra]
+        return self._sets
+
+    def code_set(self, codes: bytes) -> "CodecModel | None":
+        """The model coding with the code set whose streams carry the id `codes` (4 bytes)."""
+        if codes == self.codes[: len(codes)]:
+            return self
+        return next((m for m in self.code_sets if m.codes[: len(codes)] == codes), None)
 
     @property
     def name(self) -> str:
@@ -148,8 +171,9 @@ def part_tensors(parts: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # configuration keys of the coding around the networks, not of the networks: an image model's
-# detail levels (codec/detail.py), a speech model's default stage count and rate weight
-CODING_KEYS = ("detail", "default_stages", "rate_weight")
+# detail levels (codec/detail.py), a speech model's default stage count, rate weight and
+# telephone code set (models/codesets.py)
+CODING_KEYS = ("detail", "default_stages", "rate_weight", "telephone")
 
 
 def same_networks(a, b) -> bool:
@@ -197,11 +221,14 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
         if histogram is not None:
             tensors["stats.histogram"] = histogram.to(torch.int64)
     tensors = {k: v.contiguous() for k, v in tensors.items()}
-    fp = _fingerprint(kind, config, {k: v.numpy() for k, v in tensors.items()}, codes)
+    arrays = {k: v.numpy() for k, v in tensors.items()}
+    fp = _fingerprint(kind, config, arrays, codes)
     meta = {"format": FORMAT, "kind": kind, "config": config, "fingerprint": fp.hex(),
             "info": json.dumps(info, sort_keys=True)}
     if codes:
         meta["codes"] = codes
+    if any(k.startswith(codesets.PREFIX) for k in tensors):  # the base's telephone set, kept
+        meta[codesets.META] = codesets.telephone_id(bytes.fromhex(codes), arrays).hex()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -333,6 +360,7 @@ def load_model(path: str | Path) -> CodecModel:
         raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
     model = CodecModel(kind, cfg, prior, fp, json.loads(meta.get("info", "{}")), path, tensors,
                        codes)
+    codesets.check(model, meta)
     try:
         model.runtime  # every weight the configuration names is present and well shaped
     except (KeyError, ValueError) as exc:

@@ -58,12 +58,19 @@ def codes_id(meta: dict[str, str]) -> str:
     return meta.get("codes") or meta.get("fingerprint", "")
 
 
+def stream_ids(meta: dict[str, str]) -> list[str]:
+    """Every id (hex) the model's streams may carry: its codes id, then its telephone code
+    set's if it has one (models/codesets.py)."""
+    return [codes_id(meta)] + ([meta["telephone"]] if meta.get("telephone") else [])
+
+
 def find_by_fingerprint(prefix: bytes) -> Path | None:
-    """The bundled model whose streams carry `prefix` (its codes id), if any (metadata only);
-    a default model (BUNDLED) before others with the same codes, such as the one it replaced."""
+    """The bundled model whose streams carry `prefix` (the id of its codes or of its
+    telephone code set), if any (metadata only); a default model (BUNDLED) before others
+    with the same codes, such as the one it replaced."""
     defaults = set(BUNDLED.values())
     for name in sorted(bundled_names(), key=lambda n: n not in defaults):
         path = MODELS_DIR / f"{name}.safetensors"
-        if codes_id(read_metadata(path)).startswith(prefix.hex()):
+        if any(i.startswith(prefix.hex()) for i in stream_ids(read_metadata(path))):
             return path
     return None

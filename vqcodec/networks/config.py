@@ -58,6 +58,15 @@ class ImageModelConfig(BottleneckConfig):
         return (self.levels + 1) // 2
 
 
+def _causal_prior(c, codebook_size: int, stages: int) -> CausalPriorConfig:
+    """A speech prior's configuration (as a dict from JSON, or as it is) for these codes."""
+    if isinstance(c, dict):
+        c = CausalPriorConfig(**{"codebook_size": codebook_size, "stages": stages, **c,
+                                 "dilations": tuple(c.get("dilations", (1, 2, 4, 8)))})
+    c.codebook_size, c.stages = codebook_size, stages
+    return c
+
+
 @dataclass
 class SpeechModelConfig(BottleneckConfig):
     sample_rate: int = 16000
@@ -72,13 +81,14 @@ class SpeechModelConfig(BottleneckConfig):
     # VQ search (codec.speech.coded_symbols); 0 searches for the nearest codes alone
     rate_weight: float = 0.0
     prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
+    # the prior of the model's telephone code set (models/codesets.py), None without one
+    telephone: CausalPriorConfig | None = None
 
     def __post_init__(self):
         self.rate_weight = checked_rate_weight(self.rate_weight)
-        if isinstance(self.prior, dict):
-            self.prior = CausalPriorConfig(**{**self.prior,
-                                              "dilations": tuple(self.prior["dilations"])})
-        self.prior.codebook_size, self.prior.stages = self.codebook_size, self.stages
+        self.prior = _causal_prior(self.prior, self.codebook_size, self.stages)
+        if self.telephone is not None:
+            self.telephone = _causal_prior(self.telephone, self.codebook_size, self.stages)
 
     @property
     def frame(self) -> int:

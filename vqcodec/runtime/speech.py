@@ -3,6 +3,8 @@ decoder and the inverse STFT."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from . import ops, vq
@@ -28,6 +30,12 @@ class SpeechNet:
         self.window = hann(cfg.n_fft)
         self.bins = cfg.n_fft // 2 + 1
         self.fb = params["mel.mel_scale.fb"]  # (bins, n_mels), stored with the model
+
+    def with_codebooks(self, codebooks: list[np.ndarray]) -> "SpeechNet":
+        """The same networks with other codebooks (a model's other code set)."""
+        other = copy.copy(self)
+        other.codebooks = codebooks
+        return other
 
     def features(self, wave: np.ndarray) -> np.ndarray:
         """(N,) waveform -> (n_mels, frames) log-mel, as the torch model's `features`."""

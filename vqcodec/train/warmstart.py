@@ -38,9 +38,11 @@ def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None
 
 
 def same_but_stages(a, b) -> bool:
-    """Configurations equal but for the stage count and the coding around the networks: a
-    model with more residual stages (more quality levels) may start from one with fewer, and
-    a model with the detail levels from one without (codec/detail.py: no weights)."""
+    """Configurations equal but for the stage count, the coding around the networks and the
+    prior's size: a model with more residual stages (more quality levels) may start from one
+    with fewer, a model with the detail levels from one without (codec/detail.py: no weights),
+    and a model with a smaller or larger prior from any (a model file's prior is not loaded:
+    the run trains its own on its codes)."""
     import dataclasses
 
     from ..models.modelfile import CODING_KEYS
@@ -51,7 +53,7 @@ def same_but_stages(a, b) -> bool:
              | {"stages": 0} for c in (a, b)]
     for p in plain:
         if isinstance(p.get("prior"), dict):
-            p["prior"]["stages"] = 0
+            p["prior"] = p["prior"]["codebook_size"]
     return plain[0] == plain[1]
 
 

@@ -1,0 +1,233 @@
+"""A speech model's telephone code set (vqcodec/models/codesets.py): a second set of codebooks
+and prior that a stream names by its own id. The wideband id stays, so streams made before the
+set was added decode as they did; the encoder picks the set whose codebooks fit the first
+records; `compress --codes` names one."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from safetensors.numpy import load_file, save_file
+
+from conftest import make_speechlike, run_cli
+
+from vqcodec.models import codesets
+from vqcodec.models.modelfile import load_model, read_metadata
+
+
+def _donor(base: Path, out: Path, books: list[np.ndarray]) -> Path:
+    """`base` with other codebooks (and its own prior), every other tensor as it is: a
+    stand-in for the model that nb_codebooks.py and `train --steps 0` make, whose codes become
+    the telephone set."""
+    from vqcodec.models.modelfile import _fingerprint
+
+    meta, tensors = read_metadata(base), load_file(str(base))
+    for s, b in enumerate(books):
+        tensors[f"net.quantizer.stages.{s}.codebook"] = b.astype(np.float16)
+    fp = _fingerprint("speech", meta["config"], tensors, meta.get("codes", ""))
+    save_file(tensors, str(out), metadata={**meta, "fingerprint": fp.hex()})
+    return out
+
+
+def _encoder_latents(model, x: np.ndarray) -> np.ndarray:
+    """The latents the encoder codes for `x` (16 kHz mono), as one (D, frames) array."""
+    from vqcodec.codec.speech import SpeechEncoderStream
+
+    seen: dict = {}
+    enc = SpeechEncoderStream(model, 16000, 1, latents=seen, codes="wideband")
+    enc.push(x[:, None])
+    enc.finish()
+    return np.concatenate([z for _, (z, _) in sorted(seen.items())], axis=1)
+
+
+def _fitted_books(z: np.ndarray, k: int, stages: int) -> list[np.ndarray]:
+    """Residual codebooks whose rows are frames of `z`: they code `z` better than any other."""
+    books, rest = [], z.T.copy()
+    for _ in range(stages):
+        rows = rest[np.linspace(0, len(rest) - 1, k).astype(int)]
+        idx = np.square(rest[:, None] - rows[None]).sum(-1).argmin(1)
+        books.append(rows.astype(np.float32))
+        rest = rest - rows[idx]
+    return books
+
+
+@pytest.fixture(scope="module")
+def sets(speech_model, tmp_path_factory):
+    """(speech, base model, model with a telephone set that fits `speech`, model with a
+    telephone set that fits nothing)."""
+    root = tmp_path_factory.mktemp("codesets")
+    x = make_speechlike(2.5, 16000, 21)
+    sf.write(root / "in.wav", x, 16000)
+    base = load_model(speech_model)
+    z = _encoder_latents(base, x)
+    k, stages = base.config.codebook_size, base.config.stages
+    fits = _donor(speech_model, root / "fits-donor.safetensors", _fitted_books(z, k, stages))
+    far = _donor(speech_model, root / "far-donor.safetensors",
+                 [c + 100 for c in base.runtime.codebooks])
+    for name, donor in (("fits", fits), ("far", far)):
+        codesets.add_telephone_set(base, load_model(donor), root / f"{name}.safetensors")
+    return root / "in.wav", speech_model, root / "fits.safetensors", root / "far.safetensors"
+
+
+def _compress(model: Path, src: Path, out: Path, *args: str) -> dict:
+    r = run_cli("compress", src, "-m", model, "-o", out, "-f", "--json", *args)
+    assert r.returncode == 0, r.stderr.decode()
+    return json.loads(r.stdout)
+
+
+def _decompress(model: Path, src: Path, out: Path) -> np.ndarray:
+    r = run_cli("decompress", src, "-m", model, "-o", out, "-f")
+    assert r.returncode == 0, r.stderr.decode()
+    return sf.read(out, dtype="float32")[0]
+
+
+def _stream_id(path: Path) -> str:
+    from vqcodec.codec import container
+
+    with open(path, "rb") as f:
+        return container.read_header(f).fingerprint.hex()
+
+
+def test_the_set_keeps_the_wideband_id_and_every_older_stream(sets, tmp_path):
+    wav, base, fits, far = sets
+    m, b = load_model(fits), load_model(base)
+    assert m.short_id == b.short_id and m.codes == b.codes
+    assert [s.set_name for s in m.code_sets] == ["wideband", "telephone"]
+    tel = m.code_sets[1]
+    assert tel.short_id != b.short_id
+    assert tel.codes == codesets.telephone_id(b.codes, m.tensors)
+    assert read_metadata(fits)["telephone"] == tel.codes.hex()
+    old = tmp_path / "old.vqc"
+    _compress(base, wav, old)
+    assert np.array_equal(_decompress(fits, old, tmp_path / "a.wav"),
+                          _decompress(base, old, tmp_path / "b.wav"))
+    # a set that fits nothing is never chosen: the streams are byte for byte the base's
+    new = tmp_path / "new.vqc"
+    assert _compress(far, wav, new)["codes"] == "wideband"
+    assert new.read_bytes() == old.read_bytes()
+
+
+def test_auto_picks_the_set_that_fits_and_the_stream_names_it(sets, tmp_path):
+    from vqcodec.codec import container
+    from vqcodec.codec.speech import SpeechDecoderStream
+
+    wav, base, fits, _ = sets
+    out = tmp_path / "t.vqc"
+    report = _compress(fits, wav, out)
+    assert report["codes"] == "telephone"
+    m = load_model(fits)
+    assert _stream_id(out) == m.code_sets[1].short_id
+    decoded = _decompress(fits, out, tmp_path / "t.wav")
+    # the same as decoding with the donor's codebooks and prior as a model's own
+    donor = load_model(fits.parent / "fits-donor.safetensors")
+    f = io.BytesIO(out.read_bytes())
+    header = container.read_header(f)
+    dec = SpeechDecoderStream(donor, header)
+    recs = list(container.audio_records(f, header.params, dec.max_records))
+    direct = dec.push(recs)[:, 0]
+    assert np.abs(direct - decoded).max() <= 1 / 32768  # the file's 16-bit rounding
+    # which set, not how good: the wideband set's stream decodes to other audio
+    wide = tmp_path / "w.vqc"
+    assert _compress(fits, wav, wide, "--codes", "wideband")["codes"] == "wideband"
+    assert _stream_id(wide) == m.short_id
+    assert not np.array_equal(_decompress(fits, wide, tmp_path / "w.wav"), decoded)
+
+
+def test_the_choice_does_not_depend_on_how_the_input_arrives(sets):
+    from vqcodec.codec.speech import SpeechEncoderStream
+
+    wav, _, fits, _ = sets
+    m = load_model(fits)
+    x = sf.read(wav, dtype="float32")[0][:, None]
+    whole = SpeechEncoderStream(m, 16000, 1, chunk_frames=25, batch_chunks=3)
+    one = whole.push(x) + whole.finish()
+    pieces = SpeechEncoderStream(m, 16000, 1, chunk_frames=25, batch_chunks=3)
+    assert pieces.start() == b""  # the header waits for the first batch
+    out = b"".join(pieces.push(x[i: i + 700]) for i in range(0, len(x), 700)) + pieces.finish()
+    assert out == one and whole.model.set_name == "telephone"
+
+
+def test_a_live_stream_sends_its_header_with_the_first_record_unless_the_set_is_named(sets, tmp_path):
+    wav, _, fits, _ = sets
+    raw = (sf.read(wav, dtype="int16")[0]).tobytes()
+    for args, codes in (((), "telephone"), (("--codes", "wideband"), "wideband")):
+        r = run_cli("compress", "-", "--raw", "--rate", "16000", "--stream", "-m", fits, "-c",
+                    *args, input=raw)
+        assert r.returncode == 0, r.stderr.decode()
+        (tmp_path / "s.vqc").write_bytes(r.stdout)
+        want = [s.short_id for s in load_model(fits).code_sets if s.set_name == codes]
+        assert [_stream_id(tmp_path / "s.vqc")] == want
+        assert len(_decompress(fits, tmp_path / "s.vqc", tmp_path / "s.wav")) == len(raw) // 2
+
+
+def test_codes_option_errors(sets, speech_model, image_model, photo, tmp_path):
+    wav, base, fits, _ = sets
+    out = tmp_path / "x.vqc"
+    for model, args, message in (
+            (base, ("--codes", "telephone"), "has no telephone code set"),
+            (fits, ("--codes", "narrow"), "unknown --codes 'narrow': use auto, wideband, telephone")):
+        r = run_cli("compress", wav, "-m", model, "-o", out, *args)
+        assert r.returncode == 1 and not out.exists()
+        assert message in r.stderr.decode() and len(r.stderr.decode().strip().splitlines()) == 1
+    r = run_cli("compress", photo, "-m", image_model, "-o", out, "--codes", "telephone")
+    assert r.returncode == 1 and "--codes applies to speech" in r.stderr.decode()
+
+
+def test_a_stream_of_a_set_the_model_lacks_is_refused_by_name(sets, tmp_path):
+    wav, base, fits, _ = sets
+    out = tmp_path / "t.vqc"
+    _compress(fits, wav, out, "--codes", "telephone")
+    r = run_cli("decompress", out, "-m", base, "-o", tmp_path / "t.wav")
+    tel = load_model(fits).code_sets[1].short_id
+    assert r.returncode != 0 and not (tmp_path / "t.wav").exists()
+    assert f"stream was made by model {tel}, but model" in r.stderr.decode()
+
+
+def test_a_changed_set_or_id_is_refused_on_loading(sets, tmp_path):
+    from vqcodec.errors import ModelError
+
+    _, _, fits, _ = sets
+    meta, tensors = read_metadata(fits), load_file(str(fits))
+    books = tensors[codesets.CODEBOOKS].copy()
+    books[0, 0, 0] += 1
+    cases = {"tensor": ({**tensors, codesets.CODEBOOKS: books}, meta),
+             "id": (tensors, {**meta, "telephone": "0" * 64}),
+             "no id": (tensors, {k: v for k, v in meta.items() if k != "telephone"})}
+    for name, (t, m) in cases.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_file(t, str(path), metadata=m)
+        with pytest.raises(ModelError, match="tampered|does not match"):
+            load_model(path)
+
+
+def test_a_decoder_retrained_alone_keeps_the_set(sets, media, tmp_path):
+    from conftest import TINY_SPEECH
+
+    wav, _, fits, _ = sets
+    out = tmp_path / "dec.safetensors"
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", out, "--config",
+                json.dumps(TINY_SPEECH), "--init", fits, "--only", "decoder", "--steps", "2",
+                "--batch", "2", "--seconds", "0.5", "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    old, new = load_model(fits), load_model(out)
+    assert [s.codes for s in new.code_sets] == [s.codes for s in old.code_sets]
+    stream = tmp_path / "t.vqc"
+    _compress(fits, wav, stream)
+    assert len(_decompress(out, stream, tmp_path / "t.wav")) == len(sf.read(wav)[0])
+
+
+def test_a_copy_of_a_model_with_a_set_is_found_by_either_id(sets, tmp_path, monkeypatch):
+    from vqcodec.models import registry
+
+    wav, _, fits, _ = sets
+    shutil.copy(fits, tmp_path / "mine.safetensors")
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
+    m = load_model(fits)
+    for s in m.code_sets:
+        assert registry.find_by_fingerprint(s.codes[:4]) == tmp_path / "mine.safetensors"
