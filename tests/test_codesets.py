@@ -18,7 +18,7 @@ from safetensors.numpy import load_file, save_file
 from conftest import make_speechlike, run_cli
 
 from vqcodec.models import codesets
-from vqcodec.models.modelfile import load_model, read_metadata
+from vqcodec.models.modelfile import load_model, read_metadata, save_model
 
 
 def _donor(base: Path, out: Path, books: list[np.ndarray]) -> Path:
@@ -101,7 +101,7 @@ def test_the_set_keeps_the_wideband_id_and_every_older_stream(sets, tmp_path):
     assert [s.set_name for s in m.code_sets] == ["wideband", "telephone"]
     tel = m.code_sets[1]
     assert tel.short_id != b.short_id
-    assert tel.codes == codesets.telephone_id(b.codes, m.tensors)
+    assert tel.codes == codesets.telephone_id(b.codes, m.tensors, m.config.telephone)
     assert read_metadata(fits)["telephone"] == tel.codes.hex()
     old = tmp_path / "old.vqc"
     _compress(base, wav, old)
@@ -231,3 +231,129 @@ def test_a_copy_of_a_model_with_a_set_is_found_by_either_id(sets, tmp_path, monk
     m = load_model(fits)
     for s in m.code_sets:
         assert registry.find_by_fingerprint(s.codes[:4]) == tmp_path / "mine.safetensors"
+
+
+# -- the choice depends on the input alone; files and views keep the sets right ---------------
+@pytest.fixture(scope="module")
+def flip(speech_model, tmp_path_factory):
+    """A model whose telephone set fits clip `a`, and an input whose first second (another
+    voice) the wideband set codes better, while the telephone set fits the rest: a choice made
+    on more than the first record would go the other way."""
+    root = tmp_path_factory.mktemp("flip")
+    base = load_model(speech_model)
+    a = make_speechlike(3.0, 16000, 21)
+    books = _fitted_books(_encoder_latents(base, a), base.config.codebook_size, base.config.stages)
+    donor = load_model(_donor(speech_model, root / "donor.safetensors", books))
+    codesets.add_telephone_set(base, donor, root / "m.safetensors")
+    x = np.concatenate([make_speechlike(1.0, 16000, 3), a, a, a])
+    return root / "m.safetensors", x
+
+
+def test_stream_bytes_do_not_depend_on_stream_or_file(flip, tmp_path):
+    """Same input, same stream parameters (1 s chunks, full context, gains): --stream only
+    changes when the bytes are flushed, so the stream must be the file's, byte for byte."""
+    model, x = flip
+    pcm = (x * 32767).astype("<i2").tobytes()
+    common = ("--raw", "--rate", "16000", "-m", model, "--chunk-ms", "1000", "--full-context")
+    f = run_cli("compress", "-", *common, "-c", input=pcm)
+    s = run_cli("compress", "-", *common, "--stream", "-c", input=pcm)
+    assert f.returncode == 0 and s.returncode == 0
+    (tmp_path / "f.vqc").write_bytes(f.stdout)
+    (tmp_path / "s.vqc").write_bytes(s.stdout)
+    assert _stream_id(tmp_path / "f.vqc") == _stream_id(tmp_path / "s.vqc")
+    assert f.stdout == s.stdout
+
+
+def test_encoder_stream_independent_of_batch_chunks(flip):
+    from vqcodec.codec.speech import SpeechEncoderStream
+
+    model, x = flip
+    m = load_model(model)
+    outs = {}
+    for batch in (1, 4, 16):
+        e = SpeechEncoderStream(m, 16000, 1, chunk_frames=50, batch_chunks=batch)
+        outs[batch] = e.push(x[:, None]) + e.finish()
+    assert outs[1] == outs[4] == outs[16]
+
+
+def test_saving_the_networks_of_a_model_with_a_set_gives_a_loadable_file(flip, tmp_path):
+    """samples/recipes/nb_codebooks.py save_init (phase 9 of train_speech_real.sh, run on the
+    bundled model that now has a set), and `train --config` with a model's own config: the
+    saved config names a telephone set whose tensors are not in the file."""
+    model, _ = flip
+    m = load_model(model)
+    save_model(tmp_path / "init.safetensors", "speech", m.net, m.prior, {})
+    assert [s.set_name for s in load_model(tmp_path / "init.safetensors").code_sets] == ["wideband"]
+
+
+def test_train_only_decoder_with_config_dropping_the_set_writes_a_loadable_model(flip, media, tmp_path):
+    from conftest import TINY_SPEECH
+
+    model, _ = flip
+    out = tmp_path / "o.safetensors"
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", out, "--config",
+                json.dumps({**TINY_SPEECH, "telephone": None}), "--init", model,
+                "--only", "decoder", "--steps", "2", "--batch", "2", "--seconds", "0.5", "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    new, old = load_model(out), load_model(model)
+    assert [s.codes for s in new.code_sets] == [s.codes for s in old.code_sets]
+
+
+def test_a_set_view_knows_the_model_sets(flip):
+    """The model a telephone stream decodes with (api.model_for_stream) handed to the encoder,
+    e.g. to re-code what it decoded: its sets must be the model's."""
+    from vqcodec.codec.speech import SpeechEncoderStream
+
+    model, x = flip
+    m = load_model(model)
+    tel = m.code_set(m.code_sets[1].codes[:4])
+    assert [s.codes for s in tel.code_sets] == [s.codes for s in m.code_sets]
+    e = SpeechEncoderStream(tel, 16000, 1, codes="wideband")
+    assert e.model.codes == m.codes
+
+
+def test_a_telephone_prior_with_another_configuration_has_another_id(flip, tmp_path):
+    """The set's id covers its prior's configuration: a file whose telephone prior differs
+    only there (the same tensors) cannot pass for the set a stream names."""
+    from safetensors.numpy import save_file
+
+    from vqcodec.errors import ModelError
+    from vqcodec.models.modelfile import _fingerprint, read_metadata
+
+    model, _ = flip
+    meta, tensors = read_metadata(model), load_file(str(model))
+    config = json.loads(meta["config"])
+    config["telephone"]["dilations"] = config["telephone"]["dilations"][::-1]
+    meta["config"] = json.dumps(config, sort_keys=True)
+    meta["fingerprint"] = _fingerprint("speech", meta["config"], tensors, meta["codes"]).hex()
+    other = tmp_path / "other.safetensors"
+    save_file(tensors, str(other), metadata=meta)
+    with pytest.raises(ModelError, match="telephone code set id mismatch"):
+        load_model(other)
+
+
+def test_decompress_reports_the_code_set(flip, tmp_path):
+    model, x = flip
+    sf.write(tmp_path / "in.wav", x, 16000)
+    assert run_cli("compress", tmp_path / "in.wav", "-m", model, "-o", tmp_path / "t.vqc",
+                   "--codes", "telephone").returncode == 0
+    r = run_cli("decompress", tmp_path / "t.vqc", "-m", model, "-o", tmp_path / "t.wav", "--json")
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout).get("codes") == "telephone"
+
+
+def test_the_python_api_names_a_set(sets):
+    from vqcodec import api
+    from vqcodec.errors import UsageError
+
+    wav, _, fits, _ = sets
+    x = sf.read(wav, dtype="float32")[0]
+    m = load_model(fits)
+    for codes, want in ((None, "telephone"), ("telephone", "telephone"), ("wideband", "wideband")):
+        data = api.compress(x, fits, rate=16000, codes=codes)
+        assert data[3:7] == [s for s in m.code_sets if s.set_name == want][0].codes[:4]
+        assert len(api.decompress(data, fits)[0]) == len(x)
+    with pytest.raises(UsageError, match="codes= applies to speech"):
+        api.compress(np.zeros((8, 8, 3), np.uint8), codes="telephone")
+    with pytest.raises(UsageError, match="has no telephone code set"):
+        api.compress(x, sets[1], rate=16000, codes="telephone")  # the base: no such set

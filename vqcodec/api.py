@@ -86,7 +86,7 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
                       model: str | Path | None = None, stages: float | None = None,
                       chunk_frames: int = 50, flush: bool = False,
                       low_latency: bool = False, level_control: bool = True,
-                      kbps: float | None = None, codes: str = "auto") -> Report:
+                      kbps: float | None = None, codes: str | None = "auto") -> Report:
     """Code audio blocks as they come; with `flush`, each chunk is flushed as soon as written;
     `low_latency` marks the stream for the decoder's low-latency schedule (codec/speech.py);
     `level_control=False` writes no gains (format version 1, 3 or 6, as older vqcodec wrote
@@ -103,7 +103,8 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
     def encoder(s: float | None, latents: dict | None = None) -> SpeechEncoderStream:
         return SpeechEncoderStream(m, info.rate, info.channels, s, chunk_frames,
                                    batch_chunks=1 if flush else 16, schedule=schedule,
-                                   level_control=level_control, latents=latents, codes=codes)
+                                   level_control=level_control, latents=latents,
+                                   codes=codes or "auto")
 
     if kbps is not None:
         audio = [b for b in blocks if len(b)]
@@ -248,7 +249,8 @@ def decode_stream_indices(stream: BinaryIO, header: container.Header, model: str
 def compress(data, model: str | Path | None = None, *, rate: int | None = None,
              stages: float | None = None, quality: int | None = None,
              bpp: float | None = None, colour: bool | None = None,
-             level_control: bool | None = None, kbps: float | None = None) -> bytes:
+             level_control: bool | None = None, kbps: float | None = None,
+             codes: str | None = None) -> bytes:
     """Compress an image or a sound to bytes.
 
     Images: `quality` is the level, 1 to the model's levels (higher is better; default the
@@ -257,7 +259,8 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
     (vqcodec.codec.colour, vqcodec.codec.flat).
     Speech: `stages` sets the rate, or `kbps` picks the most stages whose stream fits that
     many kbit/s; `level_control=False` writes no gains (the stream older
-    vqcodec reads; vqcodec.codec.speech).
+    vqcodec reads; vqcodec.codec.speech); `codes` names the model's code set ("wideband",
+    "telephone"; default: the one that fits, vqcodec.models.codesets).
 
     `data` may be a path, the bytes of an image or audio file (told apart by content), a PIL
     image, or a numpy array / torch tensor. Arrays follow one rule (vqcodec.arrays): with
@@ -274,8 +277,9 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         data = buf.getvalue()
     if isinstance(data, np.ndarray):
         if rate is None:
-            if level_control is not None or kbps is not None:
-                flag = "level_control=" if level_control is not None else "kbps="
+            if level_control is not None or kbps is not None or codes is not None:
+                flag = ("level_control=" if level_control is not None else
+                        "kbps=" if kbps is not None else "codes=")
                 raise UsageError(f"{flag} applies to speech; the input is an image")
             compress_image_to(image_png(data), out, model, quality=quality, bpp=bpp,
                               colour=colour is not False)
@@ -283,17 +287,19 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         if quality is not None or bpp is not None or colour is not None:
             raise UsageError("quality=, bpp= and colour= apply to images; speech sets its rate with stages=")
         wave = waveform(data)
-        opts = Options(model=model, stages=stages, kbps=kbps, level_control=level_control)
+        opts = Options(model=model, stages=stages, kbps=kbps, level_control=level_control,
+                       codes=codes)
         kinds.get("speech").check_compress(opts)
         compress_audio_to(iter([wave]), AudioInfo(rate, wave.shape[1], len(wave)), out, model, stages,
-                          level_control=level_control is not False, kbps=kbps)
+                          level_control=level_control is not False, kbps=kbps,
+                          codes=codes or "auto")
         return out.getvalue()
     if rate is not None:
         raise UsageError("rate= describes an array; a file states its own rate")
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     kind = kinds.get(sniff(raw))
     opts = Options(model=model, stages=stages, quality=quality, bpp=bpp, colour=colour,
-                   level_control=level_control, kbps=kbps)
+                   level_control=level_control, kbps=kbps, codes=codes)
     kind.check_compress(opts)
     kind.compress_to(raw, out, opts)
     return out.getvalue()

@@ -428,6 +428,8 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
     model = api.model_for_stream(header, o.model)
     out = {"input": src, "output": dst or "-", "bytes": size, "model": model.name,
            "seconds": round(time.perf_counter() - t0, 3), **detail}
+    if header.kind == "speech":
+        out["codes"] = model.set_name  # the code set the stream names (models/codesets.py)
     if size is not None and extent:
         out[k.rate_name] = k.rate(size, extent)
     return out

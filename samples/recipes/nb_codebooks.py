@@ -103,6 +103,7 @@ def codec_scores(folder: str, books: np.ndarray, stages: str) -> list[dict]:
         if m.kind == "speech" and not getattr(m, "telephone_books", False):
             for s, c in enumerate(m.runtime.codebooks):
                 c[:] = books[s]
+            m._sets = [m]  # these codebooks alone: not the model's own telephone set
             m.telephone_books = True
         return m
 

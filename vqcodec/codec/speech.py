@@ -315,9 +315,9 @@ class SpeechEncoderStream:
         """`latents`: where to keep the encoder network's output for another encoder of the
         same audio and chunks at another stage count (fit_rate's trials), or find it.
         `codes`: the model's code set to use (models/codesets.py: CHOICES). With "auto" and
-        a model of two sets, the latents of the first batch of records choose (`batch_chunks`
-        records, or all of a shorter input: 16 s of a file, the first 200 ms of a live
-        stream), and the header, which names the set, goes out with them."""
+        a model of two sets, the latents of the first record choose (its chunk, whatever
+        `batch_chunks` is: how many records are coded at a time must not change the
+        stream), and the header, which names the set, goes out with it."""
         cfg = model.config
         self.sets = codesets.pick(model, codes)
         self.model, self.rate, self.channels = self.sets[0], rate, channels
@@ -390,8 +390,7 @@ class SpeechEncoderStream:
             else:
                 have = (self.offset + len(self.audio)) // f - ENC_RIGHT - self.next_frame
                 n_chunks = min(self.batch, max(0, have) // self.chunk)
-                # the first batch chooses the code set: a whole one, however the input arrives
-                if n_chunks == 0 or (self.header is None and n_chunks < self.batch):
+                if n_chunks == 0:
                     return out
                 total, m = None, None
             lengths = [self.chunk] * n_chunks
@@ -417,8 +416,8 @@ class SpeechEncoderStream:
             z, gains = self._latents(seg, lengths)
             if self.latents is not None:
                 self.latents[key] = z, gains
-        if self.header is None:  # the first records choose the code set
-            self._choose(codesets.choose(z, self.sets, self.stages))
+        if self.header is None:  # the first record chooses the code set
+            self._choose(codesets.choose(z[:, : lengths[0]], self.sets, self.stages))
         idx = coded_symbols(z, self.model.runtime.codebooks, self.stages, self.share, lengths,
                             self.model.prior, self.model.config.rate_weight)  # (n, slots)
         plan = self.model.prior.plan(lengths, self.stages, self.share)

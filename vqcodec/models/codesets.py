@@ -10,8 +10,8 @@ configuration under `telephone` in the model's configuration.
 
 A stream names its set by the model id in its header. The wideband set's id is the model's
 codes id, as it was before the model had a second set, so every stream made before decodes
-as it did. The telephone set's id is a SHA-256 over that id and the set's tensors
-(`telephone_id`). The file records it in its metadata (`telephone`), so finding the model a
+as it did. The telephone set's id is a SHA-256 over that id, the set's prior configuration
+and its tensors (`telephone_id`). The file records it in its metadata (`telephone`), so finding the model a
 stream names reads no tensors, and loading checks it against the tensors.
 
 A set is used as a model of its own (`CodecModel.code_set`): a view of the same model whose
@@ -42,10 +42,13 @@ CODEBOOKS = PREFIX + "codebooks"
 META = "telephone"  # the metadata key of the telephone set's id (hex)
 
 
-def telephone_id(codes: bytes, tensors: dict[str, np.ndarray]) -> bytes:
+def telephone_id(codes: bytes, tensors: dict[str, np.ndarray], prior) -> bytes:
     """The id streams coded with a model's telephone set carry: SHA-256 over the model's codes
-    id and the set's tensors (name, dtype, shape, bytes)."""
-    h = hashlib.sha256(b"vqcodec telephone code set\n" + codes)
+    id, the configuration of the set's prior (a CausalPriorConfig or its dict) and the set's
+    tensors (name, dtype, shape, bytes)."""
+    prior = prior if isinstance(prior, dict) else dataclasses.asdict(prior)
+    h = hashlib.sha256(b"vqcodec telephone code set\n" + codes
+                       + json.dumps(prior, sort_keys=True).encode() + b"\n")
     for name in sorted(k for k in tensors if k.startswith(PREFIX)):
         a = np.ascontiguousarray(tensors[name])
         h.update(f"{name}:{a.dtype.name}:{a.shape}\n".encode())
@@ -61,7 +64,7 @@ def check(model: "CodecModel", meta: dict[str, str]) -> None:
     if has != stored or has != (META in meta):
         raise ModelError(f"{model.path}: model file does not match its configuration "
                          "(telephone code set)")
-    if has and meta[META] != telephone_id(model.codes, model.tensors).hex():
+    if has and meta[META] != telephone_id(model.codes, model.tensors, model.config.telephone).hex():
         raise ModelError(f"{model.path}: model file is corrupt or was tampered with "
                          "(telephone code set id mismatch)")
 
@@ -82,7 +85,8 @@ def view(model: "CodecModel") -> "CodecModel":
         raise ModelError(f"{model.path}: model file does not match its configuration "
                          f"(telephone prior: {exc})") from None
     runtime = model.runtime.with_codebooks([books[s].astype(np.float32) for s in range(cfg.stages)])
-    return dataclasses.replace(model, prior=prior, meta_codes=telephone_id(model.codes, model.tensors).hex(),
+    codes = telephone_id(model.codes, model.tensors, cfg).hex()
+    return dataclasses.replace(model, prior=prior, meta_codes=codes,
                                set_name=TELEPHONE, _runtime=runtime, _net=None, _sets=None)
 
 
@@ -141,7 +145,7 @@ def add_telephone_set(base: "CodecModel", donor: "CodecModel", out: str | Path) 
     info = json.loads(meta.get("info", "{}"))
     info.pop("measured", None)
     meta.update(fingerprint=fp.hex(), codes=codes, info=json.dumps(info, sort_keys=True))
-    meta[META] = telephone_id(base.codes, tensors).hex()
+    meta[META] = telephone_id(base.codes, tensors, d.prior).hex()
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     _rewrite(path, tensors, meta)

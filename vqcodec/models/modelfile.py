@@ -101,6 +101,8 @@ class CodecModel:
 
             extra = [codesets.view(self)] if getattr(self.config, "telephone", None) else []
             self._sets = [self, *extra]
+            for view in extra:  # a set's view has the model's sets, not sets of its own
+                view._sets = self._sets
         return self._sets
 
     def code_set(self, codes: bytes) -> "CodecModel | None":
@@ -206,7 +208,11 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
             tensors["net." + name], tensors["scale.net." + name] = _to_int8(t)
         else:
             tensors["net." + name] = t.half() if t.is_floating_point() else t
-    config = json.dumps(dataclasses.asdict(net.cfg), sort_keys=True)
+    cfg = dataclasses.asdict(net.cfg)
+    if "telephone" in cfg:  # the set's tensors come only from `base`: its configuration too
+        kept = getattr(base.config, "telephone", None) if base is not None else None
+        cfg["telephone"] = dataclasses.asdict(kept) if kept is not None else None
+    config = json.dumps(cfg, sort_keys=True)
     codes = ""
     if base is not None:
         trained = part_tensors(parts)
@@ -228,7 +234,8 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
     if codes:
         meta["codes"] = codes
     if any(k.startswith(codesets.PREFIX) for k in tensors):  # the base's telephone set, kept
-        meta[codesets.META] = codesets.telephone_id(bytes.fromhex(codes), arrays).hex()
+        meta[codesets.META] = codesets.telephone_id(bytes.fromhex(codes), arrays,
+                                                    cfg["telephone"]).hex()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
