@@ -357,3 +357,16 @@ def test_the_python_api_names_a_set(sets):
         api.compress(np.zeros((8, 8, 3), np.uint8), codes="telephone")
     with pytest.raises(UsageError, match="has no telephone code set"):
         api.compress(x, sets[1], rate=16000, codes="telephone")  # the base: no such set
+
+
+def test_info_names_the_bundled_model_and_set_of_a_stream(tmp_path):
+    """`vqcodec info` reads no model, but names the bundled model and code set a stream's id
+    belongs to (from the models' metadata)."""
+    raw = (make_speechlike(1.2, 8000, 4) * 32767).astype("<i2").tobytes()
+    for codes in ("wideband", "telephone"):
+        out = tmp_path / f"{codes}.vqc"
+        r = run_cli("compress", "-", "--raw", "--rate", "8000", "-o", out, "--codes", codes,
+                    input=raw)
+        assert r.returncode == 0, r.stderr.decode()
+        r = run_cli("info", out, "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["codes"] == f"{codes} (speech-default)"

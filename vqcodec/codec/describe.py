@@ -7,7 +7,8 @@ from typing import BinaryIO
 
 from .. import kinds
 from ..errors import VQCodecError
-from ..models.registry import MODELS_DIR, bundled_names, codes_id, read_metadata
+from ..models.registry import (MODELS_DIR, bundled_names, codes_id, find_stream_model,
+                               read_metadata)
 from . import container
 from .params import image_levels
 
@@ -20,6 +21,9 @@ def describe(f: BinaryIO) -> dict:
     header = container.read_header(f)
     kind = kinds.get(header.kind)
     out = header.describe()
+    bundled = find_stream_model(header.fingerprint)
+    if bundled is not None and header.kind == "speech":  # which bundled model and code set
+        out["codes"] = f"{bundled[1]} ({bundled[0].name.removesuffix('.safetensors')})"
     records = payload = damaged = 0
     total = header.size
     last = None

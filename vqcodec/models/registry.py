@@ -58,19 +58,28 @@ def codes_id(meta: dict[str, str]) -> str:
     return meta.get("codes") or meta.get("fingerprint", "")
 
 
-def stream_ids(meta: dict[str, str]) -> list[str]:
-    """Every id (hex) the model's streams may carry: its codes id, then its telephone code
-    set's if it has one (models/codesets.py)."""
-    return [codes_id(meta)] + ([meta["telephone"]] if meta.get("telephone") else [])
+def stream_ids(meta: dict[str, str]) -> dict[str, str]:
+    """Every id (hex) the model's streams may carry, by code set (models/codesets.py): its
+    codes id for the wideband set, and its telephone set's if it has one."""
+    return {"wideband": codes_id(meta), **({"telephone": meta["telephone"]}
+                                           if meta.get("telephone") else {})}
+
+
+def find_stream_model(prefix: bytes) -> tuple[Path, str] | None:
+    """The bundled model whose streams carry `prefix` and the code set that id names, if any
+    (metadata only); a default model (BUNDLED) before others with the same codes, such as
+    the one it replaced."""
+    defaults = set(BUNDLED.values())
+    for name in sorted(bundled_names(), key=lambda n: n not in defaults):
+        path = MODELS_DIR / f"{name}.safetensors"
+        for code_set, i in stream_ids(read_metadata(path)).items():
+            if i.startswith(prefix.hex()):
+                return path, code_set
+    return None
 
 
 def find_by_fingerprint(prefix: bytes) -> Path | None:
     """The bundled model whose streams carry `prefix` (the id of its codes or of its
-    telephone code set), if any (metadata only); a default model (BUNDLED) before others
-    with the same codes, such as the one it replaced."""
-    defaults = set(BUNDLED.values())
-    for name in sorted(bundled_names(), key=lambda n: n not in defaults):
-        path = MODELS_DIR / f"{name}.safetensors"
-        if any(i.startswith(prefix.hex()) for i in stream_ids(read_metadata(path))):
-            return path
-    return None
+    telephone code set), if any: find_stream_model's model."""
+    found = find_stream_model(prefix)
+    return found[0] if found else None
