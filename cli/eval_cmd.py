@@ -160,6 +160,7 @@ def speech(
     kbps: Optional[List[str]] = typer.Option(
         None, "--kbps", help="Also code each clip at the most stages that fit these kbit/s "
                              "(`compress --kbps`); repeat or comma-separate."),
+    codes: str = typer.Option("auto", "--codes", metavar="SET", help="The model's code set for every clip: auto (as `compress` picks), wideband or telephone."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Also run Codec2 and Opus if installed."),
     record: bool = typer.Option(False, "--record", help="Write the measured rate and quality into the model file (what `vqcodec models` shows)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Processes computing PESQ and STOI (default: the idle cores). The codecs run one at a time, so their timings stay fair."),
@@ -167,6 +168,8 @@ def speech(
 ) -> None:
     """Bitrate, PESQ (nb and wb), STOI and real-time factors against Codec2 and Opus."""
     _check_plot(plot)
+    if record and codes != "auto":
+        fail("--record measures what compress does: not with --codes", 1)
     if jobs is not None and not 1 <= jobs <= 256:
         fail(f"--jobs {jobs} is out of range (1..256)", 1)
     stage_list = _stage_list(stages)
@@ -175,7 +178,7 @@ def speech(
     from vqcodec.eval.speech import evaluate_speech, plot_quality
 
     result = evaluate_speech(directory, model, stage_list, peers=peers, progress=_progress(quiet),
-                             jobs=jobs or threads.default_threads(), kbps=kbps_list)
+                             jobs=jobs or threads.default_threads(), kbps=kbps_list, codes=codes)
     if record:
         from vqcodec.eval import measured
 

@@ -370,3 +370,22 @@ def test_info_names_the_bundled_model_and_set_of_a_stream(tmp_path):
         assert r.returncode == 0, r.stderr.decode()
         r = run_cli("info", out, "--json")
         assert r.returncode == 0 and json.loads(r.stdout)["codes"] == f"{codes} (speech-default)"
+
+
+def test_eval_speech_measures_a_named_set(sets, tmp_path):
+    wav, base, fits, _ = sets
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(wav, folder / "a.wav")
+    for codes in ("wideband", "telephone"):
+        r = run_cli("eval", "speech", folder, "-m", fits, "--codes", codes, "--stages", "2",
+                    "--no-peers", "--json", "-q", "-j", "1")
+        assert r.returncode == 0, r.stderr.decode()
+        result = json.loads(r.stdout)
+        assert [row["codes"] for row in result["rows"]] == [codes]
+        assert result["averages"][0]["codes"] == {codes: 1}
+    for model, args, message in ((base, ("--codes", "telephone"), "has no telephone code set"),
+                                 (fits, ("--codes", "wideband", "--record"), "not with --codes")):
+        r = run_cli("eval", "speech", folder, "-m", model, "--no-peers", "-q", *args)
+        assert r.returncode == 1 and message in r.stderr.decode()
+        assert len(r.stderr.decode().strip().splitlines()) == 1

@@ -145,9 +145,10 @@ def _pcm16(x: np.ndarray) -> bytes:
 
 # -- codecs -----------------------------------------------------------------------------------
 def run_ours(x: np.ndarray, rate: int, model: Path, stages: float | None,
-             kbps: float | None = None) -> Decoded:
+             kbps: float | None = None, codes: str = "auto") -> Decoded:
     """Our codec in-process through the library API, at `stages` or fitting `kbps` (a clip
-    where one stage does not fit gets one stage)."""
+    where one stage does not fit gets one stage), with the model's code set `codes`
+    (models/codesets.py; auto: the one `compress` picks)."""
     from .. import api
     from ..errors import UsageError
     from ..media import AudioInfo
@@ -155,7 +156,7 @@ def run_ours(x: np.ndarray, rate: int, model: Path, stages: float | None,
     def code(stages: float | None, kbps: float | None) -> tuple[io.BytesIO, str]:
         out = io.BytesIO()
         report = api.compress_audio_to(iter([x[:, None]]), AudioInfo(rate, 1, len(x)), out,
-                                       model, stages, kbps=kbps)
+                                       model, stages, kbps=kbps, codes=codes)
         return out, report.extra["codes"]
 
     t = time.perf_counter()
@@ -222,13 +223,15 @@ Runner = Callable[[np.ndarray, int, np.ndarray, Path], Decoded]  # (x, rate, x a
 
 
 def _runners(model: Path, stages: list[float], peers: bool,
-             kbps: list[float] = ()) -> dict[str, Runner]:
+             kbps: list[float] = (), codes: str = "auto") -> dict[str, Runner]:
     """Codec name -> how to run it on one clip."""
     runners: dict[str, Runner] = {}
     for s in stages:
-        runners[ours_name(s)] = lambda x, rate, x8, tmp, s=s: run_ours(x, rate, model, s)
+        runners[ours_name(s)] = lambda x, rate, x8, tmp, s=s: run_ours(x, rate, model, s,
+                                                                       codes=codes)
     for k in kbps:
-        runners[kbps_name(k)] = lambda x, rate, x8, tmp, k=k: run_ours(x, rate, model, None, k)
+        runners[kbps_name(k)] = lambda x, rate, x8, tmp, k=k: run_ours(x, rate, model, None, k,
+                                                                       codes)
     if not peers:
         return runners
     for name in peer_codecs():
@@ -297,9 +300,10 @@ def _map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]:
 def evaluate_speech(directory: str | Path, model: str | Path | None = None,
                     stages: list[float] | None = None, peers: bool = True,
                     progress: Callable[[str], None] | None = None, jobs: int = 1,
-                    kbps: list[float] | None = None) -> SpeechEval:
+                    kbps: list[float] | None = None, codes: str = "auto") -> SpeechEval:
     """Run our codec (per number of stages, and fitting each of `kbps` per clip: `compress
-    --kbps`) and the peers over every clip under `directory`; the metrics in `jobs` processes."""
+    --kbps`; with the model's code set `codes`, auto as `compress` picks) and the peers over
+    every clip under `directory`; the metrics in `jobs` processes."""
     from .. import api
     from ..models.modelfile import BUNDLED, resolve
 
@@ -312,10 +316,13 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
     bad = [s for s in stage_list if not 1 <= s <= m.config.stages]
     if bad:
         raise UsageError(f"--stages {bad[0]}: model {m.name} has 1..{m.config.stages} stages")
+    from ..models.codesets import pick
+
+    pick(m, codes)  # UsageError: no such set
     run_ours(np.zeros(1600, np.float32), 16000, path, stage_list[0])  # warm-up, not timed
     for k in kbps or []:
         check_kbps(k)
-    runners = _runners(path, stage_list, peers, sorted(set(kbps or [])))
+    runners = _runners(path, stage_list, peers, sorted(set(kbps or [])), codes)
     codecs = list(runners)
 
     clips = []  # (name, seconds, ref16, ref8, {codec: Decoded})
