@@ -177,7 +177,7 @@ def compress(
     level_control: Optional[bool] = typer.Option(None, "--level-control/--no-level-control", show_default="with",
                                                  help="Speech: scale each chunk towards the level the model was trained at and send the gain (1 byte a chunk; quiet recordings keep their quality); without it the stream is format version 1, 3 or 6, as older vqcodec wrote and reads."),
     codes: Optional[str] = typer.Option(None, "--codes", metavar="SET", show_default="auto",
-                                        help="Speech: the model's code set, auto, wideband or telephone (for speech heard through a telephone: 8 kHz, GSM); auto takes the one that fits the first second best."),
+                                        help="Speech: the model's code set, auto, wideband or telephone (for speech heard through a telephone: 8 kHz, GSM); auto takes the one that fits the first 5 s best (the first chunk with --stream)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", metavar="N", help="Refuse larger images."),
     max_seconds: float = typer.Option(DEFAULT_MAX_SECONDS, "--max-seconds", metavar="S", help="Refuse longer audio files."),
     jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="Files to work on in parallel."),

@@ -239,41 +239,117 @@ def flip(speech_model, tmp_path_factory):
     """A model whose telephone set fits clip `a`, and an input whose first second (another
     voice) the wideband set codes better, while the telephone set fits the rest: a choice made
     on more than the first record would go the other way."""
-    root = tmp_path_factory.mktemp("flip")
+    model, a = _fitted_to_a(speech_model, tmp_path_factory.mktemp("flip"))
+    return model, np.concatenate([make_speechlike(1.0, 16000, 3), a, a, a])
+
+
+def _fitted_to_a(speech_model: Path, root: Path) -> tuple[Path, np.ndarray]:
+    """`speech_model` with a telephone set fitted to a clip `a` (its own codebooks' rows are
+    frames of `a`), and `a`."""
     base = load_model(speech_model)
     a = make_speechlike(3.0, 16000, 21)
     books = _fitted_books(_encoder_latents(base, a), base.config.codebook_size, base.config.stages)
     donor = load_model(_donor(speech_model, root / "donor.safetensors", books))
     codesets.add_telephone_set(base, donor, root / "m.safetensors")
-    x = np.concatenate([make_speechlike(1.0, 16000, 3), a, a, a])
-    return root / "m.safetensors", x
+    return root / "m.safetensors", a
 
 
-def test_stream_bytes_do_not_depend_on_stream_or_file(flip, tmp_path):
-    """Same input, same stream parameters (1 s chunks, full context, gains): --stream only
-    changes when the bytes are flushed, so the stream must be the file's, byte for byte."""
+def test_a_file_chooses_from_its_first_seconds_a_live_stream_from_its_first_chunk(flip, tmp_path):
+    """The flip input's first second fits the wideband set, the rest the telephone set. A file
+    (or stdin without --stream) chooses from its first 5 s; a --stream, which must send its
+    first chunk at once, from that chunk. Each is the same however the input arrives."""
     model, x = flip
     pcm = (x * 32767).astype("<i2").tobytes()
     common = ("--raw", "--rate", "16000", "-m", model, "--chunk-ms", "1000", "--full-context")
-    f = run_cli("compress", "-", *common, "-c", input=pcm)
-    s = run_cli("compress", "-", *common, "--stream", "-c", input=pcm)
-    assert f.returncode == 0 and s.returncode == 0
-    (tmp_path / "f.vqc").write_bytes(f.stdout)
-    (tmp_path / "s.vqc").write_bytes(s.stdout)
-    assert _stream_id(tmp_path / "f.vqc") == _stream_id(tmp_path / "s.vqc")
-    assert f.stdout == s.stdout
+    m = load_model(model)
+    for args, want in (((), "telephone"), (("--stream",), "wideband")):
+        r = run_cli("compress", "-", *common, *args, "-c", input=pcm)
+        assert r.returncode == 0, r.stderr.decode()
+        (tmp_path / "s.vqc").write_bytes(r.stdout)
+        assert _stream_id(tmp_path / "s.vqc") == [s for s in m.code_sets if s.set_name == want][0].short_id
 
 
-def test_encoder_stream_independent_of_batch_chunks(flip):
+@pytest.mark.parametrize("live", [False, True])
+def test_encoder_stream_independent_of_batch_chunks(flip, live):
     from vqcodec.codec.speech import SpeechEncoderStream
 
     model, x = flip
     m = load_model(model)
     outs = {}
     for batch in (1, 4, 16):
-        e = SpeechEncoderStream(m, 16000, 1, chunk_frames=50, batch_chunks=batch)
-        outs[batch] = e.push(x[:, None]) + e.finish()
+        e = SpeechEncoderStream(m, 16000, 1, chunk_frames=50, batch_chunks=batch, live=live)
+        outs[batch] = b"".join(e.push(x[i: i + 3000, None]) for i in range(0, len(x), 3000))
+        outs[batch] += e.finish()
     assert outs[1] == outs[4] == outs[16]
+
+
+@pytest.mark.parametrize("chunk", [10, 50])
+def test_silence_before_the_speech_does_not_choose_a_files_set(flip, chunk):
+    """Digital silence in front (as a recorded call often has) is coded better by the wideband
+    set and used to tip the choice; only the window's frames within ACTIVE_DB of its loudest
+    choose now."""
+    from vqcodec.codec.speech import SpeechEncoderStream
+
+    model, _ = flip
+    m = load_model(model)
+    a = make_speechlike(3.0, 16000, 21)  # the clip the telephone set was fitted to
+    chosen = {}
+    for lead in (0.0, 0.1, 1.0, 2.0):
+        x = np.concatenate([np.zeros(int(lead * 16000), np.float32), a, a])
+        e = SpeechEncoderStream(m, 16000, 1, chunk_frames=chunk)
+        e.push(x[:, None])
+        e.finish()
+        chosen[lead] = e.model.set_name
+    assert set(chosen.values()) == {"telephone"}, chosen
+
+
+@pytest.fixture(scope="module")
+def bundled_flip(tmp_path_factory):
+    """The bundled model with a telephone set fitted to clip `a` instead of its own, and `a`."""
+    from vqcodec.models.registry import MODELS_DIR
+
+    return _fitted_to_a(MODELS_DIR / "speech-default.safetensors",
+                        tmp_path_factory.mktemp("bundled-flip"))
+
+
+def test_kbps_gives_the_most_stages_that_fit(bundled_flip):
+    """The set is chosen at all of the model's stages, so it is the same for every stage
+    count, a stream's size grows with them, and --kbps finds the most that fit (a set chosen
+    per stage count made 2.3125 stages smaller than 2, and --kbps stopped at 1.53)."""
+    from vqcodec import api
+    from vqcodec.media import AudioInfo
+
+    model, a = bundled_flip
+    x = np.concatenate([0.5 * make_speechlike(1.0, 16000, 3) + 0.5 * a[:16000], a]).astype(np.float32)
+
+    def code(**kw):
+        out = io.BytesIO()
+        rep = api.compress_audio_to(iter([x[:, None]]), AudioInfo(16000, 1, len(x)), out, model, **kw)
+        return out.getvalue(), rep
+
+    sizes = {s: len(code(stages=s)[0]) for s in (1, 1.5, 2, 2.3125, 2.5, 3)}
+    assert list(sizes.values()) == sorted(sizes.values())
+    for s, n in sizes.items():
+        data, rep = code(kbps=n * 8 / (len(x) / 16000) / 1000)
+        assert len(data) <= n and rep.extra["stages"] >= s - 0.1, (sizes, s, rep.extra)
+
+
+def test_info_does_not_depend_on_the_bundled_model_files(tmp_path, monkeypatch):
+    """`info` reads a stream without a model; naming the bundled model is an extra, so a
+    bundled file it cannot read (a git-lfs pointer, a truncated copy) must not stop it."""
+    from vqcodec.codec.describe import describe
+    from vqcodec.models import registry
+
+    from conftest import ROOT
+
+    for name in registry.bundled_names():
+        (tmp_path / f"{name}.safetensors").write_text(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 8593748\n")
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
+    for f in ("speech.vqc", "image.vqc"):
+        with open(ROOT / "tests" / "golden" / f, "rb") as stream:
+            d = describe(stream)
+        assert "error" not in d and d["records"] > 0 and "codes" not in d, d
 
 
 def test_saving_the_networks_of_a_model_with_a_set_gives_a_loadable_file(flip, tmp_path):

@@ -102,7 +102,7 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
 
     def encoder(s: float | None, latents: dict | None = None) -> SpeechEncoderStream:
         return SpeechEncoderStream(m, info.rate, info.channels, s, chunk_frames,
-                                   batch_chunks=1 if flush else 16, schedule=schedule,
+                                   batch_chunks=1 if flush else 16, schedule=schedule, live=flush,
                                    level_control=level_control, latents=latents,
                                    codes=codes or "auto")
 

@@ -6,7 +6,7 @@ import json
 from typing import BinaryIO
 
 from .. import kinds
-from ..errors import VQCodecError
+from ..errors import ModelError, VQCodecError
 from ..models.registry import (MODELS_DIR, bundled_names, codes_id, find_stream_model,
                                read_metadata)
 from . import container
@@ -21,9 +21,13 @@ def describe(f: BinaryIO) -> dict:
     header = container.read_header(f)
     kind = kinds.get(header.kind)
     out = header.describe()
-    bundled = find_stream_model(header.fingerprint)
-    if bundled is not None and header.kind == "speech":  # which bundled model and code set
-        out["codes"] = f"{bundled[1]} ({bundled[0].name.removesuffix('.safetensors')})"
+    if header.kind == "speech":  # which bundled model and code set, if one is readable
+        try:
+            bundled = find_stream_model(header.fingerprint)
+        except ModelError:  # a bundled file it cannot read: the stream is still described
+            bundled = None
+        if bundled is not None:
+            out["codes"] = f"{bundled[1]} ({bundled[0].name.removesuffix('.safetensors')})"
     records = payload = damaged = 0
     total = header.size
     last = None

@@ -157,6 +157,10 @@ class LevelControl:
         self.current = (byte - GAIN_ZERO) * GAIN_STEP_DB
         return byte
 FILE_CHUNK_FRAMES = 50  # latent frames per record of a file: 1 s (the prior restarts per record)
+# latent frames whose coding error chooses a file's code set (models/codesets.py): the first
+# 5 s, so that a moment of silence before the speech does not decide it
+CHOICE_FRAMES = 250
+ACTIVE_DB = 30  # of those, the frames within this many dB of the loudest choose
 STREAM_CHUNK_FRAMES = 10  # ... of a live stream (`compress --stream`): 200 ms
 
 
@@ -311,19 +315,23 @@ class SpeechEncoderStream:
 
     def __init__(self, model: CodecModel, rate: int, channels: int, stages: float | None = None,
                  chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT,
-                 level_control: bool = True, latents: dict | None = None, codes: str = "auto"):
+                 level_control: bool = True, latents: dict | None = None, codes: str = "auto",
+                 live: bool = False):
         """`latents`: where to keep the encoder network's output for another encoder of the
         same audio and chunks at another stage count (fit_rate's trials), or find it.
         `codes`: the model's code set to use (models/codesets.py: CHOICES). With "auto" and
-        a model of two sets, the latents of the first record choose (its chunk, whatever
-        `batch_chunks` is: how many records are coded at a time must not change the
-        stream), and the header, which names the set, goes out with it."""
+        a model of two sets, the latents of the first CHOICE_FRAMES frames choose (all of a
+        shorter input; with `live`, those of the first record alone, which a live stream
+        must send at once), and the header, which names the set, goes out with the first
+        records. However the input arrives and however many records are coded at a time,
+        those frames and so the stream are the same."""
         cfg = model.config
         self.sets = codesets.pick(model, codes)
         self.model, self.rate, self.channels = self.sets[0], rate, channels
         self.stages, self.share = split_stages(cfg.default_stages if stages is None else stages,
                                                cfg.stages)
         self.chunk, self.batch = chunk_frames, batch_chunks
+        self.choice_frames = chunk_frames if live else max(CHOICE_FRAMES, chunk_frames)
         self.frame = cfg.frame
         self.resampler = Resampler(rate, cfg.sample_rate)
         self.audio = np.zeros(0, dtype=np.float32)  # model-rate mono from sample `offset` on
@@ -381,17 +389,19 @@ class SpeechEncoderStream:
         out = b""
         f = self.frame
         while True:
+            # the first batch holds the frames that choose the code set
+            batch = self.batch if self.header else max(self.batch, -(-self.choice_frames // self.chunk))
             if final:
                 m, total = frames_for(self.total_in, self.rate, self.model.config.sample_rate, f)
                 left = total - self.next_frame
                 if left <= 0:
                     return out
-                n_chunks = min(self.batch, -(-left // self.chunk))
+                n_chunks = min(batch, -(-left // self.chunk))
             else:
                 have = (self.offset + len(self.audio)) // f - ENC_RIGHT - self.next_frame
-                n_chunks = min(self.batch, max(0, have) // self.chunk)
-                if n_chunks == 0:
-                    return out
+                n_chunks = min(batch, max(0, have) // self.chunk)
+                if n_chunks == 0 or (self.header is None and n_chunks < batch):
+                    return out  # until the choice's frames are all there, or the input ends
                 total, m = None, None
             lengths = [self.chunk] * n_chunks
             if final and self.next_frame + n_chunks * self.chunk >= total:
@@ -416,8 +426,8 @@ class SpeechEncoderStream:
             z, gains = self._latents(seg, lengths)
             if self.latents is not None:
                 self.latents[key] = z, gains
-        if self.header is None:  # the first record chooses the code set
-            self._choose(codesets.choose(z[:, : lengths[0]], self.sets, self.stages))
+        if self.header is None:  # the first frames choose the code set
+            self._choose_set(z, seg)
         idx = coded_symbols(z, self.model.runtime.codebooks, self.stages, self.share, lengths,
                             self.model.prior, self.model.config.rate_weight)  # (n, slots)
         plan = self.model.prior.plan(lengths, self.stages, self.share)
@@ -440,6 +450,18 @@ class SpeechEncoderStream:
         drop = max(0, (self.next_frame - ENC_LEFT) * f - self.offset)
         self.audio, self.offset = self.audio[drop:], self.offset + drop
         return out
+
+    def _choose_set(self, z: np.ndarray, seg: np.ndarray) -> None:
+        """Choose the code set from the latents `z` of the first frames and their audio `seg`
+        (with ENC_LEFT frames before): the frames of the choice window within ACTIVE_DB of
+        its loudest, so that silence or quiet noise around the speech does not decide (its
+        latents, coded well by either set, tip the sum). At every stage: the same set for
+        every --stages, so a stream's size grows with them (fit_rate relies on it)."""
+        f, n = self.frame, min(self.choice_frames, z.shape[1])
+        frames = seg[ENC_LEFT * f: (ENC_LEFT + n) * f].reshape(n, f)
+        level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-20)
+        active = level >= level.max() - ACTIVE_DB
+        self._choose(codesets.choose(z[:, :n][:, active], self.sets, self.model.config.stages))
 
     def _latents(self, seg: np.ndarray, lengths: list[int]) -> tuple[np.ndarray, list[int]]:
         """Latents of the batch's records from `seg`, their audio with ENC_LEFT and ENC_RIGHT
