@@ -104,7 +104,7 @@ def compress_audio_to(blocks: Iterator[np.ndarray], info: AudioInfo, out: Binary
         return SpeechEncoderStream(m, info.rate, info.channels, s, chunk_frames,
                                    batch_chunks=1 if flush else 16, schedule=schedule, live=flush,
                                    level_control=level_control, latents=latents,
-                                   codes=codes or "auto")
+                                   codes=codes)
 
     if kbps is not None:
         audio = [b for b in blocks if len(b)]
@@ -291,8 +291,7 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
                        codes=codes)
         kinds.get("speech").check_compress(opts)
         compress_audio_to(iter([wave]), AudioInfo(rate, wave.shape[1], len(wave)), out, model, stages,
-                          level_control=level_control is not False, kbps=kbps,
-                          codes=codes or "auto")
+                          level_control=level_control is not False, kbps=kbps, codes=codes)
         return out.getvalue()
     if rate is not None:
         raise UsageError("rate= describes an array; a file states its own rate")

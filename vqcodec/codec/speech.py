@@ -315,7 +315,7 @@ class SpeechEncoderStream:
 
     def __init__(self, model: CodecModel, rate: int, channels: int, stages: float | None = None,
                  chunk_frames: int = FILE_CHUNK_FRAMES, batch_chunks: int = 16, schedule: int = FULL_CONTEXT,
-                 level_control: bool = True, latents: dict | None = None, codes: str = "auto",
+                 level_control: bool = True, latents: dict | None = None, codes: str | None = "auto",
                  live: bool = False):
         """`latents`: where to keep the encoder network's output for another encoder of the
         same audio and chunks at another stage count (fit_rate's trials), or find it.

@@ -225,7 +225,7 @@ class SpeechKind(Kind):
         return api.compress_audio_to(blocks, info, out, o.model, o.stages, chunk,
                                      flush=o.stream, low_latency=low_latency,
                                      level_control=o.level_control is not False, kbps=o.kbps,
-                                     codes=o.codes or "auto")
+                                     codes=o.codes)
 
     def extent(self, extra: dict) -> float:
         return extra["samples"] / extra["rate"]

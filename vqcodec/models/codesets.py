@@ -3,20 +3,22 @@
 A speech model codes speech with its own codebooks and prior: the *wideband* set. It may
 carry a second, *telephone* set for speech that went through a telephone channel (8 kHz,
 band-limited, GSM-coded): codebooks fitted to the latents the same encoder gives such
-speech, and a prior trained on their indices (samples/recipes/telephone_set.sh). The
-encoder, decoder and postfilter are shared. The telephone set is stored as tensors
+speech, and a prior trained on their indices (samples/recipes/train_speech_real.sh, phase 9;
+samples/recipes/telephone_set.py adds them to a model). The encoder, decoder and postfilter
+are shared. The telephone set is stored as tensors
 `telephone.codebooks` (stages, K, D) and `telephone.prior.*`, with its prior's
 configuration under `telephone` in the model's configuration.
 
 A stream names its set by the model id in its header. The wideband set's id is the model's
 codes id, as it was before the model had a second set, so every stream made before decodes
 as it did. The telephone set's id is a SHA-256 over that id, the set's prior configuration
-and its tensors (`telephone_id`). The file records it in its metadata (`telephone`), so finding the model a
-stream names reads no tensors, and loading checks it against the tensors.
+and its tensors (`telephone_id`). The file records it in its metadata (`telephone`), so
+finding the model a stream names reads no tensors, and loading checks it against the tensors.
 
 A set is used as a model of its own (`CodecModel.code_set`): a view of the same model whose
 `prior`, runtime codebooks and codes id are the set's, so the codec codes either set the same
-way. The encoder picks a stream's set from the latents of its first records (`choose`).
+way. The encoder picks a stream's set from the latents of its first seconds (`choose`,
+called by codec/speech.py: SpeechEncoderStream).
 """
 
 from __future__ import annotations
@@ -105,9 +107,10 @@ def choose(z: np.ndarray, sets: "list[CodecModel]", stages: int) -> "CodecModel"
     return sets[int(np.argmin(errors))]
 
 
-def pick(model: "CodecModel", name: str) -> "list[CodecModel]":
-    """The sets a stream may use under `compress --codes NAME` (CHOICES): all for auto, else
-    the one named; UsageError for a set the model lacks or an unknown name."""
+def pick(model: "CodecModel", name: str | None) -> "list[CodecModel]":
+    """The sets a stream may use under `compress --codes NAME` (CHOICES; None: auto): all for
+    auto, else the one named; UsageError for a set the model lacks or an unknown name."""
+    name = name or "auto"
     if name not in CHOICES:
         raise UsageError(f"unknown --codes {name!r}: use {', '.join(CHOICES)}")
     sets = model.code_sets
