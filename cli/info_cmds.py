@@ -73,14 +73,17 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         return
     cols = ("name", "kind", "model id", "size", "levels", "rate", "quality")
     cells = [cols] + [(r["name"], r["kind"],
-                       r["id"] + (f", telephone {r['telephone_id']}" if r["telephone_id"] else ""),
+                       r["id"] + "".join(f", {k} {r[k + '_id']}" for k in ("wideband", "telephone")
+                                         if r[k + "_id"]),
                        f"{r['megabytes']:.1f} MB",
-                       _levels(r["levels"], r["default_level"]), str(r["rate"]),
+                       _levels(r["levels"], r["default_level"], r["telephone_default"]), str(r["rate"]),
                        str(r["quality"])) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
     for c in cells:  # plain columns: rich's import would cost more than the command itself
         print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
 
 
-def _levels(n: int, default: int) -> str:
-    return "1" if n == 1 else f"1-{n} (default {default})"
+def _levels(n: int, default: int, telephone: float | None = None) -> str:
+    if n == 1:
+        return "1"
+    return f"1-{n} (default {default}" + (f", telephone {telephone})" if telephone else ")")

@@ -71,7 +71,7 @@ def sets(speech_model, tmp_path_factory):
     far = _donor(speech_model, root / "far-donor.safetensors",
                  [c + 100 for c in base.runtime.codebooks])
     for name, donor in (("fits", fits), ("far", far)):
-        codesets.add_telephone_set(base, load_model(donor), root / f"{name}.safetensors")
+        codesets.add_set(base, load_model(donor), root / f"{name}.safetensors")
     return root / "in.wav", speech_model, root / "fits.safetensors", root / "far.safetensors"
 
 
@@ -250,7 +250,7 @@ def _fitted_to_a(speech_model: Path, root: Path) -> tuple[Path, np.ndarray]:
     a = make_speechlike(3.0, 16000, 21)
     books = _fitted_books(_encoder_latents(base, a), base.config.codebook_size, base.config.stages)
     donor = load_model(_donor(speech_model, root / "donor.safetensors", books))
-    codesets.add_telephone_set(base, donor, root / "m.safetensors")
+    codesets.add_set(base, donor, root / "m.safetensors")
     return root / "m.safetensors", a
 
 
@@ -465,3 +465,119 @@ def test_eval_speech_measures_a_named_set(sets, tmp_path):
         r = run_cli("eval", "speech", folder, "-m", model, "--no-peers", "-q", *args)
         assert r.returncode == 1 and message in r.stderr.decode()
         assert len(r.stderr.decode().strip().splitlines()) == 1
+
+
+# -- a newer prior for the model's own codebooks (the stored wideband set) --------------------
+def _prior_donor(base: Path, out: Path) -> Path:
+    """`base` with another prior for the same codebooks (its heads' biases rotated: other
+    probabilities, the same shapes): a stand-in for `train --init BASE --steps 0`."""
+    from vqcodec.models.modelfile import _fingerprint
+
+    meta, tensors = read_metadata(base), load_file(str(base))
+    for k in [k for k in tensors if k.startswith("prior.o2_") and k.endswith(".bias")]:
+        tensors[k] = np.roll(tensors[k], 7)
+    fp = _fingerprint("speech", meta["config"], tensors, meta.get("codes", ""))
+    save_file(tensors, str(out), metadata={**meta, "fingerprint": fp.hex()})
+    return out
+
+
+@pytest.fixture(scope="module")
+def wide(sets, tmp_path_factory):
+    """(speech, the model with a telephone set that fits it, the same with a newer wideband
+    prior)."""
+    wav, _, fits, _ = sets
+    root = tmp_path_factory.mktemp("wide")
+    donor = load_model(_prior_donor(fits, root / "donor.safetensors"))
+    codesets.add_set(load_model(fits), donor, root / "wide.safetensors", "wideband")
+    return wav, fits, root / "wide.safetensors"
+
+
+def test_a_newer_wideband_prior_codes_the_same_indices_under_its_own_id(wide, tmp_path):
+    wav, fits, new = wide
+    m, old = load_model(new), load_model(fits)
+    assert m.codes == old.codes  # the model's id: its first prior's streams
+    assert [s.set_name for s in m.code_sets] == ["wideband", "telephone"]
+    wb, tel = m.code_sets
+    assert wb.codes == codesets.set_id(codesets.STORED["wideband"], old.codes, m.tensors,
+                                       m.config.wideband)
+    assert read_metadata(new)["wideband"] == wb.codes.hex()
+    assert tel.codes == old.code_sets[1].codes  # the telephone set's id stays
+    a, b = tmp_path / "a.vqc", tmp_path / "b.vqc"
+    assert _compress(fits, wav, a, "--codes", "wideband")["codes"] == "wideband"
+    assert _compress(new, wav, b, "--codes", "wideband")["codes"] == "wideband"
+    assert _stream_id(a) == old.short_id and _stream_id(b) == wb.short_id
+    assert a.read_bytes() != b.read_bytes()  # other probabilities, other bytes...
+    # ...for the same indices: the same audio, and the older stream decodes as it did
+    ya = _decompress(fits, a, tmp_path / "a.wav")
+    assert np.array_equal(_decompress(new, a, tmp_path / "a2.wav"), ya)
+    assert np.array_equal(_decompress(new, b, tmp_path / "b.wav"), ya)
+    r = run_cli("decompress", b, "-m", fits, "-o", tmp_path / "b2.wav")
+    assert r.returncode != 0 and not (tmp_path / "b2.wav").exists()
+    assert f"stream was made by model {wb.short_id}, but model" in r.stderr.decode()
+
+
+def test_the_telephone_set_codes_its_own_default_stages(wide, tmp_path):
+    from vqcodec.models.modelfile import set_default_stages
+
+    wav, _, new = wide
+    m = tmp_path / "m.safetensors"
+    shutil.copy(new, m)
+    set_default_stages(m, 1.5, "telephone")
+    set_default_stages(m, 1.75)
+    loaded = load_model(m)
+    assert [s.codes for s in loaded.code_sets] == [s.codes for s in load_model(new).code_sets]
+    t = _compress(m, wav, tmp_path / "t.vqc")  # auto: this input fits the telephone set
+    w = _compress(m, wav, tmp_path / "w.vqc", "--codes", "wideband")
+    assert (t["codes"], t["stages"], w["codes"], w["stages"]) == ("telephone", 1.5, "wideband", 1.75)
+    r = run_cli("info", tmp_path / "t.vqc", "--json")
+    assert json.loads(r.stdout)["share"] == 128, r.stdout  # the stream holds it
+    r = run_cli("models", "--json")  # the bundled ones list both ids and defaults
+    assert r.returncode == 0
+    assert all({"wideband_id", "telephone_id", "telephone_default"} <= set(row)
+               for row in json.loads(r.stdout))
+
+
+def test_a_changed_wideband_prior_is_refused_and_a_donor_with_other_codebooks_too(wide, sets, tmp_path):
+    from vqcodec.errors import ModelError
+    from vqcodec.models.modelfile import _fingerprint
+
+    _, _, new = wide
+    _, _, fits, far = sets
+    meta, tensors = read_metadata(new), load_file(str(new))
+    key = next(k for k in tensors if k.startswith("wideband.prior.") and k.endswith("bias"))
+    tensors[key] = tensors[key] + 1  # a file whose fingerprint covers it: only the id can tell
+    meta["fingerprint"] = _fingerprint("speech", meta["config"], tensors, meta["codes"]).hex()
+    save_file(tensors, str(tmp_path / "t.safetensors"), metadata=meta)
+    with pytest.raises(ModelError, match="wideband code set id mismatch"):
+        load_model(tmp_path / "t.safetensors")
+    donor = load_model(fits.parent / "fits-donor.safetensors")  # other codebooks
+    with pytest.raises(ModelError, match="codebooks are not"):
+        codesets.add_set(load_model(fits), donor, tmp_path / "x.safetensors", "wideband")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_every_id_of_a_model_with_a_newer_prior_finds_it(wide, tmp_path, monkeypatch):
+    from vqcodec.models import registry
+
+    _, _, new = wide
+    shutil.copy(new, tmp_path / "mine.safetensors")
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
+    m = load_model(new)
+    names = {}
+    for codes in [m.codes] + [s.codes for s in m.code_sets]:
+        path, names[codes[:4].hex()] = registry.find_stream_model(codes[:4])
+        assert path == tmp_path / "mine.safetensors"
+        assert m.code_set(codes[:4]).codes == codes
+    assert sorted(names.values()) == ["telephone", "wideband", "wideband, first prior"]
+
+
+def test_a_decoder_retrained_alone_keeps_the_newer_prior(wide, media, tmp_path):
+    from conftest import TINY_SPEECH
+
+    _, _, new = wide
+    out = tmp_path / "dec.safetensors"
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", out, "--config",
+                json.dumps(TINY_SPEECH), "--init", new, "--only", "decoder", "--steps", "2",
+                "--batch", "2", "--seconds", "0.5", "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    assert [s.codes for s in load_model(out).code_sets] == [s.codes for s in load_model(new).code_sets]

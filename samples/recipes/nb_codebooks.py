@@ -21,7 +21,7 @@ code set (vqcodec/models/codesets.py; train_speech_real.sh, phase 9).
    meaningful: the prior still models the wideband codes.
 6. With --init-out: the base model with these codebooks in place of its own, for
    `vqcodec train speech --init INIT --steps 0` to train a prior on their indices (the
-   donor of telephone_set.py).
+   donor of code_set.py).
 """
 from __future__ import annotations
 

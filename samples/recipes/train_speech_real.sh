@@ -108,7 +108,7 @@ cp "$out/nb1.safetensors" "$out/speech-default.safetensors"
   --init "$out/telephone_init.safetensors" --steps 0 --prior-steps 10000 --prior-examples 8000 \
   --config '{"default_stages": 2.3125, "prior": {"channels": 64}}' --device "$device" \
   --out "$out/telephone.safetensors" -q ${RESUME:-}
-"$py" samples/recipes/telephone_set.py "$out/speech-default.safetensors" "$out/telephone.safetensors"
+"$py" samples/recipes/code_set.py "$out/speech-default.safetensors" "$out/telephone.safetensors" --set telephone
 # The measurement on held-out real speakers; --record writes it into the model file.
 "$py" -m cli.main eval speech data/real/test --model "$out/speech-default.safetensors" \
   --stages 1,1.5,2,2.25,2.3125,3 --json \

@@ -79,11 +79,13 @@ def bundled_models() -> list[dict]:
         if meta.get("kind") == "image":
             stages = image_levels(stages, config.get("detail", False))
         rows.append({"name": name, "kind": meta.get("kind", "?"), "id": codes_id(meta)[:8],
-                     "telephone_id": meta.get("telephone", "")[:8],  # models/codesets.py
+                     "wideband_id": meta.get("wideband", "")[:8],  # models/codesets.py
+                     "telephone_id": meta.get("telephone", "")[:8],
                      "fingerprint": meta.get("fingerprint", "")[:8],
                      "megabytes": path.stat().st_size / 1e6, "levels": stages,
                      "default_level": _default_level(meta.get("kind"), json.loads(meta["config"]))
                      if "config" in meta else 1,
+                     "telephone_default": json.loads(meta.get("config", "{}")).get("telephone_stages"),
                      "rate": measured.get("rate", "not measured"),
                      "quality": measured.get("quality", "not measured"), "measured": measured})
     return rows

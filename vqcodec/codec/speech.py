@@ -34,6 +34,8 @@ The networks run in numpy (`model.runtime`); no torch is imported.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -328,8 +330,9 @@ class SpeechEncoderStream:
         cfg = model.config
         self.sets = codesets.pick(model, codes)
         self.model, self.rate, self.channels = self.sets[0], rate, channels
-        self.stages, self.share = split_stages(cfg.default_stages if stages is None else stages,
-                                               cfg.stages)
+        self.stages_given = stages  # None: the chosen set's default
+        self.stages, self.share = split_stages(self.model.config.default_stages if stages is None
+                                               else stages, cfg.stages)
         self.chunk, self.batch = chunk_frames, batch_chunks
         self.choice_frames = chunk_frames if live else max(CHOICE_FRAMES, chunk_frames)
         self.frame = cfg.frame
@@ -378,8 +381,13 @@ class SpeechEncoderStream:
         return self.header + out
 
     def _choose(self, model: CodecModel) -> None:
-        """Code with `model` (one of the model's code sets): its id goes in the header."""
+        """Code with `model` (one of the model's code sets): its id goes in the header, and
+        without a stage count given, it codes the set's default."""
         self.model = model
+        if self.stages_given is None:
+            self.stages, self.share = split_stages(model.config.default_stages, model.config.stages)
+            self.params = dataclasses.replace(self.params, stages=self.stages,
+                                              share=self.share).validate()
         self.header = container.Header("speech", model.codes[:4], self.params).to_bytes()
 
     def _append(self, x: np.ndarray) -> None:

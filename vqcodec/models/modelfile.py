@@ -94,19 +94,27 @@ class CodecModel:
 
     @property
     def code_sets(self) -> list["CodecModel"]:
-        """The model coding with each of its code sets (models/codesets.py): itself (the
-        wideband set), then its telephone set if it has one."""
+        """The model coding with each of the code sets its encoder may use
+        (models/codesets.py): the wideband set (its stored newer wideband prior if it has one,
+        else itself), then its telephone set if it has one."""
         if self._sets is None:
             from . import codesets
 
-            extra = [codesets.view(self)] if getattr(self.config, "telephone", None) else []
-            self._sets = [self, *extra]
-            for view in extra:  # a set's view has the model's sets, not sets of its own
-                view._sets = self._sets
+            first = codesets.view(self, codesets.WIDEBAND) if self.config_has("wideband") else self
+            extra = [codesets.view(self, codesets.TELEPHONE)] if self.config_has("telephone") else []
+            self._sets = [first, *extra]
+            for view in self._sets:  # a set's view has the model's sets, not sets of its own
+                if view is not self:
+                    view._sets = self._sets
         return self._sets
 
+    def config_has(self, key: str) -> bool:
+        return getattr(self.config, key, None) is not None
+
     def code_set(self, codes: bytes) -> "CodecModel | None":
-        """The model coding with the code set whose streams carry the id `codes` (4 bytes)."""
+        """The model coding with the code set whose streams carry the id `codes` (4 bytes): its
+        own codes id (the first wideband prior: every stream made before it had a newer one)
+        or one of code_sets'."""
         if codes == self.codes[: len(codes)]:
             return self
         return next((m for m in self.code_sets if m.codes[: len(codes)] == codes), None)
@@ -173,9 +181,9 @@ def part_tensors(parts: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # configuration keys of the coding around the networks, not of the networks: an image model's
-# detail levels (codec/detail.py), a speech model's default stage count, rate weight and
-# telephone code set (models/codesets.py)
-CODING_KEYS = ("detail", "default_stages", "rate_weight", "telephone")
+# detail levels (codec/detail.py), a speech model's default stage counts, rate weight and
+# stored code sets (models/codesets.py)
+CODING_KEYS = ("detail", "default_stages", "rate_weight", "telephone", "wideband", "telephone_stages")
 
 
 def same_networks(a, b) -> bool:
@@ -209,9 +217,10 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
         else:
             tensors["net." + name] = t.half() if t.is_floating_point() else t
     cfg = dataclasses.asdict(net.cfg)
-    if "telephone" in cfg:  # the set's tensors come only from `base`: its configuration too
-        kept = getattr(base.config, "telephone", None) if base is not None else None
-        cfg["telephone"] = dataclasses.asdict(kept) if kept is not None else None
+    for key in codesets.STORED:  # a stored set's tensors come only from `base`: its configuration too
+        if key in cfg:
+            kept = getattr(base.config, key, None) if base is not None else None
+            cfg[key] = dataclasses.asdict(kept) if kept is not None else None
     config = json.dumps(cfg, sort_keys=True)
     codes = ""
     if base is not None:
@@ -233,9 +242,8 @@ def save_model(path: str | Path, kind: str, net: "torch.nn.Module", prior, info:
             "info": json.dumps(info, sort_keys=True)}
     if codes:
         meta["codes"] = codes
-    if any(k.startswith(codesets.PREFIX) for k in tensors):  # the base's telephone set, kept
-        meta[codesets.META] = codesets.telephone_id(bytes.fromhex(codes), arrays,
-                                                    cfg["telephone"]).hex()
+    if codes:  # the base's stored sets, kept
+        meta.update(codesets.stored_ids(bytes.fromhex(codes), arrays, cfg))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -257,19 +265,25 @@ def write_info(path: str | Path, key: str, value: dict) -> None:
     _rewrite(path, load_file(str(path)), meta)
 
 
-def set_default_stages(path: str | Path, stages: float) -> bytes:
+def set_default_stages(path: str | Path, stages: float, code_set: str = "wideband") -> bytes:
     """Set a speech model file's default stage count (what `compress` codes without
-    --stages; 2.25 codes the third stage on a quarter of the frames), in place. The tensors
-    stay; the file keeps the codes id its streams carry (its own fingerprint before, unless it
-    inherited one), so every stream it made still decodes with it. Its recorded measurement
-    is dropped: it was taken at the old default. Returns the new file fingerprint."""
+    --stages; 2.25 codes the third stage on a quarter of the frames) with its wideband sets,
+    or with its telephone set (`code_set`; without one of its own it codes the wideband
+    sets' count), in place. The tensors stay; the file keeps the codes id its streams carry
+    (its own fingerprint before, unless it inherited one), so every stream it made still
+    decodes with it. Its recorded measurement is dropped: it was taken at the old default.
+    Returns the new file fingerprint."""
     from ..codec.params import joined_stages, split_stages
+    from .codesets import NAMES, TELEPHONE
 
     model = load_model(path)
     if model.kind != "speech":
         raise ModelError(f"{model.path}: only speech models have a default stage count")
+    if code_set not in NAMES:
+        raise ModelError(f"unknown code set {code_set!r}: use {', '.join(NAMES)}")
     # what compress will code (2.001 codes 2 stages): UsageError outside 1..the model's stages
-    return _set_config(model, "default_stages", joined_stages(*split_stages(stages, model.config.stages)))
+    return _set_config(model, "telephone_stages" if code_set == TELEPHONE else "default_stages",
+                       joined_stages(*split_stages(stages, model.config.stages)))
 
 
 def set_rate_weight(path: str | Path, weight: float) -> bytes:

@@ -60,9 +60,12 @@ def codes_id(meta: dict[str, str]) -> str:
 
 def stream_ids(meta: dict[str, str]) -> dict[str, str]:
     """Every id (hex) the model's streams may carry, by code set (models/codesets.py): its
-    codes id for the wideband set, and its telephone set's if it has one."""
-    return {"wideband": codes_id(meta), **({"telephone": meta["telephone"]}
-                                           if meta.get("telephone") else {})}
+    wideband set's (a stored newer wideband prior's if it has one, and then its codes id is
+    its first prior's) and its telephone set's if it has one."""
+    first = codes_id(meta)
+    ids = ({"wideband": meta["wideband"], "wideband, first prior": first} if meta.get("wideband")
+           else {"wideband": first})
+    return ids | ({"telephone": meta["telephone"]} if meta.get("telephone") else {})
 
 
 def find_stream_model(prefix: bytes) -> tuple[Path, str] | None:
@@ -79,7 +82,7 @@ def find_stream_model(prefix: bytes) -> tuple[Path, str] | None:
 
 
 def find_by_fingerprint(prefix: bytes) -> Path | None:
-    """The bundled model whose streams carry `prefix` (the id of its codes or of its
-    telephone code set), if any: find_stream_model's model."""
+    """The bundled model whose streams carry `prefix` (the id of its codes or of one of its
+    stored code sets), if any: find_stream_model's model."""
     found = find_stream_model(prefix)
     return found[0] if found else None

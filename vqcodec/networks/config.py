@@ -83,12 +83,18 @@ class SpeechModelConfig(BottleneckConfig):
     prior: CausalPriorConfig = field(default_factory=lambda: CausalPriorConfig(1024, 3))
     # the prior of the model's telephone code set (models/codesets.py), None without one
     telephone: CausalPriorConfig | None = None
+    # what compress codes with the telephone set (None: default_stages)
+    telephone_stages: float | None = None
+    # a newer prior for the model's own codebooks, which encoders use (models/codesets.py)
+    wideband: CausalPriorConfig | None = None
 
     def __post_init__(self):
         self.rate_weight = checked_rate_weight(self.rate_weight)
         self.prior = _causal_prior(self.prior, self.codebook_size, self.stages)
         if self.telephone is not None:
             self.telephone = _causal_prior(self.telephone, self.codebook_size, self.stages)
+        if self.wideband is not None:
+            self.wideband = _causal_prior(self.wideband, self.codebook_size, self.stages)
 
     @property
     def frame(self) -> int:
