@@ -222,7 +222,10 @@ def compress(
                        low_latency=low_latency, level_control=level_control, codes=codes,
                        chunk_frames=max(1, round(chunk_ms / 20)) if chunk_ms else None,
                        max_pixels=max_pixels, max_seconds=max_seconds,
-                       audio_blocks=stop.blocks if stream else None)
+                       audio_blocks=stop.blocks if stream else None,
+                       on_clipped=(lambda peak, at: _say(quiet, (
+                           f"vqcodec: warning: float samples beyond full scale from {at:.3f} s "
+                           f"(peak {peak:.3g}) are clipped to [-1, 1]"))) if jobs == 1 else None)
     for _, dst in tasks:
         if dst is not None:
             api.files.check_output(dst, force)

@@ -54,6 +54,8 @@ class Options:
     postfilter: bool | None = None  # speech: the decoder's pitch postfilter (None: yes)
     on_damage: Callable[[int], None] | None = None
     on_truncated: Callable[[float], None] | None = None  # speech, `conceal`: seconds decoded
+    # speech: hears (peak, seconds) once when float input beyond full scale is clipped
+    on_clipped: Callable[[float, float], None] | None = None
     progress: Callable[[int, int], None] | None = None  # hears (done, total) while coding an image
     # wraps the iterator of audio blocks; the CLI uses it to end a live stream on a signal
     audio_blocks: Callable[[Iterator], Iterator] | None = None

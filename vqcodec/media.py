@@ -13,7 +13,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -119,8 +119,22 @@ def check_raw_params(rate: int | None, channels: int) -> int:
     return rate
 
 
-def open_audio(src: str | bytes, max_seconds: float) -> tuple[AudioInfo, Iterator[np.ndarray]]:
-    """A file path or in-memory bytes of wav/flac/ogg -> info and (n, ch) float32 blocks."""
+def check_audio_params(rate: int, channels: int) -> None:
+    """Refuse audio to code whose rate or channel count a stream cannot state (BadInputError)."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise BadInputError(f"sample rate {rate} is not supported ({MIN_RATE}..{MAX_RATE})")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise BadInputError(f"{channels} channels are not supported (1..{MAX_CHANNELS})")
+
+
+def open_audio(src: str | bytes, max_seconds: float,
+               on_clipped: Callable[[float, float], None] | None = None,
+               ) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """A file path or in-memory bytes of wav/flac/ogg -> info and (n, ch) float32 blocks.
+
+    Samples must be finite (NaN or infinity: BadInputError). Float samples beyond [-1, 1] are
+    clipped to full scale; `on_clipped(peak, seconds)` hears of the first block that has any:
+    its peak, and when its first such sample comes."""
     import soundfile as sf
 
     try:
@@ -137,6 +151,7 @@ def open_audio(src: str | bytes, max_seconds: float) -> tuple[AudioInfo, Iterato
     info = AudioInfo(f.samplerate, f.channels, f.frames)
 
     def blocks() -> Iterator[np.ndarray]:
+        done, clipped = 0, False
         with f:
             while True:
                 try:
@@ -145,6 +160,18 @@ def open_audio(src: str | bytes, max_seconds: float) -> tuple[AudioInfo, Iterato
                     raise BadInputError(f"corrupt audio ({_sf_reason(exc)})") from None
                 if not len(block):
                     return
+                if not np.isfinite(block).all():
+                    at = done + int(np.argmin(np.isfinite(block).all(axis=1)))
+                    raise BadInputError(f"audio input has a NaN or infinite sample at "
+                                        f"{at / info.rate:.3f} s")
+                peak = float(np.abs(block).max())
+                if peak > 1.0:
+                    if not clipped and on_clipped is not None:
+                        at = done + int(np.argmax((np.abs(block) > 1.0).any(axis=1)))
+                        on_clipped(peak, at / info.rate)
+                    clipped = True
+                    np.clip(block, -1.0, 1.0, out=block)
+                done += len(block)
                 yield block
 
     return info, blocks()
@@ -212,8 +239,11 @@ def wav_stream(stream: BinaryIO) -> tuple[AudioInfo, Iterator[np.ndarray]] | byt
 
 
 def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None, channels: int,
-                 max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[AudioInfo, Iterator[np.ndarray]]:
-    """Info and (n, ch) float32 blocks from a path, bytes or stream (raw s16le with `raw`)."""
+                 max_seconds: float = DEFAULT_MAX_SECONDS,
+                 on_clipped: Callable[[float, float], None] | None = None,
+                 ) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """Info and (n, ch) float32 blocks from a path, bytes or stream (raw s16le with `raw`);
+    `on_clipped` as for open_audio."""
     if raw:
         rate = check_raw_params(rate, channels)
         stream = io.BytesIO(src) if isinstance(src, bytes) else (
@@ -225,7 +255,9 @@ def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None
             info, blocks = streamed
             return info, _limited(blocks, info.rate, max_seconds)
         src = streamed + src.read()
-    return open_audio(src if isinstance(src, bytes) else str(src), max_seconds)
+    info, blocks = open_audio(src if isinstance(src, bytes) else str(src), max_seconds, on_clipped)
+    check_audio_params(info.rate, info.channels)  # the file, unread, closes with `blocks`
+    return info, blocks
 
 
 def _limited(blocks: Iterator[np.ndarray], rate: int, max_seconds: float) -> Iterator[np.ndarray]:

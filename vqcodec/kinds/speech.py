@@ -215,7 +215,7 @@ class SpeechKind(Kind):
         from ..media import audio_source
 
         channels = 1 if o.channels is None else o.channels
-        info, blocks = audio_source(data, o.raw, o.rate, channels, o.max_seconds)
+        info, blocks = audio_source(data, o.raw, o.rate, channels, o.max_seconds, o.on_clipped)
         if o.audio_blocks is not None:
             blocks = o.audio_blocks(blocks)
         low_latency = o.stream if o.low_latency is None else o.low_latency
