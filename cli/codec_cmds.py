@@ -215,6 +215,8 @@ def compress(
     _threads(threads, jobs)
     tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
              for src in inputs]
+    for src, dst in tasks:
+        api.files.check_not_input(src, dst)
     _refuse_shared_outputs(tasks)
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
@@ -280,7 +282,7 @@ def decompress(
 
     Decoding is strict: a damaged stream is an error (exit 2) and nothing is written, unless
     --conceal is given."""
-    from vqcodec import api
+    from vqcodec import api, kinds
 
     if stdout and output not in (None, "-"):
         fail("give -c/--stdout or -o, not both", 1)
@@ -291,11 +293,15 @@ def decompress(
         fail("--json prints on stdout, so the output needs -o", 1)
     _check_limits(max_pixels, max_seconds, jobs)
     _check_inputs(inputs)
+    opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
+                       max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
+                       postfilter=postfilter)
     if output and not to_stdout and not Path(output).is_dir() and len(inputs) == 1 and not indices:
+        api.files.check_not_input(inputs[0], output)
         api.files.check_output(output, force)
-        suffix = Path(output).suffix.lower()
-        if not (raw or suffix in api.files.AUDIO_FORMATS or api.files.is_special(output)):
-            api.files.image_format(output)  # refuses an extension neither side writes
+        header = None if _is_stdin(inputs[0]) else api.files.stream_header(inputs[0])
+        if header is not None:  # the stream's own kind judges the name (a stdin's, once read)
+            kinds.get(header.kind).output_format(output, header, opts)
     if indices:
         api.files.check_output(indices, force)
     if len(inputs) > 1 and not to_stdout:
@@ -310,10 +316,8 @@ def decompress(
         _say(quiet, f"vqcodec: warning: the stream breaks off; decoded the {seconds:.2f} s before the break")
 
     _threads(threads, jobs)
-    opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                       max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
-                       postfilter=postfilter, on_damage=on_damage if jobs == 1 else None,
-                       on_truncated=on_truncated if jobs == 1 else None)
+    opts.on_damage = on_damage if jobs == 1 else None
+    opts.on_truncated = on_truncated if jobs == 1 else None
     report = _reporter(as_json, verbose, quiet, lambda r: (
         f"{r['input']} -> {r['output']}: " + (f"indices {tuple(r['shape'])}" if "shape" in r else
                                               f"{r['width']}x{r['height']}" if "width" in r else

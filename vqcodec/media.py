@@ -26,6 +26,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
                   ".avif"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 PCM16_SCALE = 32768.0  # s16le sample = round(x * PCM16_SCALE), clipped
+# libvorbis's encoder set-up covers rates up to 200 kHz; above it (201 kHz, 384 kHz) libsndfile
+# 1.2.2 crashes the process inside libvorbis instead of failing (measured), so it is refused.
+OGG_MAX_RATE = 200_000
 
 
 # -- images -------------------------------------------------------------------------------
@@ -352,9 +355,17 @@ def to_pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 32767 / PCM16_SCALE) * PCM16_SCALE).round().astype("<i2").tobytes()
 
 
+def check_audio_format(fmt: str, rate: int, name: str | Path) -> None:
+    """Refuse a format that cannot hold audio at `rate` (OutputError), before any is decoded."""
+    if fmt == "OGG" and rate > OGG_MAX_RATE:
+        raise OutputError(f"cannot write {name}: Ogg Vorbis takes sample rates up to "
+                          f"{OGG_MAX_RATE} Hz, not {rate} (write .wav or .flac, or give a lower --rate)")
+
+
 def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: BinaryIO,
                 fmt: str, flush: bool = False) -> int:
     """Write blocks as 'raw' (s16le), 'wav-stream' (WAV for pipes), or a soundfile format."""
+    check_audio_format(fmt, rate, "the audio output")  # the caller checks it sooner, named
     n = 0
     if fmt in ("raw", "wav-stream"):
         start = _position(out)
