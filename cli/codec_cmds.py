@@ -63,6 +63,25 @@ def _refuse_shared_outputs(pairs: list[tuple[str, str | None]]) -> None:
         seen[key] = src
 
 
+def _compress_one(src: str, dst: str | None, opts, stop: GracefulStop | None = None) -> dict:
+    """api.compress_file; then, for a --stream whose input failed midway (`stop` holds the
+    error), the error: the audio before it was coded and the stream closed, so it is kept."""
+    from vqcodec import api
+    from vqcodec.errors import VQCodecError
+
+    try:
+        result = api.compress_file(src, dst, opts)
+    except VQCodecError:
+        error = stop.take_error() if stop else None
+        if error is None:
+            raise
+        raise error from None  # it came first: no audio had arrived ("empty input")
+    error = stop.take_error() if stop else None
+    if error is not None:
+        raise type(error)(f"{error}; the audio before it was coded and the stream closed") from None
+    return result
+
+
 def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jobs: int) -> None:
     """Run fn(*task) for every task; with several tasks, report each failure on one line,
     carry on, and exit with the highest error code."""
@@ -243,8 +262,8 @@ def compress(
 
     try:
         with stop if stream else contextlib.nullcontext():
-            _run_all(_coding(api.compress_file, "compressing", quiet, jobs),
-                     [(src, dst, opts) for src, dst in tasks], report, jobs)
+            _run_all(_coding(_compress_one, "compressing", quiet, jobs),
+                     [(src, dst, opts, stop if stream else None) for src, dst in tasks], report, jobs)
     except VQCodecError:
         if stop.exit_code is None:
             raise
