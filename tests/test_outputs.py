@@ -477,3 +477,22 @@ def test_raw_output_to_pcm_names_and_stdout_is_fine(stream, speech_model, tmp_pa
     out = run_cli("decompress", stream, "-m", speech_model, "--raw", "-o", "-")
     # the same length: stdout is live, decoded chunk by chunk, so samples may differ by rounding
     assert out.returncode == 0 and len(out.stdout) == len((tmp_path / "talk.pcm").read_bytes()) == 2 * 24000
+
+
+@pytest.mark.parametrize("args", [("compress", "SPEECH", "-o", "-"), ("compress", "-"),
+                                  ("decompress", "STREAM", "-o", "-"), ("decompress", "STREAM", "-c"),
+                                  ("decompress", "-")])
+def test_binary_output_to_a_terminal_is_refused_unless_forced(args, speech_file, stream, speech_model,
+                                                               monkeypatch):
+    from cli import codec_cmds
+
+    monkeypatch.setattr(codec_cmds, "_stdout_is_terminal", lambda: True)
+    files = {"SPEECH": speech_file, "STREAM": stream}
+    data = (speech_file if args[0] == "compress" else stream).read_bytes()
+    argv = [files.get(a, a) for a in args]
+    r = run_cli(*argv, "-m", speech_model, input=data)
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr == (b"vqcodec: error: refusing to write binary data to a terminal; "
+                        b"redirect it or use -o FILE\n")
+    forced = run_cli(*argv, "-m", speech_model, "-f", input=data)
+    assert forced.returncode == 0 and len(forced.stdout) > 40, forced.stderr

@@ -286,3 +286,13 @@ def test_a_file_of_an_unsupported_rate_or_channel_count_is_bad_input(rate, chann
         assert r.returncode == 2
         assert r.stderr.decode() == f"vqcodec: error: {message}\n"
         assert not (tmp_path / "u.vqc").exists()
+
+
+def test_chunk_ms_is_whole_20_ms_frames_rounded_up(speech_model, tmp_path):
+    assert b"whole 20 ms frames, rounded up" in b" ".join(run_cli("compress", "--help").stdout.split())
+    sf.write(tmp_path / "c.wav", make_speechlike(0.5, 16000, seed=16), 16000)
+    for ms, frames in (("30", 2), ("50", 3), ("60", 3)):
+        assert run_cli("compress", tmp_path / "c.wav", "--model", speech_model, "--chunk-ms", ms,
+                       "-o", tmp_path / "c.vqc", "-f").returncode == 0
+        info = json.loads(run_cli("info", tmp_path / "c.vqc", "--json").stdout)
+        assert info["chunk_frames"] == frames, ms
