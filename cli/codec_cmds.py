@@ -41,6 +41,8 @@ def _check_limits(max_pixels: int, max_seconds: float, jobs: int) -> None:
 
 
 def _check_inputs(inputs: List[str]) -> None:
+    if inputs.count("-") > 1:
+        fail("standard input can be read only once; give '-' once", 1)
     for src in inputs:
         if _is_stdin(src):
             continue
@@ -48,6 +50,17 @@ def _check_inputs(inputs: List[str]) -> None:
             fail(f"{src}: is a directory (name the files in it)", 1)
         if not Path(src).is_file():
             fail(f"{src}: no such file", 2)
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _refuse_terminal(force: bool) -> None:
+    """Binary output (a stream, audio, an image) on a terminal is refused unless forced, as
+    gzip and zstd do: it garbles the terminal and is lost."""
+    if not force and _stdout_is_terminal():
+        fail("refusing to write binary data to a terminal; redirect it or use -o FILE", 1)
 
 
 def _refuse_shared_outputs(pairs: list[tuple[str, str | None]]) -> None:
@@ -61,6 +74,25 @@ def _refuse_shared_outputs(pairs: list[tuple[str, str | None]]) -> None:
         if key in seen:
             fail(f"{seen[key]} and {src} would both be written to {dst}", 1)
         seen[key] = src
+
+
+def _compress_one(src: str, dst: str | None, opts, stop: GracefulStop | None = None) -> dict:
+    """api.compress_file; then, for a --stream whose input failed midway (`stop` holds the
+    error), the error: the audio before it was coded and the stream closed, so it is kept."""
+    from vqcodec import api
+    from vqcodec.errors import VQCodecError
+
+    try:
+        result = api.compress_file(src, dst, opts)
+    except VQCodecError:
+        error = stop.take_error() if stop else None
+        if error is None:
+            raise
+        raise error from None  # it came first: no audio had arrived ("empty input")
+    error = stop.take_error() if stop else None
+    if error is not None:
+        raise type(error)(f"{error}; the audio before it was coded and the stream closed") from None
+    return result
 
 
 def _run_all(fn: Callable, tasks: list[tuple], report: Callable[[dict], str], jobs: int) -> None:
@@ -171,7 +203,7 @@ def compress(
     colour: Optional[bool] = typer.Option(None, "--colour-correction/--no-colour-correction", show_default="with",
                                           help="Images: send a map of local colour means (about 0.002 bpp) and paint flat 8x8 blocks exactly; without both the stream is format version 1 or 2, as older vqcodec wrote and reads."),
     stream: bool = typer.Option(False, "--stream", help="Speech: code and flush chunk by chunk as input arrives."),
-    chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length (default 1000, 200 with --stream)."),
+    chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length in whole 20 ms frames, rounded up (default 1000, 200 with --stream)."),
     low_latency: Optional[bool] = typer.Option(None, "--low-latency/--full-context", show_default="low latency with --stream",
                                                help="Speech: the decoder emits each chunk at once (padded right context) or waits for the next chunk's first frames."),
     level_control: Optional[bool] = typer.Option(None, "--level-control/--no-level-control", show_default="with",
@@ -215,14 +247,21 @@ def compress(
     _threads(threads, jobs)
     tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
              for src in inputs]
+    if any(dst is None for _, dst in tasks):
+        _refuse_terminal(force)
+    for src, dst in tasks:
+        api.files.check_not_input(src, dst)
     _refuse_shared_outputs(tasks)
     stop = GracefulStop()  # Ctrl-C / SIGTERM end a live stream cleanly instead of the process
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
                        stages=stages, kbps=kbps, quality=quality, bpp=bpp, colour=colour, stream=stream,
                        low_latency=low_latency, level_control=level_control, codes=codes,
-                       chunk_frames=max(1, round(chunk_ms / 20)) if chunk_ms else None,
+                       chunk_frames=-(-chunk_ms // 20) if chunk_ms else None,  # whole frames, up
                        max_pixels=max_pixels, max_seconds=max_seconds,
-                       audio_blocks=stop.blocks if stream else None)
+                       audio_blocks=stop.blocks if stream else None,
+                       on_clipped=(lambda peak, at: _say(quiet, (
+                           f"vqcodec: warning: float samples beyond full scale from {at:.3f} s "
+                           f"(peak {peak:.3g}) are clipped to [-1, 1]"))) if jobs == 1 else None)
     for _, dst in tasks:
         if dst is not None:
             api.files.check_output(dst, force)
@@ -238,8 +277,8 @@ def compress(
 
     try:
         with stop if stream else contextlib.nullcontext():
-            _run_all(_coding(api.compress_file, "compressing", quiet, jobs),
-                     [(src, dst, opts) for src, dst in tasks], report, jobs)
+            _run_all(_coding(_compress_one, "compressing", quiet, jobs),
+                     [(src, dst, opts, stop if stream else None) for src, dst in tasks], report, jobs)
     except VQCodecError:
         if stop.exit_code is None:
             raise
@@ -277,22 +316,32 @@ def decompress(
 
     Decoding is strict: a damaged stream is an error (exit 2) and nothing is written, unless
     --conceal is given."""
-    from vqcodec import api
+    from vqcodec import api, kinds
 
     if stdout and output not in (None, "-"):
         fail("give -c/--stdout or -o, not both", 1)
     to_stdout = stdout or output == "-"
     if len(inputs) > 1 and (to_stdout or indices):
         fail("several inputs cannot all go to one output", 1)
+    if indices and (output is not None or stdout or raw or rate is not None or channels is not None
+                    or postfilter is not None):
+        fail("--indices writes the codebook indices instead of media; -o, -c, --raw, --rate, "
+             "--channels and --(no-)postfilter do not apply", 1)
     if as_json and (to_stdout or (_is_stdin(inputs[0]) and output is None and not indices)):
         fail("--json prints on stdout, so the output needs -o", 1)
     _check_limits(max_pixels, max_seconds, jobs)
     _check_inputs(inputs)
+    if to_stdout or (not indices and output is None and any(map(_is_stdin, inputs))):
+        _refuse_terminal(force)
+    opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
+                       max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
+                       postfilter=postfilter)
     if output and not to_stdout and not Path(output).is_dir() and len(inputs) == 1 and not indices:
+        api.files.check_not_input(inputs[0], output)
         api.files.check_output(output, force)
-        suffix = Path(output).suffix.lower()
-        if not (raw or suffix in api.files.AUDIO_FORMATS or api.files.is_special(output)):
-            api.files.image_format(output)  # refuses an extension neither side writes
+        header = None if _is_stdin(inputs[0]) else api.files.stream_header(inputs[0])
+        if header is not None:  # the stream's own kind judges the name (a stdin's, once read)
+            kinds.get(header.kind).output_format(output, header, opts)
     if indices:
         api.files.check_output(indices, force)
     if len(inputs) > 1 and not to_stdout:
@@ -307,10 +356,8 @@ def decompress(
         _say(quiet, f"vqcodec: warning: the stream breaks off; decoded the {seconds:.2f} s before the break")
 
     _threads(threads, jobs)
-    opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,
-                       max_pixels=max_pixels, max_seconds=max_seconds, conceal=conceal,
-                       postfilter=postfilter, on_damage=on_damage if jobs == 1 else None,
-                       on_truncated=on_truncated if jobs == 1 else None)
+    opts.on_damage = on_damage if jobs == 1 else None
+    opts.on_truncated = on_truncated if jobs == 1 else None
     report = _reporter(as_json, verbose, quiet, lambda r: (
         f"{r['input']} -> {r['output']}: " + (f"indices {tuple(r['shape'])}" if "shape" in r else
                                               f"{r['width']}x{r['height']}" if "width" in r else

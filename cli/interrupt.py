@@ -4,7 +4,10 @@ half-written output is removed, and the exit status is 128 + the signal number
 
 Ending a live stream cleanly: on SIGINT, SIGTERM or SIGHUP, `compress --stream` stops reading, codes
 the audio it already holds as the final chunk and closes the stream, so the file decodes
-completely; the command then exits with 128 + the signal number (130 for Ctrl-C).
+completely; the command then exits with 128 + the signal number (130 for Ctrl-C). An error
+from the input itself (a raw stream ending in a partial sample frame, a file that fails
+mid-read) ends the stream the same way: the audio before it is coded and the stream closed,
+and the command then reports the error (`GracefulStop.error`).
 
 The handler interrupts only a blocking read of the input. Arriving while a chunk is being
 coded or written, it just sets a flag that is looked at before the next read, so no record
@@ -87,10 +90,12 @@ class StopInput(Exception):
 
 
 class GracefulStop:
-    """Context manager: while active, SIGINT/SIGTERM end `blocks()` instead of the process."""
+    """Context manager: while active, SIGINT/SIGTERM end `blocks()` instead of the process.
+    An input error ends `blocks()` too, and waits in `error` for the caller to report."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.error: Exception | None = None  # a VQCodecError the input raised
         self._reading = False
         self._old: dict[int, object] = {}
 
@@ -112,7 +117,10 @@ class GracefulStop:
             raise StopInput
 
     def blocks(self, source: Iterable[T]) -> Iterator[T]:
-        """The blocks of `source` until it ends or a stop signal arrives."""
+        """The blocks of `source` until it ends, a stop signal arrives, or it fails with a
+        user's error (kept in `error`)."""
+        from vqcodec.errors import VQCodecError
+
         it = iter(source)
         while self.signum is None:
             self._reading = True
@@ -120,9 +128,17 @@ class GracefulStop:
                 block = next(it)
             except (StopIteration, StopInput):
                 return
+            except VQCodecError as exc:
+                self.error = exc
+                return
             finally:
                 self._reading = False
             yield block
+
+    def take_error(self) -> Exception | None:
+        """The input error that ended the last `blocks()`, once (then None)."""
+        error, self.error = self.error, None
+        return error
 
     @property
     def exit_code(self) -> int | None:

@@ -33,6 +33,16 @@ def test_float_waveform_outside_unit_range_is_refused(speech_model):
         vqcodec.compress(np.full(1600, 3.0, np.float32), str(speech_model), rate=16000)
 
 
+@pytest.mark.parametrize("rate, channels, message", [
+    (100, 1, r"sample rate 100 is not supported \(1000\.\.768000\)"),
+    (16000, 70, r"70 channels are not supported \(1\.\.64\)"),
+])
+def test_a_waveform_of_an_unsupported_rate_or_channel_count_is_bad_input(speech_model, rate, channels,
+                                                                          message):
+    with pytest.raises(BadInputError, match=message):
+        vqcodec.compress(np.zeros((1000, channels), np.float32), str(speech_model), rate=rate)
+
+
 @pytest.mark.parametrize("stages", [0, 0.5, 3])
 def test_a_stage_count_outside_the_model_is_refused_not_replaced(speech_model, stages):
     """stages=0 is not "the default" (None is): the same error as any count outside 1..S."""

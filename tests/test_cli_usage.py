@@ -247,3 +247,28 @@ def test_usage_lines_show_readable_metavars():
     r = run_cli("compress", "--help")
     assert b"compress [OPTIONS] INPUT..." in r.stdout
     assert b"{" not in r.stdout and b"list[str]" not in r.stdout
+
+
+@pytest.mark.parametrize("extra", [("-o", "OUT"), ("-c",), ("--raw",), ("--rate", "8000"),
+                                   ("--channels", "2"), ("--no-postfilter",)])
+def test_indices_with_media_output_options_is_a_usage_error(extra, speech_model, tmp_path, monkeypatch):
+    from vqcodec import api
+
+    sf.write(tmp_path / "s.wav", make_speechlike(0.5, 16000, seed=1), 16000)
+    assert run_cli("compress", tmp_path / "s.wav", "--model", speech_model).returncode == 0
+    monkeypatch.setattr(api, "decode_stream_indices", _never)
+    args = [tmp_path / "x.wav" if a == "OUT" else a for a in extra]
+    r = run_cli("decompress", tmp_path / "s.wav.vqc", "--model", speech_model,
+                "--indices", tmp_path / "i.npy", *args)
+    assert r.returncode == 1
+    assert r.stderr == (b"vqcodec: error: --indices writes the codebook indices instead of media; "
+                        b"-o, -c, --raw, --rate, --channels and --(no-)postfilter do not apply\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.wav", "s.wav.vqc"]
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_standard_input_named_twice_is_refused_before_reading_it(command, speech_model, tmp_path):
+    r = run_cli(command, "-", "-", "--model", speech_model, "-o", tmp_path, input=b"RIFF")
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr == b"vqcodec: error: standard input can be read only once; give '-' once\n"
+    assert list(tmp_path.iterdir()) == []

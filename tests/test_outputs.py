@@ -365,3 +365,134 @@ def test_an_error_among_several_inputs_names_the_file_once(speech_file, speech_m
     assert r.returncode == 2
     assert r.stderr.decode() == f"vqcodec: error: {text}: neither an image nor an audio reader recognised it\n"
     assert sorted(p.name for p in out.iterdir()) == ["a.wav.vqc"]
+
+
+def _never(*a, **k):
+    raise AssertionError("decoding started before the checks")
+
+
+@pytest.mark.parametrize("source", ["header", "--rate"])
+def test_ogg_above_libvorbis_rates_is_refused_before_decoding(source, speech_model, tmp_path, monkeypatch):
+    from vqcodec import api
+
+    if source == "header":  # an input that was 384 kHz, decoded at its own rate
+        sf.write(tmp_path / "hi.wav", make_speechlike(0.1, 384000, seed=4), 384000)
+        assert run_cli("compress", tmp_path / "hi.wav", "-m", speech_model).returncode == 0
+        src, extra = tmp_path / "hi.wav.vqc", ()
+    else:
+        sf.write(tmp_path / "lo.wav", make_speechlike(0.1, 16000, seed=4), 16000)
+        assert run_cli("compress", tmp_path / "lo.wav", "-m", speech_model).returncode == 0
+        src, extra = tmp_path / "lo.wav.vqc", ("--rate", "384000")
+    before = sorted(tmp_path.iterdir())
+    monkeypatch.setattr(api, "decode_audio_blocks", _never)  # libvorbis would crash the process
+    for args in ((src,), ("-",)):  # a file's header is read first; stdin's once the stream starts
+        r = run_cli("decompress", *args, "-m", speech_model, "-o", tmp_path / "s.ogg", *extra,
+                    input=src.read_bytes())
+        assert r.returncode == 4
+        assert r.stderr.decode() == (f"vqcodec: error: cannot write {tmp_path / 's.ogg'}: Ogg Vorbis "
+                                     "takes sample rates up to 200000 Hz, not 384000 (write .wav or "
+                                     ".flac, or give a lower --rate)\n")
+        assert sorted(tmp_path.iterdir()) == before  # no output, no .part
+
+
+def test_ogg_at_the_highest_rate_libvorbis_takes_is_written(stream, speech_model, tmp_path):
+    r = run_cli("decompress", stream, "-m", speech_model, "-o", tmp_path / "s.ogg", "--rate", "200000")
+    assert r.returncode == 0, r.stderr
+    assert sf.info(str(tmp_path / "s.ogg")).samplerate == 200000
+
+
+@pytest.mark.parametrize("name", ["out.mp3", "out.opus", "out.aiff", "out"])
+def test_a_speech_stream_to_a_name_no_audio_format_has_says_unknown_audio_format(
+        name, stream, speech_model, tmp_path, monkeypatch):
+    from vqcodec import api
+
+    monkeypatch.setattr(api, "decode_audio_blocks", _never)
+    for src in (stream, "-"):
+        r = run_cli("decompress", src, "-m", speech_model, "-o", tmp_path / name,
+                    input=stream.read_bytes())
+        assert r.returncode == 1
+        assert r.stderr.decode() == (f"vqcodec: error: {tmp_path / name}: unknown audio format "
+                                     "(use .wav, .flac, .ogg or --raw)\n")
+        assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_an_output_with_a_trailing_slash_names_a_folder_that_must_exist(command, speech_file, stream,
+                                                                        speech_model, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = speech_file if command == "compress" else stream
+    r = run_cli(command, src, "-m", speech_model, "-o", "missingdir/")
+    assert r.returncode == 4
+    assert r.stderr == b"vqcodec: error: cannot write missingdir/: no such folder missingdir\n"
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "dir").mkdir()  # an existing folder gets the file inside it, as before
+    assert run_cli(command, src, "-m", speech_model, "-o", "dir/").returncode == 0
+    assert len(list((tmp_path / "dir").iterdir())) == 1
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_the_input_file_is_never_its_own_output(command, link, speech_file, stream, speech_model,
+                                                tmp_path):
+    src = tmp_path / "x.wav"  # decompress: a stream that happens to be named .wav
+    src.write_bytes((speech_file if command == "compress" else stream).read_bytes())
+    out = {"same": src, "symlink": tmp_path / "l.wav", "hardlink": tmp_path / "h.wav"}[link]
+    if link == "symlink":
+        out.symlink_to(src)
+    elif link == "hardlink":
+        os.link(src, out)
+    before = src.read_bytes()
+    r = run_cli(command, src, "-m", speech_model, "-o", out, "-f")
+    assert r.returncode == 1
+    assert r.stderr.decode() == f"vqcodec: error: {out} is the input file; name another output\n"
+    assert src.read_bytes() == before
+
+
+def test_an_image_is_never_its_own_output(image_model, tmp_path):
+    src = make_image(tmp_path / "p.png", 32, 24, seed=3)
+    before = src.read_bytes()
+    r = run_cli("compress", src, "-m", image_model, "-o", src, "-f")
+    assert r.returncode == 1 and b"is the input file" in r.stderr
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["out.wav", "out.flac", "out.ogg"])
+def test_raw_output_under_another_audio_format_s_name_is_refused(name, stream, speech_model, tmp_path,
+                                                                 monkeypatch):
+    from vqcodec import api
+
+    monkeypatch.setattr(api, "decode_audio_blocks", _never)
+    r = run_cli("decompress", stream, "-m", speech_model, "--raw", "-o", tmp_path / name)
+    assert r.returncode == 1
+    fmt = {"out.wav": "WAV", "out.flac": "FLAC", "out.ogg": "OGG"}[name]
+    assert r.stderr.decode() == (f"vqcodec: error: {tmp_path / name}: --raw writes headerless PCM, "
+                                 f"not {fmt} (name it .raw or .pcm, or leave out --raw)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_raw_output_to_pcm_names_and_stdout_is_fine(stream, speech_model, tmp_path):
+    r = run_cli("decompress", stream, "-m", speech_model, "--raw", "-o", tmp_path / "talk.pcm")
+    assert r.returncode == 0, r.stderr
+    out = run_cli("decompress", stream, "-m", speech_model, "--raw", "-o", "-")
+    # the same length: stdout is live, decoded chunk by chunk, so samples may differ by rounding
+    assert out.returncode == 0 and len(out.stdout) == len((tmp_path / "talk.pcm").read_bytes()) == 2 * 24000
+
+
+@pytest.mark.parametrize("args", [("compress", "SPEECH", "-o", "-"), ("compress", "-"),
+                                  ("decompress", "STREAM", "-o", "-"), ("decompress", "STREAM", "-c"),
+                                  ("decompress", "-")])
+def test_binary_output_to_a_terminal_is_refused_unless_forced(args, speech_file, stream, speech_model,
+                                                               monkeypatch):
+    from cli import codec_cmds
+
+    monkeypatch.setattr(codec_cmds, "_stdout_is_terminal", lambda: True)
+    files = {"SPEECH": speech_file, "STREAM": stream}
+    data = (speech_file if args[0] == "compress" else stream).read_bytes()
+    argv = [files.get(a, a) for a in args]
+    r = run_cli(*argv, "-m", speech_model, input=data)
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr == (b"vqcodec: error: refusing to write binary data to a terminal; "
+                        b"redirect it or use -o FILE\n")
+    forced = run_cli(*argv, "-m", speech_model, "-f", input=data)
+    assert forced.returncode == 0 and len(forced.stdout) > 40, forced.stderr

@@ -235,3 +235,64 @@ def test_a_stage_count_the_model_lacks_is_a_usage_error(speech_model, tmp_path, 
                 "-o", tmp_path / "q.vqc")
     assert r.returncode == 1 and r.stderr.count(b"\n") == 1, r.stderr
     assert not (tmp_path / "q.vqc").exists()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("how", ["file", "stdin", "stream"])
+def test_non_finite_float_samples_are_refused_in_one_line(bad, how, speech_model, tmp_path, recwarn):
+    x = make_speechlike(0.5, 16000, seed=14)
+    x[800] = bad
+    sf.write(tmp_path / "f.wav", x, 16000, subtype="FLOAT")
+    src, extra = (tmp_path / "f.wav", ()) if how == "file" else ("-", ("--stream",) * (how == "stream"))
+    r = run_cli("compress", src, *extra, "--model", speech_model, "-o", tmp_path / "f.vqc",
+                input=(tmp_path / "f.wav").read_bytes())
+    assert r.returncode == 2
+    assert r.stderr == b"vqcodec: error: audio input has a NaN or infinite sample at 0.050 s\n"
+    assert not (tmp_path / "f.vqc").exists()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_float_samples_beyond_full_scale_are_clipped_with_one_warning(speech_model, tmp_path):
+    x = make_speechlike(0.5, 16000, seed=15)
+    loud = x / np.abs(x).max() * 3.0  # peaks at 3.0, from the first sample that passes 1.0
+    first = int(np.argmax(np.abs(loud) > 1.0))
+    sf.write(tmp_path / "loud.wav", loud, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "clipped.wav", np.clip(loud, -1, 1), 16000, subtype="FLOAT")
+    r = run_cli("compress", tmp_path / "loud.wav", "--model", speech_model, "-o", tmp_path / "l.vqc")
+    assert r.returncode == 0
+    assert r.stderr.decode() == (f"vqcodec: warning: float samples beyond full scale from "
+                                 f"{first / 16000:.3f} s (peak 3) are clipped to [-1, 1]\n")
+    # what the warning says is what was done: the stream of the input clipped beforehand
+    assert run_cli("compress", tmp_path / "clipped.wav", "--model", speech_model,
+                   "-o", tmp_path / "c.vqc").stderr == b""
+    assert (tmp_path / "l.vqc").read_bytes() == (tmp_path / "c.vqc").read_bytes()
+    quiet = run_cli("compress", tmp_path / "loud.wav", "--model", speech_model, "-q", "-c")
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
+@pytest.mark.parametrize("rate, channels, message", [
+    (100, 1, "sample rate 100 is not supported (1000..768000)"),
+    (1, 1, "sample rate 1 is not supported (1000..768000)"),
+    (1_000_000, 1, "sample rate 1000000 is not supported (1000..768000)"),
+    (16000, 70, "70 channels are not supported (1..64)"),
+    (16000, 300, "300 channels are not supported (1..64)"),
+])
+def test_a_file_of_an_unsupported_rate_or_channel_count_is_bad_input(rate, channels, message,
+                                                                     speech_model, tmp_path):
+    sf.write(tmp_path / "u.wav", np.zeros((max(rate // 10, 4), channels), np.int16), rate)
+    for src in (tmp_path / "u.wav", "-"):
+        r = run_cli("compress", src, "--model", speech_model, "-o", tmp_path / "u.vqc",
+                    input=(tmp_path / "u.wav").read_bytes())
+        assert r.returncode == 2
+        assert r.stderr.decode() == f"vqcodec: error: {message}\n"
+        assert not (tmp_path / "u.vqc").exists()
+
+
+def test_chunk_ms_is_whole_20_ms_frames_rounded_up(speech_model, tmp_path):
+    assert b"whole 20 ms frames, rounded up" in b" ".join(run_cli("compress", "--help").stdout.split())
+    sf.write(tmp_path / "c.wav", make_speechlike(0.5, 16000, seed=16), 16000)
+    for ms, frames in (("30", 2), ("50", 3), ("60", 3)):
+        assert run_cli("compress", tmp_path / "c.wav", "--model", speech_model, "--chunk-ms", ms,
+                       "-o", tmp_path / "c.vqc", "-f").returncode == 0
+        info = json.loads(run_cli("info", tmp_path / "c.vqc", "--json").stdout)
+        assert info["chunk_frames"] == frames, ms

@@ -19,7 +19,7 @@ from .codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS, joined_stages
 from .errors import BadInputError, ModelError, TruncatedStreamError, UsageError
 from . import files
 from .files import Options, atomic_output, compress_file, decompress_file, sniff
-from .media import AudioInfo, read_image, write_audio, write_image
+from .media import AudioInfo, check_audio_params, read_image, write_audio, write_image
 from .models.modelfile import BUNDLED, CodecModel, find_by_fingerprint, load_model
 
 __all__ = ["compress", "decompress", "compress_file", "decompress_file", "Options", "Report",
@@ -287,6 +287,7 @@ def compress(data, model: str | Path | None = None, *, rate: int | None = None,
         if quality is not None or bpp is not None or colour is not None:
             raise UsageError("quality=, bpp= and colour= apply to images; speech sets its rate with stages=")
         wave = waveform(data)
+        check_audio_params(rate, wave.shape[1])
         opts = Options(model=model, stages=stages, kbps=kbps, level_control=level_control,
                        codes=codes)
         kinds.get("speech").check_compress(opts)

@@ -54,6 +54,8 @@ class Options:
     postfilter: bool | None = None  # speech: the decoder's pitch postfilter (None: yes)
     on_damage: Callable[[int], None] | None = None
     on_truncated: Callable[[float], None] | None = None  # speech, `conceal`: seconds decoded
+    # speech: hears (peak, seconds) once when float input beyond full scale is clipped
+    on_clipped: Callable[[float, float], None] | None = None
     progress: Callable[[int, int], None] | None = None  # hears (done, total) while coding an image
     # wraps the iterator of audio blocks; the CLI uses it to end a live stream on a signal
     audio_blocks: Callable[[Iterator], Iterator] | None = None
@@ -97,8 +99,11 @@ def _mode(path: str | Path) -> int | None:
 
 
 def check_output(path: str | Path, force: bool) -> None:
-    """Refuse an output that exists (without force), is a folder, or sits in no writable folder.
-    A device or FIFO is written in place, so it needs no force."""
+    """Refuse an output that exists (without force), is a folder, or sits in no writable folder;
+    a name ending in a slash names a folder, which must exist. A device or FIFO is written in
+    place, so it needs no force."""
+    if str(path).endswith(os.sep) and not Path(path).is_dir():
+        raise OutputError(f"cannot write {path}: no such folder {Path(path)}")
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path} is a directory")
@@ -113,6 +118,19 @@ def check_output(path: str | Path, force: bool) -> None:
         raise OutputError(f"cannot write {path}: no such folder {folder}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+
+
+def check_not_input(src: str, dst: str | None) -> None:
+    """Refuse an output that is the input file itself, by any name (a link to it, a hard link):
+    replacing it would lose the input."""
+    if src == "-" or dst is None or is_special(dst):
+        return
+    try:
+        same = os.path.samefile(src, dst)
+    except OSError:  # no such output yet (or no such input: its own error comes later)
+        return
+    if same:
+        raise UsageError(f"{dst} is the input file; name another output")
 
 
 def new_file_mode() -> int:
@@ -328,7 +346,12 @@ def audio_format(path: str, raw: bool) -> str:
 def decoded_audio_format(dst: str | None, raw: bool) -> str:
     """How decoded audio is written to `dst` (None: stdout): s16le with `raw`; to a pipe, a
     device or a FIFO a WAV that streams ('wav-stream') unless the name asks for another
-    format; else the format the name's extension says."""
+    format; else the format the name's extension says. `raw` under a name that says another
+    audio format (.wav, .flac, .ogg) is a contradiction, refused."""
+    named = None if dst is None else AUDIO_FORMATS.get(Path(dst).suffix.lower())
+    if raw and named not in (None, "raw"):
+        raise UsageError(f"{dst}: --raw writes headerless PCM, not {named} "
+                         "(name it .raw or .pcm, or leave out --raw)")
     if dst is None or is_special(dst):
         if raw:
             return "raw"
@@ -358,21 +381,28 @@ STREAMED_IMAGES = ("PNG", "JPEG", "BMP", "PPM", "WEBP")  # Pillow writes these f
 def decompressed_output(src: str, output: str | None) -> str | None:
     """Where decompressing `src` goes as one of several inputs (the stream's header read for
     its kind); None where the header cannot be read (its own error comes when it is decoded)."""
+    header = stream_header(src)
+    return None if header is None else decompressed_name(src, output, True, header.kind)
+
+
+def stream_header(src: str):
+    """The header of the stream in the file `src`, or None where it cannot be read (its own
+    error comes when the stream is decoded)."""
     from .codec import container
     from .errors import VQCodecError
 
     try:
         with open(src, "rb") as f:
-            kind = container.read_header(f).kind
+            return container.read_header(f)
     except (OSError, VQCodecError):
         return None
-    return decompressed_name(src, output, True, kind)
 
 
 # -- one file each way ----------------------------------------------------------------------
 def compress_file(src: str, dst: str | None, o: Options) -> dict:
     """Compress one input ('-' for stdin) to `dst` (None: stdout); returns what was done."""
     t0 = time.perf_counter()
+    check_not_input(src, dst)
     if dst is not None:
         check_output(dst, o.force)
     if src == "-":
@@ -408,6 +438,7 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
 
     t0 = time.perf_counter()
     if indices:
+        check_not_input(src, indices)
         check_output(indices, o.force)
     with (_Counted(sys.stdin.buffer) if src == "-" else open(src, "rb")) as f:
         header = container.read_header(f)
@@ -420,6 +451,7 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
             return {"input": src, "output": indices, "shape": list(idx.shape),
                     "seconds": round(time.perf_counter() - t0, 3)}
         dst = decompressed_name(src, output, many, header.kind)
+        check_not_input(src, dst)
         if dst is not None:
             check_output(dst, o.force)
         k = kinds.get(header.kind)

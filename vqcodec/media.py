@@ -13,7 +13,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
@@ -26,6 +26,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
                   ".avif"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 PCM16_SCALE = 32768.0  # s16le sample = round(x * PCM16_SCALE), clipped
+# libvorbis's encoder set-up covers rates up to 200 kHz; above it (201 kHz, 384 kHz) libsndfile
+# 1.2.2 crashes the process inside libvorbis instead of failing (measured), so it is refused.
+OGG_MAX_RATE = 200_000
 
 
 # -- images -------------------------------------------------------------------------------
@@ -119,8 +122,22 @@ def check_raw_params(rate: int | None, channels: int) -> int:
     return rate
 
 
-def open_audio(src: str | bytes, max_seconds: float) -> tuple[AudioInfo, Iterator[np.ndarray]]:
-    """A file path or in-memory bytes of wav/flac/ogg -> info and (n, ch) float32 blocks."""
+def check_audio_params(rate: int, channels: int) -> None:
+    """Refuse audio to code whose rate or channel count a stream cannot state (BadInputError)."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise BadInputError(f"sample rate {rate} is not supported ({MIN_RATE}..{MAX_RATE})")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise BadInputError(f"{channels} channels are not supported (1..{MAX_CHANNELS})")
+
+
+def open_audio(src: str | bytes, max_seconds: float,
+               on_clipped: Callable[[float, float], None] | None = None,
+               ) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """A file path or in-memory bytes of wav/flac/ogg -> info and (n, ch) float32 blocks.
+
+    Samples must be finite (NaN or infinity: BadInputError). Float samples beyond [-1, 1] are
+    clipped to full scale; `on_clipped(peak, seconds)` hears of the first block that has any:
+    its peak, and when its first such sample comes."""
     import soundfile as sf
 
     try:
@@ -137,6 +154,7 @@ def open_audio(src: str | bytes, max_seconds: float) -> tuple[AudioInfo, Iterato
     info = AudioInfo(f.samplerate, f.channels, f.frames)
 
     def blocks() -> Iterator[np.ndarray]:
+        done, clipped = 0, False
         with f:
             while True:
                 try:
@@ -145,6 +163,18 @@ def open_audio(src: str | bytes, max_seconds: float) -> tuple[AudioInfo, Iterato
                     raise BadInputError(f"corrupt audio ({_sf_reason(exc)})") from None
                 if not len(block):
                     return
+                if not np.isfinite(block).all():
+                    at = done + int(np.argmin(np.isfinite(block).all(axis=1)))
+                    raise BadInputError(f"audio input has a NaN or infinite sample at "
+                                        f"{at / info.rate:.3f} s")
+                peak = float(np.abs(block).max())
+                if peak > 1.0:
+                    if not clipped and on_clipped is not None:
+                        at = done + int(np.argmax((np.abs(block) > 1.0).any(axis=1)))
+                        on_clipped(peak, at / info.rate)
+                    clipped = True
+                    np.clip(block, -1.0, 1.0, out=block)
+                done += len(block)
                 yield block
 
     return info, blocks()
@@ -212,8 +242,11 @@ def wav_stream(stream: BinaryIO) -> tuple[AudioInfo, Iterator[np.ndarray]] | byt
 
 
 def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None, channels: int,
-                 max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[AudioInfo, Iterator[np.ndarray]]:
-    """Info and (n, ch) float32 blocks from a path, bytes or stream (raw s16le with `raw`)."""
+                 max_seconds: float = DEFAULT_MAX_SECONDS,
+                 on_clipped: Callable[[float, float], None] | None = None,
+                 ) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """Info and (n, ch) float32 blocks from a path, bytes or stream (raw s16le with `raw`);
+    `on_clipped` as for open_audio."""
     if raw:
         rate = check_raw_params(rate, channels)
         stream = io.BytesIO(src) if isinstance(src, bytes) else (
@@ -225,7 +258,9 @@ def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None
             info, blocks = streamed
             return info, _limited(blocks, info.rate, max_seconds)
         src = streamed + src.read()
-    return open_audio(src if isinstance(src, bytes) else str(src), max_seconds)
+    info, blocks = open_audio(src if isinstance(src, bytes) else str(src), max_seconds, on_clipped)
+    check_audio_params(info.rate, info.channels)  # the file, unread, closes with `blocks`
+    return info, blocks
 
 
 def _limited(blocks: Iterator[np.ndarray], rate: int, max_seconds: float) -> Iterator[np.ndarray]:
@@ -320,9 +355,17 @@ def to_pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 32767 / PCM16_SCALE) * PCM16_SCALE).round().astype("<i2").tobytes()
 
 
+def check_audio_format(fmt: str, rate: int, name: str | Path) -> None:
+    """Refuse a format that cannot hold audio at `rate` (OutputError), before any is decoded."""
+    if fmt == "OGG" and rate > OGG_MAX_RATE:
+        raise OutputError(f"cannot write {name}: Ogg Vorbis takes sample rates up to "
+                          f"{OGG_MAX_RATE} Hz, not {rate} (write .wav or .flac, or give a lower --rate)")
+
+
 def write_audio(blocks: Iterator[np.ndarray], rate: int, channels: int, out: BinaryIO,
                 fmt: str, flush: bool = False) -> int:
     """Write blocks as 'raw' (s16le), 'wav-stream' (WAV for pipes), or a soundfile format."""
+    check_audio_format(fmt, rate, "the audio output")  # the caller checks it sooner, named
     n = 0
     if fmt in ("raw", "wav-stream"):
         start = _position(out)

@@ -155,6 +155,11 @@ class Kind:
         """`nbytes` of stream as this kind's rate figure, rounded for reports."""
         return round(nbytes * 8 / extent, self.rate_digits)
 
+    def output_format(self, dst: str | None, header: Header, o: Options) -> str:
+        """The format decoded media is written in at `dst` (None: stdout); refuses a name or
+        options that cannot hold the stream's media, before any decoding."""
+        raise NotImplementedError
+
     def decompress_to(self, f: BinaryIO, header: Header, dst: str | None,
                       o: Options) -> tuple[dict, float]:
         """Decode the records after `header` to `dst` (None: stdout), in the format its name

@@ -161,12 +161,17 @@ class ImageKind(Kind):
     def extent(self, extra: dict) -> float:
         return extra["width"] * extra["height"]
 
+    def output_format(self, dst: str | None, header: Header, o: Options) -> str:
+        from .. import files
+
+        return files.decoded_image_format(dst)
+
     def decompress_to(self, f: BinaryIO, header: Header, dst: str | None,
                       o: Options) -> tuple[dict, float]:
         from .. import api, files
         from ..media import write_image
 
-        fmt = files.decoded_image_format(dst)
+        fmt = self.output_format(dst, header, o)
         if (o.raw or o.rate is not None or o.channels is not None or o.postfilter is not None
                 or o.conceal):
             raise UsageError("--raw, --rate, --channels, --conceal and --(no-)postfilter apply "

@@ -215,7 +215,7 @@ class SpeechKind(Kind):
         from ..media import audio_source
 
         channels = 1 if o.channels is None else o.channels
-        info, blocks = audio_source(data, o.raw, o.rate, channels, o.max_seconds)
+        info, blocks = audio_source(data, o.raw, o.rate, channels, o.max_seconds, o.on_clipped)
         if o.audio_blocks is not None:
             blocks = o.audio_blocks(blocks)
         low_latency = o.stream if o.low_latency is None else o.low_latency
@@ -230,12 +230,20 @@ class SpeechKind(Kind):
     def extent(self, extra: dict) -> float:
         return extra["samples"] / extra["rate"]
 
+    def output_format(self, dst: str | None, header: Header, o: Options) -> str:
+        from .. import files
+        from ..media import check_audio_format
+
+        fmt = files.decoded_audio_format(dst, o.raw)
+        check_audio_format(fmt, o.rate or header.params.rate, dst)
+        return fmt
+
     def decompress_to(self, f: BinaryIO, header: Header, dst: str | None,
                       o: Options) -> tuple[dict, float]:
         from .. import api, files
         from ..media import write_audio
 
-        fmt = files.decoded_audio_format(dst, o.raw)
+        fmt = self.output_format(dst, header, o)
         live = dst is None or files.is_pipe(dst)  # a reader waits: each chunk as it decodes
         rate, ch, blocks = api.decode_audio_blocks(
             f, header, o.model, o.rate, o.channels, batch_records=1 if live else 16,
