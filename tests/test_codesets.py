@@ -581,3 +581,27 @@ def test_a_decoder_retrained_alone_keeps_the_newer_prior(wide, media, tmp_path):
                 "--batch", "2", "--seconds", "0.5", "-q")
     assert r.returncode == 0, r.stderr.decode()
     assert [s.codes for s in load_model(out).code_sets] == [s.codes for s in load_model(new).code_sets]
+
+
+def test_eval_runs_each_set_at_its_default_and_records_that(wide, tmp_path):
+    """With the telephone set's default apart from the wideband one, "vqcodec default" is what
+    compress does without --stages: each clip at its set's default; --record takes it."""
+    from vqcodec.models.modelfile import set_default_stages
+
+    wav, _, new = wide
+    m = tmp_path / "m.safetensors"
+    shutil.copy(new, m)
+    set_default_stages(m, 1.5, "telephone")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(wav, folder / "a.wav")  # the telephone set fits it
+    r = run_cli("eval", "speech", folder, "-m", m, "--stages", "1,2", "--no-peers", "--json",
+                "-q", "-j", "1", "--record")
+    assert r.returncode == 0, r.stderr.decode()
+    rows = {row["codec"]: row for row in json.loads(r.stdout)["rows"]}
+    assert set(rows) == {"vqcodec default", "vqcodec 1st", "vqcodec 2st"}
+    assert rows["vqcodec default"]["codes"] == "telephone"
+    assert rows["vqcodec 1st"]["bytes"] < rows["vqcodec default"]["bytes"] < rows["vqcodec 2st"]["bytes"]
+    measured = load_model(m).info["measured"]
+    assert "(vqcodec default, 1 clips)" in measured["quality"]
+    assert "kbit/s by default" in measured["rate"]

@@ -27,17 +27,22 @@ def from_images(result, directory: str) -> dict:
 
 
 def from_speech(result, directory: str, default_stages: int) -> dict:
-    """Rate and quality strings from a SpeechEval at the model's default stage count (all
-    measured stage counts are listed in the rate)."""
-    from .speech import ours_name
+    """Rate and quality strings from a SpeechEval at the model's default (DEFAULT_NAME where
+    its code sets have different defaults, else its default stage count; all measured stage
+    counts are listed in the rate)."""
+    from .speech import DEFAULT_NAME, ours_name
 
     avgs = {a["codec"]: a for a in result.averages()}
-    ours = avgs.get(ours_name(default_stages)) or avgs[ours_name(result.stages[0])]
+    ours = (avgs.get(DEFAULT_NAME) or avgs.get(ours_name(default_stages))
+            or avgs[ours_name(result.stages[0])])
     rates = ", ".join(f"{avgs[ours_name(s)]['kbps_pooled']:.2f} kbit/s with {s}"
                       for s in result.stages if ours_name(s) in avgs)
+    rates += " stages"
+    if DEFAULT_NAME in avgs:  # each code set at its own default
+        rates += f", {avgs[DEFAULT_NAME]['kbps_pooled']:.2f} kbit/s by default"
     q = [f"PESQ-nb {ours['pesq_nb']:.2f}" if ours["pesq_nb"] is not None else None,
          f"STOI {ours['stoi']:.2f}" if ours["stoi"] is not None else None]
-    return {"rate": f"{rates} stages", "quality": ", ".join(x for x in q if x) +
+    return {"rate": rates, "quality": ", ".join(x for x in q if x) +
             f" ({ours['codec']}, {ours['clips']} clips)",
             "source": f"vqcodec eval speech {directory} --record", "date": date.today().isoformat(),
             "recorded_by": RECORDED_BY}

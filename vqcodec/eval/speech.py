@@ -215,6 +215,9 @@ def ours_name(stages: float) -> str:
     return f"vqcodec {stages:g}st"
 
 
+DEFAULT_NAME = "vqcodec default"  # each clip at its code set's default stage count
+
+
 def kbps_name(kbps: float) -> str:
     return f"vqcodec <={kbps:g}k"
 
@@ -223,9 +226,11 @@ Runner = Callable[[np.ndarray, int, np.ndarray, Path], Decoded]  # (x, rate, x a
 
 
 def _runners(model: Path, stages: list[float], peers: bool,
-             kbps: list[float] = (), codes: str = "auto") -> dict[str, Runner]:
-    """Codec name -> how to run it on one clip."""
+             kbps: list[float] = (), codes: str = "auto", default: bool = False) -> dict[str, Runner]:
+    """Codec name -> how to run it on one clip (with `default`, also DEFAULT_NAME)."""
     runners: dict[str, Runner] = {}
+    if default:
+        runners[DEFAULT_NAME] = lambda x, rate, x8, tmp: run_ours(x, rate, model, None, codes=codes)
     for s in stages:
         runners[ours_name(s)] = lambda x, rate, x8, tmp, s=s: run_ours(x, rate, model, s,
                                                                        codes=codes)
@@ -303,7 +308,9 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
                     kbps: list[float] | None = None, codes: str = "auto") -> SpeechEval:
     """Run our codec (per number of stages, and fitting each of `kbps` per clip: `compress
     --kbps`; with the model's code set `codes`, auto as `compress` picks) and the peers over
-    every clip under `directory`; the metrics in `jobs` processes."""
+    every clip under `directory`; the metrics in `jobs` processes. A model whose code sets
+    have different default stage counts is also run as `compress` runs it without --stages
+    (DEFAULT_NAME)."""
     from .. import api
     from ..models.modelfile import BUNDLED, resolve
 
@@ -322,7 +329,9 @@ def evaluate_speech(directory: str | Path, model: str | Path | None = None,
     run_ours(np.zeros(1600, np.float32), 16000, path, stage_list[0])  # warm-up, not timed
     for k in kbps or []:
         check_kbps(k)
-    runners = _runners(path, stage_list, peers, sorted(set(kbps or [])), codes)
+    # a model whose code sets code different stage counts by default: what compress does
+    default = codes == "auto" and len({c.config.default_stages for c in m.code_sets}) > 1
+    runners = _runners(path, stage_list, peers, sorted(set(kbps or [])), codes, default)
     codecs = list(runners)
 
     clips = []  # (name, seconds, ref16, ref8, {codec: Decoded})
