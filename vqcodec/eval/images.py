@@ -155,13 +155,17 @@ def pil_encode(rgb: np.ndarray, peer: Peer, quality: int) -> tuple[bytes, float]
 
 
 def pil_decode(data: bytes) -> tuple[np.ndarray, float]:
-    """Decode any Pillow format to (H, W, 3) uint8; returns (pixels, seconds)."""
+    """Decode any Pillow format to (H, W, 3) uint8; returns (pixels, seconds). The peer coded
+    an image read within vqcodec's pixel limit, so Pillow's own is off (media.own_pixel_limit)."""
     from PIL import Image
 
+    from ..media import own_pixel_limit
+
     t = time.perf_counter()
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    rgb = np.array(img.convert("RGB"))
+    with own_pixel_limit():
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        rgb = np.array(img.convert("RGB"))
     return rgb, time.perf_counter() - t
 
 
