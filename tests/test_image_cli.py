@@ -237,3 +237,35 @@ def test_lossy_outputs_keep_the_decoded_pixels_at_high_quality(image_model, tmp_
     mse = np.mean((out["jpg"] - out["png"]) ** 2)
     assert 10 * np.log10(255**2 / mse) > 40
     assert np.array_equal(out["webp"], out["png"])
+
+
+def test_info_on_a_truncated_stream_counts_the_whole_file(image_model, tmp_path):
+    import json
+
+    src = make_image(tmp_path / "t.png", 96, 64, seed=6)
+    vqc = tmp_path / "t.vqc"
+    assert run_cli("compress", src, "--model", image_model, "-o", vqc).returncode == 0
+    cut = tmp_path / "cut.vqc"
+    cut.write_bytes(vqc.read_bytes()[:100])
+    for args, data in (((cut,), None), (("-",), cut.read_bytes())):
+        r = run_cli("info", *args, "--json", input=data)
+        assert r.returncode == 2 and b"truncated stream" in r.stderr
+        info = json.loads(r.stdout)
+        assert info["total_bytes"] == 100 and info["payload_bytes"] == 0
+        assert info["bits_per_pixel"] == round(100 * 8 / (96 * 64), 5)
+    import io
+
+    from vqcodec.codec.describe import describe
+
+    class Pipe(io.RawIOBase):  # a stream that cannot seek or tell, as a pipe on stdin
+        def __init__(self, data: bytes):
+            self.data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:
+            return self.data.readinto(b)
+
+    info = describe(io.BufferedReader(Pipe(cut.read_bytes())))
+    assert info["total_bytes"] == 100 and "truncated stream" in info["error"]
