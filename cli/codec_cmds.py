@@ -207,7 +207,7 @@ def compress(
     if quality is not None and quality < 1:
         fail("--quality must be at least 1", 1)
     if bpp is not None and not bpp > 0:
-        fail("--bpp must be positive", 1)
+        fail("--bpp must be a positive number", 1)
     if quality is not None and bpp is not None:
         fail("give --quality or --bpp, not both", 1)
     _check_limits(max_pixels, max_seconds, jobs)

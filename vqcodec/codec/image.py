@@ -77,9 +77,12 @@ def check_quality(model: CodecModel, quality: int | None, bpp: float | None) -> 
     if quality is not None and bpp is not None:
         raise UsageError("give --quality or --bpp, not both")
     if quality is not None and not 1 <= quality <= n:
+        if n == 1:
+            raise UsageError(f"--quality {quality} is out of range: this model ({model.name}) "
+                             "has one level (1)")
         raise UsageError(f"--quality must be between 1 and {n} for model {model.name}")
     if bpp is not None and not bpp > 0:
-        raise UsageError("--bpp must be positive")  # NaN too
+        raise UsageError("--bpp must be a positive number")  # NaN too
     if bpp is not None and bpp == float("inf"):
         raise UsageError("--bpp must be finite (the highest level is --quality "
                          f"{model.config.levels})")
