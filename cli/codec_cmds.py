@@ -201,7 +201,7 @@ def compress(
                                           help="Images: quality level 1..N of the model (higher is better; `vqcodec models` lists N)."),
     bpp: Optional[float] = typer.Option(None, "--bpp", metavar="X", help="Images: the highest level whose file fits X bits per pixel."),
     colour: Optional[bool] = typer.Option(None, "--colour-correction/--no-colour-correction", show_default="with",
-                                          help="Images: send a map of local colour means (about 0.002 bpp) and paint flat 8x8 blocks exactly; without both the stream is format version 1 or 2, as older vqcodec wrote and reads."),
+                                          help="Images: send a map of local colour means (about 0.002 bpp) and paint flat 8x8 blocks exactly. Without both, a level within the model's VQ stages is written as format version 1 or 2, as older vqcodec wrote and reads; a detail level above them (the bundled model's 2 to 8, the default among them) stays version 8, with no colour map."),
     stream: bool = typer.Option(False, "--stream", help="Speech: code and flush chunk by chunk as input arrives."),
     chunk_ms: Optional[int] = typer.Option(None, "--chunk-ms", metavar="MS", help="Speech: chunk length in whole 20 ms frames, rounded up (default 1000, 200 with --stream)."),
     low_latency: Optional[bool] = typer.Option(None, "--low-latency/--full-context", show_default="low latency with --stream",
@@ -239,7 +239,7 @@ def compress(
     if quality is not None and quality < 1:
         fail("--quality must be at least 1", 1)
     if bpp is not None and not bpp > 0:
-        fail("--bpp must be positive", 1)
+        fail("--bpp must be a positive number", 1)
     if quality is not None and bpp is not None:
         fail("give --quality or --bpp, not both", 1)
     _check_limits(max_pixels, max_seconds, jobs)

@@ -91,21 +91,21 @@ def images(
     for r in result.rows:
         rows.add_row(r.image, r.codec, _f(r.quality, "d"), str(r.bytes),
                      f"{r.bpp:.4f}" + ("" if r.reached else " (min q)"), f"{r.psnr:.2f}",
-                     f"{r.ms_ssim:.4f}", f"{r.encode_s:.3f}", f"{r.decode_s:.3f}")
+                     _f(r.ms_ssim, ".4f"), f"{r.encode_s:.3f}", f"{r.decode_s:.3f}")
     out.print(rows)
     avg = Table("codec", "images", "at our rate", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s",
                 "dPSNR at rate", "dMS-SSIM at rate",
                 title="averages (d...: peer minus ours, over the images where the peer met our rate)")
     for a in result.averages():
         avg.add_row(a["codec"], str(a["images"]), str(a["reached"]), f"{a['bpp']:.4f}",
-                    f"{a['psnr']:.2f}", f"{a['ms_ssim']:.4f}", f"{a['encode_s']:.3f}",
+                    f"{a['psnr']:.2f}", _f(a["ms_ssim"], ".4f"), f"{a['encode_s']:.3f}",
                     f"{a['decode_s']:.3f}", _f(a.get("d_psnr_at_rate"), "+.2f"),
                     _f(a.get("d_ms_ssim_at_rate"), "+.4f"))
     out.print(avg)
     if result.curves:
         levels = Table("level", "bpp", "PSNR", "MS-SSIM", title="vqcodec at every level (means)")
         for p in result.curves["vqcodec"]:
-            levels.add_row(str(p["quality"]), f"{p['bpp']:.4f}", f"{p['psnr']:.2f}", f"{p['ms_ssim']:.4f}")
+            levels.add_row(str(p["quality"]), f"{p['bpp']:.4f}", f"{p['psnr']:.2f}", _f(p["ms_ssim"], ".4f"))
         out.print(levels)
         bd = Table("against", "BD-rate PSNR", "BD-rate MS-SSIM",
                    title="Bjontegaard delta rate of vqcodec (negative: fewer bits at equal quality; "
@@ -125,6 +125,8 @@ def images(
         out.print(ft)
     if any(not r.reached for r in result.rows):
         out.print("(min q): the codec's lowest quality setting is still above our bitrate.")
+    if any(r.ms_ssim is None for r in result.rows):
+        out.print("MS-SSIM -: the image is under 11 pixels on a side (left out of the means).")
 
 
 def _record(model: Optional[str], kind: str, make) -> None:

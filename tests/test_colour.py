@@ -115,6 +115,27 @@ def test_images_carry_the_map_and_can_leave_it_out(image_model, tmp_path):
     assert split_payload(header, payload) == (payload, None, None, None)
 
 
+def test_the_help_says_which_version_no_colour_correction_writes(image_model, tmp_path):
+    """Within the model's VQ stages version 1 or 2; at a detail level version 8, colour 0."""
+    from conftest import random_image_model
+
+    r = run_cli("compress", "--help")
+    text = " ".join(r.stdout.decode().split())
+    assert "a level within the model's VQ stages is written as format version 1 or 2" in text
+    assert "a detail level above them (the bundled model's 2 to 8, the default among them) " \
+           "stays version 8, with no colour map" in text
+    assert "without both the stream is format version 1 or 2" not in text
+    src = make_image(tmp_path / "a.png", 48, 40, seed=2)
+    detail = random_image_model(tmp_path / "detail.safetensors", detail=True)
+    for model, level, version in ((image_model, 1, 1), (detail, 2, 8)):
+        out = tmp_path / f"{level}.vqc"
+        r = run_cli("compress", src, "-m", model, "-o", out, "--quality", str(level),
+                    "--no-colour-correction")
+        assert r.returncode == 0, r.stderr
+        header = _stream_parts(out)[0]
+        assert (header.version, header.params.colour, header.params.flat) == (version, 0, 0)
+
+
 def test_colour_flags_on_speech_are_a_usage_error(tmp_path):
     import soundfile as sf
 

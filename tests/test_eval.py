@@ -116,6 +116,38 @@ def test_identical_images_have_infinite_psnr_and_unit_ms_ssim():
     assert psnr(rgb, 255 - rgb) < 10
 
 
+def test_ms_ssim_is_missing_for_an_image_under_its_window():
+    from vqcodec.eval.metrics import SSIM_WINDOW, ms_ssim
+
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    assert ms_ssim(rgb[:10, :30], rgb[:10, :30]) is None
+    assert ms_ssim(rgb[:30, :SSIM_WINDOW - 1], rgb[:30, :SSIM_WINDOW - 1]) is None
+    assert ms_ssim(rgb[:SSIM_WINDOW, :SSIM_WINDOW], rgb[:SSIM_WINDOW, :SSIM_WINDOW]) == pytest.approx(1.0)
+
+
+def test_eval_of_images_under_eleven_pixels_finishes_with_ms_ssim_missing(image_model, tmp_path):
+    """A 7x9 image has no MS-SSIM: "-" in the tables, null in JSON, left out of the means (and
+    counted); the 24x20 image beside it is measured as usual."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, shape in (("a.png", (7, 9, 3)), ("b.png", (24, 20, 3))):
+        Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(tmp_path / name)
+    r = run_cli("eval", "images", tmp_path, "--json", "-m", image_model, "--no-flat", "-q")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    rows = {(row["image"], row["codec"]): row for row in result["rows"]}
+    assert rows["a.png", "vqcodec"]["ms_ssim"] is None and rows["a.png", "JPEG"]["ms_ssim"] is None
+    small = rows["b.png", "vqcodec"]["ms_ssim"]
+    assert 0 < small <= 1
+    ours = next(a for a in result["averages"] if a["codec"] == "vqcodec")
+    assert ours["ms_ssim"] == pytest.approx(small) and ours["ms_ssim_missing"] == 1
+    assert result["curves"]["vqcodec"][0]["ms_ssim"] == pytest.approx(small)
+    r = run_cli("eval", "images", tmp_path, "-m", image_model, "--no-flat", "--no-curves", "-q")
+    assert r.returncode == 0, r.stderr
+    assert b"MS-SSIM -: the image is under 11 pixels on a side" in r.stdout
+
+
 def test_json_has_no_infinities_even_for_a_lossless_result():
     from vqcodec.eval.images import ImageEval, ImageRow
 

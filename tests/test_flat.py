@@ -319,3 +319,45 @@ def test_grey_images_of_any_size_keep_their_flat_regions_exactly(image_model, tm
     assert out.mode == "L" and out.size == (131, 70)
     out = np.asarray(out)
     assert (out[8:48, 16:64] == 37).all() and (out[64:, 120:] == 250).all()
+
+
+def test_a_spot_in_a_flat_image_sends_the_map_whatever_it_costs():
+    """One pixel 30 levels off (the network's border drew one into a white corner) is 2,700 of
+    squared error, far under flat.LAMBDA times the map's bits: where flat blocks are most of
+    the image the map goes anyway, since a pixel more than flat.TOLERANCE off is a visible
+    fault of a flat colour; where they are not (a photo's few clipped blocks), LAMBDA decides."""
+    from vqcodec.codec.image import correction_maps
+
+    rgb = np.full((64, 64, 3), 255, np.uint8)
+    idx = np.zeros((8, 8), np.int64)
+    spotted = rgb.copy()
+    spotted[0, 0] = 225
+    fm = flat.find(rgb)
+    assert flat.worst_error(spotted, fm) == 30 and flat.must_paint(spotted, fm)
+    assert correction_maps(rgb, spotted, fm, idx)[1] is not None
+    within = rgb.copy()
+    within[0, 0] = 255 - flat.TOLERANCE
+    assert not flat.must_paint(within, fm) and correction_maps(rgb, within, fm, idx)[1] is None
+    mostly_texture = np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    mostly_texture[:24, :40] = 255  # 15 flat blocks of 64: under flat.MOST
+    spotted = mostly_texture.copy()
+    spotted[0, 0] = 225
+    fm = flat.find(mostly_texture)
+    assert fm.count == 15 and not flat.must_paint(spotted, fm)
+    assert correction_maps(mostly_texture, spotted, fm, idx)[1] is None
+
+
+@pytest.mark.parametrize("size", [(64, 64), (100, 150), (33, 47)])
+@pytest.mark.parametrize("rgb", [(255, 255, 255), (0, 0, 0), (0, 0, 255)])
+def test_flat_images_come_back_within_the_tolerance_at_every_pixel_and_level(rgb, size):
+    """The bundled model, every level: white and black had kept a corner 20-30 levels off."""
+    import vqcodec
+    from vqcodec import api
+
+    img = np.empty(size + (3,), np.uint8)
+    img[:] = rgb
+    worst = []
+    for level in range(1, api.get_model(None, "image").config.levels + 1):
+        out = vqcodec.decompress(vqcodec.compress(img, quality=level))
+        worst.append(int(np.abs(out.astype(int) - img).max()))
+    assert max(worst) <= flat.TOLERANCE, worst

@@ -66,8 +66,9 @@ def compress_image_to(data: bytes | str | Path, out: BinaryIO, model: str | Path
                       colour: bool = True) -> Report:
     """Code at level `quality` (default: the model's middle level) or the highest level that
     fits `bpp`, with the colour correction map (and the flat block map, where it pays) unless
-    `colour` is False (then the stream is format version 1 or 2, as older vqcodec wrote and
-    reads); `progress(done, total)`, if given, hears how far the coding got."""
+    `colour` is False (then a level within the model's VQ stages is format version 1 or 2, as
+    older vqcodec wrote and reads, and a detail level version 8 with no colour map);
+    `progress(done, total)`, if given, hears how far the coding got."""
     from .codec.image import check_quality, compress_image
 
     m = get_model(model, "image")

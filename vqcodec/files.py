@@ -278,10 +278,14 @@ def sniff(src: str | Path | bytes) -> str:
 
 
 def _image(data: str | io.BytesIO) -> bool:
+    """Whether Pillow recognises `data`, whatever its size: vqcodec's pixel limit, not Pillow's,
+    decides later whether it is coded (media.read_image)."""
     from PIL import Image, UnidentifiedImageError
 
+    from .media import own_pixel_limit
+
     try:
-        with Image.open(data):
+        with own_pixel_limit(), Image.open(data):
             return True
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return False

@@ -17,7 +17,10 @@ def describe(f: BinaryIO) -> dict:
     """Header fields, record count, sizes and bitrate of a stream; reads only the container.
 
     A stream that breaks off, breaks a limit or has damaged chunks is described as far as it
-    was read, with the reason in "error"."""
+    was read, with the reason in "error". "total_bytes" is the stream's whole size (the file's,
+    from where `f` stands), read or not, and the bitrate is over it; "payload_bytes" counts the
+    records read."""
+    f = _Counted(f)
     header = container.read_header(f)
     kind = kinds.get(header.kind)
     out = header.describe()
@@ -29,18 +32,17 @@ def describe(f: BinaryIO) -> dict:
         if bundled is not None:
             out["codes"] = f"{bundled[1]} ({bundled[0].name.removesuffix('.safetensors')})"
     records = payload = damaged = 0
-    total = header.size
     last = None
     try:
         for rec in kind.header_records(f, header.params):
             records += 1
             payload += len(rec.payload)
             damaged += not rec.intact
-            total += rec.size
             if rec.last:
                 last = rec
     except VQCodecError as exc:
         out["error"] = str(exc)
+    total = f.size()  # a stream that breaks off: the whole file, not only what was parsed
     out.update({"records": records, "payload_bytes": payload, "total_bytes": total,
                 "damaged_records": damaged})
     if damaged and "error" not in out:
@@ -51,6 +53,29 @@ def describe(f: BinaryIO) -> dict:
     else:
         out.update(size)
     return out
+
+
+class _Counted:
+    """A stream that counts what is read from it, and can tell its whole size."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream, self.count = stream, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.count += len(data or b"")
+        return data
+
+    def size(self) -> int:
+        """The bytes read so far plus those left: found by seeking where the stream can seek
+        (a file), else by reading the rest in blocks (a pipe)."""
+        try:
+            here = self.stream.tell()
+            return self.count + max(0, self.stream.seek(0, 2) - here)
+        except (OSError, ValueError, AttributeError):
+            while self.read(1 << 16):
+                pass
+            return self.count
 
 
 def _default_level(kind: str | None, config: dict) -> int | float:

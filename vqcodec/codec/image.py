@@ -77,9 +77,12 @@ def check_quality(model: CodecModel, quality: int | None, bpp: float | None) -> 
     if quality is not None and bpp is not None:
         raise UsageError("give --quality or --bpp, not both")
     if quality is not None and not 1 <= quality <= n:
+        if n == 1:
+            raise UsageError(f"--quality {quality} is out of range: this model ({model.name}) "
+                             "has one level (1)")
         raise UsageError(f"--quality must be between 1 and {n} for model {model.name}")
     if bpp is not None and not bpp > 0:
-        raise UsageError("--bpp must be positive")  # NaN too
+        raise UsageError("--bpp must be a positive number")  # NaN too
     if bpp is not None and bpp == float("inf"):
         raise UsageError("--bpp must be finite (the highest level is --quality "
                          f"{model.config.levels})")
@@ -178,8 +181,9 @@ def correction_maps(rgb: np.ndarray, decoded: np.ndarray, flats: flat.FlatMap | 
                     idx: np.ndarray) -> tuple[bytes, bytes | None]:
     """The colour correction map for `decoded`, the network's decoding of `rgb`'s indices `idx`,
     and the flat block map where it pays: where painting the flat blocks `flats` lowers the
-    squared error by more than flat.LAMBDA per bit it adds. Then the colour map is measured
-    again, on the other pixels. Otherwise None: a version 4 stream."""
+    squared error by more than flat.LAMBDA per bit it adds, or where flat blocks are most of
+    the image and would come back more than flat.TOLERANCE off (flat.must_paint). Then the
+    colour map is measured again, on the other pixels. Otherwise None: a version 4 stream."""
     plain_q = colour.measure(rgb, decoded, colour.TILE)
     plain = colour.encode(plain_q)
     if flats is None or not flats.count:
@@ -187,7 +191,8 @@ def correction_maps(rgb: np.ndarray, decoded: np.ndarray, flats: flat.FlatMap | 
     corrected = colour.apply(decoded, plain_q, colour.TILE)
     flat_map = flat.encode(flats, flat.same_as_left(idx))
     bits = 8 * (len(flat_map) + 4 + 1)  # the colour map's u32 length, the header's flat field
-    if flat.painted_error(corrected, flats) <= flat.LAMBDA * bits:
+    must = flat.must_paint(corrected, flats)
+    if not must and flat.painted_error(corrected, flats) <= flat.LAMBDA * bits:
         return plain, None  # painting with the plain colour map would not pay: no second look
 
     def paint(img: np.ndarray) -> np.ndarray:
@@ -199,7 +204,7 @@ def correction_maps(rgb: np.ndarray, decoded: np.ndarray, flats: flat.FlatMap | 
     gain = (squared_error(rgb, corrected)
             - squared_error(rgb, paint(colour.apply(decoded, q, colour.TILE))))
     bits += 8 * (len(colour_map) - len(plain))
-    return (colour_map, flat_map) if gain > flat.LAMBDA * bits else (plain, None)
+    return (colour_map, flat_map) if must or gain > flat.LAMBDA * bits else (plain, None)
 
 
 def squared_error(x: np.ndarray, y: np.ndarray) -> int:

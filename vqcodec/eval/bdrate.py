@@ -26,8 +26,9 @@ def bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) 
 
 
 def _monotone(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """(quality, log rate) sorted by quality, keeping a point only where quality rises."""
-    pts = sorted((q, r) for r, q in points if r > 0 and np.isfinite(q))
+    """(quality, log rate) sorted by quality, keeping a point only where quality rises (and
+    is known: None is a missing measure)."""
+    pts = sorted((q, r) for r, q in points if r > 0 and q is not None and np.isfinite(q))
     q_out, r_out = [], []
     for q, r in pts:
         if not q_out or q > q_out[-1]:

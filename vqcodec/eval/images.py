@@ -5,7 +5,8 @@ peer's quality setting is searched for the file size closest to ours. The rate-d
 curves run our codec at every level and each peer at a ladder of settings on the same images,
 and the Bjontegaard delta rate (`bdrate`) summarises ours against each peer. Rates are real
 file sizes (headers included): bpp = bytes * 8 / (W * H). Quality is PSNR and MS-SSIM on
-8-bit RGB.
+8-bit RGB; MS-SSIM is missing (None, "-" in tables) for an image under 11 pixels on a side,
+and means are taken over the images that have it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ImageRow:
     bytes: int
     bpp: float
     psnr: float
-    ms_ssim: float
+    ms_ssim: float | None  # None: the image is too small (metrics.ms_ssim)
     encode_s: float
     decode_s: float
     quality: int | None = None  # peers: the chosen quality setting
@@ -80,6 +81,8 @@ class ImageEval:
 
         For peers, `d_psnr_at_rate` and `d_ms_ssim_at_rate` are the mean differences (peer minus
         ours) over those images only, so a peer stuck above our rate does not flatter itself.
+        A missing MS-SSIM (an image too small for it) is left out of the means and counted in
+        `ms_ssim_missing`.
         """
         ours = {r.image: r for r in self.rows if r.codec == OURS}
         out = []
@@ -89,12 +92,14 @@ class ImageEval:
                 continue
             avg = {"codec": codec, "images": len(rows), "reached": sum(r.reached for r in rows)}
             for key in ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s"):
-                avg[key] = float(np.mean([getattr(r, key) for r in rows]))
+                avg[key] = _mean([getattr(r, key) for r in rows])
+            avg["ms_ssim_missing"] = sum(r.ms_ssim is None for r in rows)
             if codec != OURS:
                 met = [r for r in rows if r.reached and r.image in ours]
                 for key in ("psnr", "ms_ssim"):
-                    avg[f"d_{key}_at_rate"] = float(np.mean(
-                        [getattr(r, key) - getattr(ours[r.image], key) for r in met])) if met else None
+                    pairs = [(getattr(r, key), getattr(ours[r.image], key)) for r in met]
+                    avg[f"d_{key}_at_rate"] = _mean([a - b for a, b in pairs
+                                                     if a is not None and b is not None])
             out.append(avg)
         return out
 
@@ -155,13 +160,17 @@ def pil_encode(rgb: np.ndarray, peer: Peer, quality: int) -> tuple[bytes, float]
 
 
 def pil_decode(data: bytes) -> tuple[np.ndarray, float]:
-    """Decode any Pillow format to (H, W, 3) uint8; returns (pixels, seconds)."""
+    """Decode any Pillow format to (H, W, 3) uint8; returns (pixels, seconds). The peer coded
+    an image read within vqcodec's pixel limit, so Pillow's own is off (media.own_pixel_limit)."""
     from PIL import Image
 
+    from ..media import own_pixel_limit
+
     t = time.perf_counter()
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    rgb = np.array(img.convert("RGB"))
+    with own_pixel_limit():
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        rgb = np.array(img.convert("RGB"))
     return rgb, time.perf_counter() - t
 
 
@@ -284,7 +293,7 @@ def rd_curves(files: list[Path], peers: list[Peer], model: Path,
         return {"quality": q,
                 "bpp": float(np.mean([n * 8 / (r.shape[0] * r.shape[1]) for (n, _), r in zip(coded, refs)])),
                 "psnr": float(np.mean([psnr(r, out) for (_, out), r in zip(coded, refs)])),
-                "ms_ssim": float(np.mean([ms_ssim(r, out) for (_, out), r in zip(coded, refs)]))}
+                "ms_ssim": _mean([ms_ssim(r, out) for (_, out), r in zip(coded, refs)])}
 
     curves = {OURS: [point(q, [(len(d), out) for d, _, out, _ in (_ours(f, model, q) for f in files)])
                      for q in range(1, levels + 1)]}
@@ -309,12 +318,12 @@ def plot_rd(result: ImageEval, out: str | Path) -> None:
     for ax, key, label in ((axes[0], "psnr", "PSNR (dB, RGB)"), (axes[1], "ms_ssim", "MS-SSIM")):
         for name, points in result.curves.items():
             style = dict(color="crimson", lw=2) if name == OURS else {}
-            ax.plot([p["bpp"] for p in points], [p[key] for p in points], "o-", ms=3,
+            ax.plot([p["bpp"] for p in points], [_nan(p[key]) for p in points], "o-", ms=3,
                     label=f"{OURS} ({result.model}), levels" if name == OURS else name, **style)
         for name in result.peers:
-            ax.plot(avg[name]["bpp"], avg[name][key], "s", mfc="none", color="gray")
+            ax.plot(avg[name]["bpp"], _nan(avg[name][key]), "s", mfc="none", color="gray")
         if OURS in avg:
-            ax.plot(avg[OURS]["bpp"], avg[OURS][key], "*", ms=14, color="crimson")
+            ax.plot(avg[OURS]["bpp"], _nan(avg[OURS][key]), "*", ms=14, color="crimson")
         ax.set_xscale("log")
         ax.set_xlabel("bits per pixel (real file size, log scale)")
         ax.set_ylabel(label)
@@ -325,6 +334,16 @@ def plot_rd(result: ImageEval, out: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def _mean(values: list) -> float | None:
+    """The mean of the values that are not None; None when none is."""
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _nan(v: float | None) -> float:
+    return math.nan if v is None else v
 
 
 def _finite(obj):

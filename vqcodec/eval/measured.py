@@ -21,7 +21,8 @@ def from_images(result, directory: str) -> dict:
     if len(levels) > 1:  # the default level's rate, then every level's
         rate += f"; levels 1-{len(levels)}: " + ", ".join(f"{p['bpp']:.2f}" for p in levels)
     return {"rate": rate,
-            "quality": f"PSNR {ours['psnr']:.1f} dB, MS-SSIM {ours['ms_ssim']:.3f}",
+            "quality": f"PSNR {ours['psnr']:.1f} dB, MS-SSIM "
+                       + ("n/a" if ours["ms_ssim"] is None else f"{ours['ms_ssim']:.3f}"),
             "source": f"vqcodec eval images {directory} --record", "date": date.today().isoformat(),
             "recorded_by": RECORDED_BY}
 

@@ -48,8 +48,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM (Wang et al. 2003) on 8-bit RGB, averaged over channels; 5 scales when possible."""
+SSIM_WINDOW = 11  # the Gaussian window's side: MS-SSIM needs at least this many pixels a side
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
+    """MS-SSIM (Wang et al. 2003) on 8-bit RGB, averaged over channels; 5 scales when possible.
+    None (missing) for an image under SSIM_WINDOW pixels on a side, where the window does not fit."""
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        return None
     x = torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].double()
     y = torch.from_numpy(np.array(b)).permute(2, 0, 1)[None].double()
     weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
