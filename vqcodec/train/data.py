@@ -122,11 +122,13 @@ class ImageExamples(Examples):
         else:
             from PIL import Image
 
+            from ..media import own_pixel_limit
+
             self.pack, self.files = None, find_files(self.source, IMAGE_EXT)
             self.sources, self.shapes = [str(p) for p in self.files], []
             for p in self.files:
                 try:
-                    with Image.open(p) as im:
+                    with own_pixel_limit(), Image.open(p) as im:  # sizes only: no pixels decoded
                         self.shapes.append(im.size[::-1])
                 except READ_ERRORS as exc:
                     self.bad[str(p)] = str(exc).splitlines()[0][:160]
