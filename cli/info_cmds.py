@@ -75,7 +75,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     cells = [cols] + [(r["name"], r["kind"],
                        r["id"] + "".join(f", {k} {r[k + '_id']}" for k in ("wideband", "telephone")
                                          if r[k + "_id"]),
-                       f"{r['megabytes']:.1f} MB",
+                       f"{r['megabytes']:.2f} MB",
                        _levels(r["levels"], r["default_level"], r["telephone_default"]), str(r["rate"]),
                        str(r["quality"])) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]

@@ -140,8 +140,9 @@ def test_models_lists_the_levels():
     assert rows["image-default"]["levels"] == 8 and rows["image-default"]["default_level"] == 4
     assert rows["speech-default"]["levels"] == 3
     table = {line.split()[0]: line for line in run_cli("models").stdout.decode().splitlines()[1:]}
-    assert rows["speech-default"]["default_level"] == 2.3125  # the third stage on 16 of 50 frames
-    assert " 1-3 (default 2.3125) " in table["speech-default"]
+    assert rows["speech-default"]["default_level"] == 2.5  # the third stage on half the frames
+    assert rows["speech-default"]["telephone_default"] == 2.25  # its telephone code set's
+    assert " 1-3 (default 2.5, telephone 2.25) " in table["speech-default"]
     assert " 1-8 (default 4) " in table["image-default"]  # level 1 and seven detail levels
 
 
