@@ -377,10 +377,11 @@ def plot_quality(result: SpeechEval, out: str | Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     avgs = result.averages()
-    ours = [a["codec"] for a in avgs if a["codec"].startswith("vqcodec")]
-    peers = [a["codec"] for a in avgs if a["codec"] not in ours]
+    ours = [a["codec"] for a in avgs if a["codec"].startswith("vqcodec") and a["codec"] != DEFAULT_NAME]
+    peers = [a["codec"] for a in avgs if a["codec"] not in ours and a["codec"] != DEFAULT_NAME]
     colours = {c: plt.get_cmap("Reds")(0.45 + 0.55 * i / max(1, len(ours) - 1))
                for i, c in enumerate(ours)}  # our rates: shades of red, light to dark
+    colours[DEFAULT_NAME] = "gold"  # each clip at its code set's default: stands apart
     other = ["C0", "C1", "C2", "C4", "C7", "C8", "C9"]  # tab10 without its reds, pink, brown
     colours.update({c: other[i % len(other)] for i, c in enumerate(peers)})
     for key, ax, label in ((
@@ -394,7 +395,8 @@ def plot_quality(result: SpeechEval, out: str | Path) -> None:
             if a[key] is not None:
                 marker = "*" if a["codec"].startswith("vqcodec") else "o"
                 ax.scatter(a["kbps"], a[key], s=160 if marker == "*" else 60, marker=marker,
-                           color=color, edgecolor="black", label=a["codec"], zorder=3)
+                           color=color, edgecolor="black", label=a["codec"],
+                           zorder=4 if a["codec"] == DEFAULT_NAME else 3)  # on top of its stage count's
         ax.set_xscale("log")
         ax.set_xlabel("kbit/s (real file size, log scale)")
         ax.set_ylabel(label)
