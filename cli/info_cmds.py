@@ -73,14 +73,19 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         return
     cols = ("name", "kind", "model id", "size", "levels", "rate", "quality")
     cells = [cols] + [(r["name"], r["kind"],
-                       r["id"] + "".join(f", {k} {r[k + '_id']}" for k in ("wideband", "telephone")
-                                         if r[k + "_id"]),
+                       _ids(r),
                        f"{r['megabytes']:.2f} MB",
                        _levels(r["levels"], r["default_level"], r["telephone_default"]), str(r["rate"]),
                        str(r["quality"])) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
     for c in cells:  # plain columns: rich's import would cost more than the command itself
         print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+
+
+def _ids(r: dict) -> str:
+    """The ids a model's streams carry: the one its encoders write first."""
+    ids = f"{r['wideband_id']} (first prior {r['id']})" if r["wideband_id"] else r["id"]
+    return ids + (f", telephone {r['telephone_id']}" if r["telephone_id"] else "")
 
 
 def _levels(n: int, default: int, telephone: float | None = None) -> str:

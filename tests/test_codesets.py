@@ -250,7 +250,7 @@ def _fitted_to_a(speech_model: Path, root: Path) -> tuple[Path, np.ndarray]:
     a = make_speechlike(3.0, 16000, 21)
     books = _fitted_books(_encoder_latents(base, a), base.config.codebook_size, base.config.stages)
     donor = load_model(_donor(speech_model, root / "donor.safetensors", books))
-    codesets.add_set(base, donor, root / "m.safetensors")
+    codesets.add_set(base, donor, root / "m.safetensors", replace=True)  # the bundled model has one
     return root / "m.safetensors", a
 
 
@@ -605,3 +605,66 @@ def test_eval_runs_each_set_at_its_default_and_records_that(wide, tmp_path):
     measured = load_model(m).info["measured"]
     assert "(vqcodec default, 1 clips)" in measured["quality"]
     assert "kbit/s by default" in measured["rate"]
+
+
+def test_adding_a_set_the_model_has_is_refused_unless_replaced(wide, sets, tmp_path):
+    """Replacing a set would orphan its streams: refused, unless asked for (which also drops a
+    telephone default chosen for the old set)."""
+    from vqcodec.errors import ModelError
+    from vqcodec.models.modelfile import set_default_stages
+
+    _, fits, new = wide
+    m = tmp_path / "m.safetensors"
+    shutil.copy(new, m)
+    set_default_stages(m, 1.5, "telephone")
+    donor = load_model(_prior_donor(fits, tmp_path / "d.safetensors"))
+    for name in ("wideband", "telephone"):
+        with pytest.raises(ModelError, match=f"already has a {name} code set"):
+            codesets.add_set(load_model(m), donor, tmp_path / "x.safetensors", name)
+    assert not (tmp_path / "x.safetensors").exists()
+    codesets.add_set(load_model(m), donor, tmp_path / "x.safetensors", "telephone", replace=True)
+    x = load_model(tmp_path / "x.safetensors")
+    assert x.config.telephone_stages is None
+    assert x.code_sets[0].codes == load_model(m).code_sets[0].codes  # the wideband set stays
+
+
+def test_reports_name_a_first_prior_stream_and_refusals_name_every_id(wide, tmp_path):
+    wav, fits, new = wide
+    old = tmp_path / "old.vqc"
+    _compress(fits, wav, old, "--codes", "wideband")  # a stream of the first prior
+    r = run_cli("decompress", old, "-m", new, "-o", tmp_path / "o.wav", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["codes"] == "wideband, first prior"
+    import dataclasses
+
+    from vqcodec import api
+    from vqcodec.codec import container
+    from vqcodec.errors import ModelError
+
+    with open(old, "rb") as f:
+        stranger = dataclasses.replace(container.read_header(f), fingerprint=b"\xde\xad\xbe\xef")
+    m = load_model(new)
+    with pytest.raises(ModelError, match="stream was made by model deadbeef") as e:
+        api.model_for_stream(stranger, new)
+    assert all(s in str(e.value) for s in [m.short_id] + [c.short_id for c in m.code_sets])
+
+
+def test_bad_set_settings_are_refused(wide, sets, tmp_path):
+    from vqcodec.errors import ModelError
+    from vqcodec.models.modelfile import _fingerprint, set_default_stages
+
+    _, fits, new = wide
+    base = sets[1]
+    plain = tmp_path / "plain.safetensors"
+    shutil.copy(base, plain)
+    with pytest.raises(ModelError, match="has no telephone code set"):
+        set_default_stages(plain, 1.5, "telephone")
+    for key, value in (("telephone_stages", 7), ("telephone_stages", "2"), ("wideband", [1, 2])):
+        meta, tensors = read_metadata(new), load_file(str(new))
+        config = json.loads(meta["config"])
+        config[key] = value
+        meta["config"] = json.dumps(config, sort_keys=True)
+        meta["fingerprint"] = _fingerprint("speech", meta["config"], tensors, meta["codes"]).hex()
+        bad = tmp_path / "bad.safetensors"
+        save_file(tensors, str(bad), metadata=meta)
+        with pytest.raises(ModelError, match="does not match its configuration"):
+            load_model(bad)

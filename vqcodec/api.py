@@ -164,7 +164,7 @@ def model_for_stream(header: container.Header, model: str | Path | None) -> Code
     m = load_any_model(model)
     coded = m.code_set(header.fingerprint)  # the model, or the code set the stream names
     if coded is None:
-        ids = " or ".join(s.short_id for s in m.code_sets)
+        ids = " or ".join(dict.fromkeys([s.short_id for s in m.code_sets] + [m.short_id]))
         raise ModelError(f"stream was made by model {header.fingerprint.hex()}, but model "
                          f"{m.name} is {ids}")
     get_model(model, kind)  # of the stream's kind

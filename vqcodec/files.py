@@ -465,7 +465,7 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
     out = {"input": src, "output": dst or "-", "bytes": size, "model": model.name,
            "seconds": round(time.perf_counter() - t0, 3), **detail}
     if header.kind == "speech":
-        out["codes"] = model.set_name  # the code set the stream names (models/codesets.py)
+        out["codes"] = model.set_label  # the code set the stream names (models/codesets.py)
     if size is not None and extent:
         out[k.rate_name] = k.rate(size, extent)
     return out

@@ -8,9 +8,10 @@ the same networks:
   (`vqcodec train speech --init MODEL --steps 0`, more examples); encoders then use it for
   wideband speech, and MODEL's first prior stays for the streams it made.
 The result keeps MODEL's codes id and its other sets, so every stream MODEL made decodes with
-it as before.
+it as before. A MODEL that has a set of that name already is refused unless --replace: the
+streams made with that set would no longer decode.
 
-  python samples/recipes/code_set.py MODEL DONOR [--set telephone|wideband] [-o OUT]
+  python samples/recipes/code_set.py MODEL DONOR [--set telephone|wideband] [--replace] [-o OUT]
       (default OUT: MODEL, in place)
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from vqcodec.errors import VQCodecError  # noqa: E402
 from vqcodec.models import codesets, modelfile  # noqa: E402
 
 
@@ -29,11 +31,16 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("donor")
     ap.add_argument("--set", default=codesets.TELEPHONE, choices=codesets.NAMES)
+    ap.add_argument("--replace", action="store_true",
+                    help="replace a set of that name (its streams will no longer decode)")
     ap.add_argument("-o", "--out", help="the new model file (default: MODEL, in place)")
     args = ap.parse_args()
-    base, donor = modelfile.load_model(args.model), modelfile.load_model(args.donor)
-    out = args.out or str(base.path)
-    codesets.add_set(base, donor, out, args.set)
+    try:
+        base, donor = modelfile.load_model(args.model), modelfile.load_model(args.donor)
+        out = args.out or str(base.path)
+        codesets.add_set(base, donor, out, args.set, args.replace)
+    except VQCodecError as exc:
+        sys.exit(f"code_set.py: error: {exc}")
     m = modelfile.load_model(out)
     ids = ", ".join(f"{s.set_name} streams {s.short_id}" for s in m.code_sets)
     print(f"{out}: {ids}; streams of its first prior {m.short_id}; "

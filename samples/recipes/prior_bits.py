@@ -4,7 +4,9 @@ in the 1 s record, next to a fixed per-stage histogram of the same codes.
 
   python samples/recipes/prior_bits.py data/real/val [--model FILE] [--stages 3] [--every 2]
 
-Every `--every`-th clip of the folder is coded as the codec codes a file (the encoder's search,
+The prior is the one encoders use for wideband speech (a model's stored newer wideband prior
+if it has one: vqcodec/models/codesets.py). Every `--every`-th clip of the folder is coded as
+the codec codes a file (the encoder's search,
 1 s records with the prior restarting at each). The histogram's entropy is measured on the
 codes it describes, so it is a lower bound for a coder without context, not a rival coder.
 """
@@ -33,7 +35,7 @@ def main() -> None:
     ap.add_argument("--stages", type=int, default=3)
     ap.add_argument("--every", type=int, default=2, help="every n-th clip of the folder")
     args = ap.parse_args()
-    model = load_model(args.model)
+    model = load_model(args.model).code_sets[0]  # the wideband prior encoders use
     s, frame = args.stages, model.config.frame
     bits = np.zeros((FILE_CHUNK_FRAMES, s))  # summed by position in the record and stage
     count = np.zeros((FILE_CHUNK_FRAMES, s))

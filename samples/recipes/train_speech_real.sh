@@ -8,12 +8,14 @@
 #   5. the decoder trained on alone (the streams stay the same), the default stage count set,
 #   6. the encoder trained on alone with half its examples heard through a telephone band,
 #   7. a second code set for telephone speech (codebooks and a small prior),
-#   8. the measurement on held-out real speakers that writes the model's metadata.
+#   8. a newer prior for its own codebooks, trained on more examples, and the default stage
+#      counts it pays for,
+#   9. the measurement on held-out real speakers that writes the model's metadata.
 #
 #   samples/recipes/train_speech_real.sh [OUT_DIR] [DEVICE]
 #
 # The shipped model was made this way on this project's 2-core CPU (one or two training
-# threads, other work beside it), in eight runs over seven sessions, each as long as its time
+# threads, other work beside it), in nine runs over eight sessions, each as long as its time
 # budget allowed.
 # A run killed midway continues with RESUME=--resume. Everything lands in OUT_DIR (default
 # runs/speech).

@@ -166,20 +166,27 @@ def pick(model: "CodecModel", name: str | None) -> "list[CodecModel]":
     return found
 
 
-def add_set(base: "CodecModel", donor: "CodecModel", out: str | Path, name: str = TELEPHONE) -> bytes:
+def add_set(base: "CodecModel", donor: "CodecModel", out: str | Path, name: str = TELEPHONE,
+            replace: bool = False) -> bytes:
     """Write `base` with `donor`'s prior (and, for the telephone set, its codebooks) as its
-    stored set `name` to `out`, replacing a set of that name the base has. The donor is a model
-    with the same networks, such as the base with codebooks fitted to telephone speech and a
-    prior trained on their indices, or with its own codebooks and a prior trained on more
-    examples (`train --init`); only its codebooks and prior are taken. A wideband donor must
-    have the base's codebooks. The new file keeps the base's codes id and its other sets (their
-    streams decode as before) and drops the base's recorded measurement. Returns the file's
-    fingerprint."""
+    stored set `name` to `out`. The donor is a model with the same networks, such as the base
+    with codebooks fitted to telephone speech and a prior trained on their indices, or with its
+    own codebooks and a prior trained on more examples (`train --init`); only its codebooks and
+    prior are taken. A wideband donor must have the base's codebooks. The new file keeps the
+    base's codes id and its other sets (their streams decode as before) and drops the base's
+    recorded measurement. A base that has a set `name` already is refused unless `replace`:
+    the streams coded with that set would no longer decode with the new file (a replaced
+    telephone set also loses its default stage count, chosen for the old one). Returns the
+    file's fingerprint."""
     from .modelfile import _fingerprint, _rewrite, read_metadata
 
     s = STORED[name]
     if base.kind != "speech" or donor.kind != "speech":
         raise ModelError("only speech models have code sets")
+    if getattr(base.config, s.key, None) is not None and not replace:
+        old = view(base, name).short_id
+        raise ModelError(f"{base.path} already has a {name} code set ({old}): its streams would "
+                         "no longer decode with the new file (replace it on purpose only)")
     b, d = base.config, donor.config
     if (d.stages, d.codebook_size, d.latent_dim) != (b.stages, b.codebook_size, b.latent_dim):
         raise ModelError(f"{donor.path}: its codes are not the shape of {base.path}'s")
@@ -193,6 +200,8 @@ def add_set(base: "CodecModel", donor: "CodecModel", out: str | Path, name: str 
     meta = read_metadata(base.path)
     config = json.loads(meta["config"])
     config[s.key] = dataclasses.asdict(d.prior)
+    if name == TELEPHONE:
+        config.pop("telephone_stages", None)
     meta["config"] = json.dumps(config, sort_keys=True)
     codes = base.codes.hex()
     fp = _fingerprint("speech", meta["config"], tensors, codes)

@@ -111,6 +111,14 @@ class CodecModel:
     def config_has(self, key: str) -> bool:
         return getattr(self.config, key, None) is not None
 
+    @property
+    def set_label(self) -> str:
+        """The code set's name as reports give it (what registry.stream_ids calls it): a
+        model's own prior, once it stores a newer wideband one, is "wideband, first prior"."""
+        if self.set_name == "wideband" and all(m is not self for m in self.code_sets):
+            return "wideband, first prior"
+        return self.set_name
+
     def code_set(self, codes: bytes) -> "CodecModel | None":
         """The model coding with the code set whose streams carry the id `codes` (4 bytes): its
         own codes id (the first wideband prior: every stream made before it had a newer one)
@@ -281,6 +289,8 @@ def set_default_stages(path: str | Path, stages: float, code_set: str = "wideban
         raise ModelError(f"{model.path}: only speech models have a default stage count")
     if code_set not in NAMES:
         raise ModelError(f"unknown code set {code_set!r}: use {', '.join(NAMES)}")
+    if code_set == TELEPHONE and not model.config_has(TELEPHONE):
+        raise ModelError(f"{model.path}: the model has no telephone code set")
     # what compress will code (2.001 codes 2 stages): UsageError outside 1..the model's stages
     return _set_config(model, "telephone_stages" if code_set == TELEPHONE else "default_stages",
                        joined_stages(*split_stages(stages, model.config.stages)))
@@ -377,7 +387,7 @@ def load_model(path: str | Path) -> CodecModel:
         modality = kinds.get(kind)
         cfg = modality.config(json.loads(config))
         prior = modality.int_prior(cfg, tensors)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ModelError(f"{path}: model file does not match its configuration ({exc})") from None
     model = CodecModel(kind, cfg, prior, fp, json.loads(meta.get("info", "{}")), path, tensors,
                        codes)

@@ -95,6 +95,10 @@ class SpeechModelConfig(BottleneckConfig):
             self.telephone = _causal_prior(self.telephone, self.codebook_size, self.stages)
         if self.wideband is not None:
             self.wideband = _causal_prior(self.wideband, self.codebook_size, self.stages)
+        t = self.telephone_stages
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                              or not 1 <= t <= self.stages):
+            raise ValueError(f"telephone_stages {t!r} is not between 1 and {self.stages}")
 
     @property
     def frame(self) -> int:

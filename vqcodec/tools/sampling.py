@@ -26,7 +26,10 @@ class Samples:
 
 def sample_indices(model: CodecModel, scheme: str, n: int, size: int, temperature: float = 1.0,
                    seed: int = 0, histogram: torch.Tensor | None = None) -> Samples:
-    """Draw `n` index maps (images: size x size pixels; speech: size frames of 20 ms)."""
+    """Draw `n` index maps (images: size x size pixels; speech: size frames of 20 ms), under
+    the prior a speech model's encoders use (its stored newer wideband prior if it has one)."""
+    if model.kind == "speech":
+        model = model.code_sets[0]
     if scheme not in SCHEMES:
         raise UsageError(f"unknown scheme {scheme!r} (choose from {', '.join(SCHEMES)})")
     if temperature <= 0:
