@@ -229,8 +229,9 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-class _Counted:
-    """A stream that counts the bytes read from it (a stream on stdin has no file size)."""
+class Counted:
+    """A stream that counts the bytes read from it (a stream on stdin has no file size), and
+    can tell its whole size."""
 
     def __init__(self, stream: BinaryIO):
         self.stream, self.count = stream, 0
@@ -240,7 +241,18 @@ class _Counted:
         self.count += len(data or b"")
         return data
 
-    def __enter__(self) -> "_Counted":
+    def size(self) -> int:
+        """The bytes read so far plus those left: found by seeking where the stream can seek
+        (a file), else by reading the rest in blocks (a pipe)."""
+        try:
+            here = self.stream.tell()
+            return self.count + max(0, self.stream.seek(0, 2) - here)
+        except (OSError, ValueError, AttributeError):
+            while self.read(1 << 16):
+                pass
+            return self.count
+
+    def __enter__(self) -> "Counted":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -444,7 +456,7 @@ def decompress_file(src: str, output: str | None, o: Options, many: bool = False
     if indices:
         check_not_input(src, indices)
         check_output(indices, o.force)
-    with (_Counted(sys.stdin.buffer) if src == "-" else open(src, "rb")) as f:
+    with (Counted(sys.stdin.buffer) if src == "-" else open(src, "rb")) as f:
         header = container.read_header(f)
         if indices:
             import numpy as np

@@ -10,6 +10,7 @@ from ..errors import ModelError, VQCodecError
 from ..models.registry import (MODELS_DIR, bundled_names, codes_id, find_stream_model,
                                read_metadata)
 from . import container
+from ..files import Counted as _Counted
 from .params import image_levels
 
 
@@ -53,29 +54,6 @@ def describe(f: BinaryIO) -> dict:
     else:
         out.update(size)
     return out
-
-
-class _Counted:
-    """A stream that counts what is read from it, and can tell its whole size."""
-
-    def __init__(self, stream: BinaryIO):
-        self.stream, self.count = stream, 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(n)
-        self.count += len(data or b"")
-        return data
-
-    def size(self) -> int:
-        """The bytes read so far plus those left: found by seeking where the stream can seek
-        (a file), else by reading the rest in blocks (a pipe)."""
-        try:
-            here = self.stream.tell()
-            return self.count + max(0, self.stream.seek(0, 2) - here)
-        except (OSError, ValueError, AttributeError):
-            while self.read(1 << 16):
-                pass
-            return self.count
 
 
 def _default_level(kind: str | None, config: dict) -> int | float:
