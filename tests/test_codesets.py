@@ -21,18 +21,33 @@ from vqcodec.models import codesets
 from vqcodec.models.modelfile import load_model, read_metadata, save_model
 
 
+def _resealed(src: Path, out: Path, config=None, tensors=None) -> Path:
+    """A copy of the model file `src` with its configuration and tensors changed by `config`
+    and `tensors` (callables, in place) and its fingerprint made to match: damage that only a
+    set's id or the configuration's checks can find."""
+    from vqcodec.models.modelfile import _fingerprint
+
+    meta, t = read_metadata(src), load_file(str(src))
+    c = json.loads(meta["config"])
+    if config:
+        config(c)
+    if tensors:
+        tensors(t)
+    meta["config"] = json.dumps(c, sort_keys=True)
+    meta["fingerprint"] = _fingerprint("speech", meta["config"], t, meta.get("codes", "")).hex()
+    save_file(t, str(out), metadata=meta)
+    return out
+
+
 def _donor(base: Path, out: Path, books: list[np.ndarray]) -> Path:
     """`base` with other codebooks (and its own prior), every other tensor as it is: a
     stand-in for the model that nb_codebooks.py and `train --steps 0` make, whose codes become
     the telephone set."""
-    from vqcodec.models.modelfile import _fingerprint
+    def swap(t: dict) -> None:
+        for s, b in enumerate(books):
+            t[f"net.quantizer.stages.{s}.codebook"] = b.astype(np.float16)
 
-    meta, tensors = read_metadata(base), load_file(str(base))
-    for s, b in enumerate(books):
-        tensors[f"net.quantizer.stages.{s}.codebook"] = b.astype(np.float16)
-    fp = _fingerprint("speech", meta["config"], tensors, meta.get("codes", ""))
-    save_file(tensors, str(out), metadata={**meta, "fingerprint": fp.hex()})
-    return out
+    return _resealed(base, out, tensors=swap)
 
 
 def _encoder_latents(model, x: np.ndarray) -> np.ndarray:
@@ -101,7 +116,8 @@ def test_the_set_keeps_the_wideband_id_and_every_older_stream(sets, tmp_path):
     assert [s.set_name for s in m.code_sets] == ["wideband", "telephone"]
     tel = m.code_sets[1]
     assert tel.short_id != b.short_id
-    assert tel.codes == codesets.telephone_id(b.codes, m.tensors, m.config.telephone)
+    assert tel.codes == codesets.set_id(codesets.STORED["telephone"], b.codes, m.tensors,
+                                       m.config.telephone)
     assert read_metadata(fits)["telephone"] == tel.codes.hex()
     old = tmp_path / "old.vqc"
     _compress(base, wav, old)
@@ -194,9 +210,9 @@ def test_a_changed_set_or_id_is_refused_on_loading(sets, tmp_path):
 
     _, _, fits, _ = sets
     meta, tensors = read_metadata(fits), load_file(str(fits))
-    books = tensors[codesets.CODEBOOKS].copy()
+    books = tensors["telephone.codebooks"].copy()
     books[0, 0, 0] += 1
-    cases = {"tensor": ({**tensors, codesets.CODEBOOKS: books}, meta),
+    cases = {"tensor": ({**tensors, "telephone.codebooks": books}, meta),
              "id": (tensors, {**meta, "telephone": "0" * 64}),
              "no id": (tensors, {k: v for k, v in meta.items() if k != "telephone"})}
     for name, (t, m) in cases.items():
@@ -391,21 +407,15 @@ def test_a_set_view_knows_the_model_sets(flip):
 def test_a_telephone_prior_with_another_configuration_has_another_id(flip, tmp_path):
     """The set's id covers its prior's configuration: a file whose telephone prior differs
     only there (the same tensors) cannot pass for the set a stream names."""
-    from safetensors.numpy import save_file
-
     from vqcodec.errors import ModelError
-    from vqcodec.models.modelfile import _fingerprint, read_metadata
 
     model, _ = flip
-    meta, tensors = read_metadata(model), load_file(str(model))
-    config = json.loads(meta["config"])
-    config["telephone"]["dilations"] = config["telephone"]["dilations"][::-1]
-    meta["config"] = json.dumps(config, sort_keys=True)
-    meta["fingerprint"] = _fingerprint("speech", meta["config"], tensors, meta["codes"]).hex()
-    other = tmp_path / "other.safetensors"
-    save_file(tensors, str(other), metadata=meta)
+
+    def reverse(c: dict) -> None:
+        c["telephone"]["dilations"] = c["telephone"]["dilations"][::-1]
+
     with pytest.raises(ModelError, match="telephone code set id mismatch"):
-        load_model(other)
+        load_model(_resealed(model, tmp_path / "other.safetensors", config=reverse))
 
 
 def test_decompress_reports_the_code_set(flip, tmp_path):
@@ -471,14 +481,11 @@ def test_eval_speech_measures_a_named_set(sets, tmp_path):
 def _prior_donor(base: Path, out: Path) -> Path:
     """`base` with another prior for the same codebooks (its heads' biases rotated: other
     probabilities, the same shapes): a stand-in for `train --init BASE --steps 0`."""
-    from vqcodec.models.modelfile import _fingerprint
+    def rotate(t: dict) -> None:
+        for k in [k for k in t if k.startswith("prior.o2_") and k.endswith(".bias")]:
+            t[k] = np.roll(t[k], 7)
 
-    meta, tensors = read_metadata(base), load_file(str(base))
-    for k in [k for k in tensors if k.startswith("prior.o2_") and k.endswith(".bias")]:
-        tensors[k] = np.roll(tensors[k], 7)
-    fp = _fingerprint("speech", meta["config"], tensors, meta.get("codes", ""))
-    save_file(tensors, str(out), metadata={**meta, "fingerprint": fp.hex()})
-    return out
+    return _resealed(base, out, tensors=rotate)
 
 
 @pytest.fixture(scope="module")
@@ -539,17 +546,16 @@ def test_the_telephone_set_codes_its_own_default_stages(wide, tmp_path):
 
 def test_a_changed_wideband_prior_is_refused_and_a_donor_with_other_codebooks_too(wide, sets, tmp_path):
     from vqcodec.errors import ModelError
-    from vqcodec.models.modelfile import _fingerprint
 
     _, _, new = wide
     _, _, fits, far = sets
-    meta, tensors = read_metadata(new), load_file(str(new))
-    key = next(k for k in tensors if k.startswith("wideband.prior.") and k.endswith("bias"))
-    tensors[key] = tensors[key] + 1  # a file whose fingerprint covers it: only the id can tell
-    meta["fingerprint"] = _fingerprint("speech", meta["config"], tensors, meta["codes"]).hex()
-    save_file(tensors, str(tmp_path / "t.safetensors"), metadata=meta)
+
+    def bump(t: dict) -> None:  # a file whose fingerprint covers it: only the id can tell
+        key = next(k for k in t if k.startswith("wideband.prior.") and k.endswith("bias"))
+        t[key] = t[key] + 1
+
     with pytest.raises(ModelError, match="wideband code set id mismatch"):
-        load_model(tmp_path / "t.safetensors")
+        load_model(_resealed(new, tmp_path / "t.safetensors", tensors=bump))
     donor = load_model(fits.parent / "fits-donor.safetensors")  # other codebooks
     with pytest.raises(ModelError, match="codebooks are not"):
         codesets.add_set(load_model(fits), donor, tmp_path / "x.safetensors", "wideband")
@@ -650,7 +656,7 @@ def test_reports_name_a_first_prior_stream_and_refusals_name_every_id(wide, tmp_
 
 def test_bad_set_settings_are_refused(wide, sets, tmp_path):
     from vqcodec.errors import ModelError
-    from vqcodec.models.modelfile import _fingerprint, set_default_stages
+    from vqcodec.models.modelfile import set_default_stages
 
     _, fits, new = wide
     base = sets[1]
@@ -659,12 +665,6 @@ def test_bad_set_settings_are_refused(wide, sets, tmp_path):
     with pytest.raises(ModelError, match="has no telephone code set"):
         set_default_stages(plain, 1.5, "telephone")
     for key, value in (("telephone_stages", 7), ("telephone_stages", "2"), ("wideband", [1, 2])):
-        meta, tensors = read_metadata(new), load_file(str(new))
-        config = json.loads(meta["config"])
-        config[key] = value
-        meta["config"] = json.dumps(config, sort_keys=True)
-        meta["fingerprint"] = _fingerprint("speech", meta["config"], tensors, meta["codes"]).hex()
-        bad = tmp_path / "bad.safetensors"
-        save_file(tensors, str(bad), metadata=meta)
+        bad = _resealed(new, tmp_path / "bad.safetensors", config=lambda c: c.update({key: value}))
         with pytest.raises(ModelError, match="does not match its configuration"):
             load_model(bad)

@@ -61,10 +61,6 @@ class Stored:
 
 STORED = {TELEPHONE: Stored(TELEPHONE, True, b"vqcodec telephone code set\n"),
           WIDEBAND: Stored(WIDEBAND, False, b"vqcodec wideband code set\n")}
-PREFIX = STORED[TELEPHONE].prefix
-CODEBOOKS = PREFIX + "codebooks"
-META = TELEPHONE  # the metadata key of the telephone set's id (hex)
-PREFIXES = tuple(s.prefix for s in STORED.values())  # tensors of stored sets
 
 
 def set_id(stored: Stored, codes: bytes, tensors: dict[str, np.ndarray], prior) -> bytes:
@@ -78,11 +74,6 @@ def set_id(stored: Stored, codes: bytes, tensors: dict[str, np.ndarray], prior) 
         h.update(f"{name}:{a.dtype.name}:{a.shape}\n".encode())
         h.update(a)
     return h.digest()
-
-
-def telephone_id(codes: bytes, tensors: dict[str, np.ndarray], prior) -> bytes:
-    """The telephone set's id (set_id)."""
-    return set_id(STORED[TELEPHONE], codes, tensors, prior)
 
 
 def stored_ids(codes: bytes, tensors: dict[str, np.ndarray], config: dict) -> dict[str, str]:
