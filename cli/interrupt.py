@@ -11,7 +11,8 @@ and the command then reports the error (`GracefulStop.error`).
 
 The handler interrupts only a blocking read of the input. Arriving while a chunk is being
 coded or written, it just sets a flag that is looked at before the next read, so no record
-is ever cut in half.
+is ever cut in half. Arriving before the blocks are first asked for (the input's first bytes,
+which say what it is, not yet there), it ends the command as without a stream.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class GracefulStop:
         self.signum: int | None = None
         self.error: Exception | None = None  # a VQCodecError the input raised
         self._reading = False
+        self._started = False  # blocks() has begun: from then on a signal ends the stream
         self._old: dict[int, object] = {}
 
     def __enter__(self) -> "GracefulStop":
@@ -115,12 +117,15 @@ class GracefulStop:
         self.signum = signum
         if self._reading:
             raise StopInput
+        if not self._started:  # still waiting for the input's first bytes: nothing to close
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
     def blocks(self, source: Iterable[T]) -> Iterator[T]:
         """The blocks of `source` until it ends, a stop signal arrives, or it fails with a
         user's error (kept in `error`)."""
         from vqcodec.errors import VQCodecError
 
+        self._started = True
         it = iter(source)
         while self.signum is None:
             self._reading = True

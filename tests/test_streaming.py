@@ -90,3 +90,21 @@ def test_an_input_error_before_any_audio_leaves_nothing(speech_model, tmp_path):
     assert r.returncode == 2
     assert r.stderr == b"vqcodec: error: raw input ends with a partial sample frame (1 byte)\n"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [("--raw", "--rate", "16000"), ()])
+def test_a_signal_while_waiting_for_the_first_audio_ends_at_once(args, speech_model, tmp_path):
+    """A --stream whose input has not sent a byte yet (a recorder still starting, a network
+    source not connected): Ctrl-C ends it now, not once input arrives; nothing is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "compress", "--stream", *args,
+                             "--model", str(speech_model), "-", "-o", str(tmp_path / "x.vqc")],
+                            cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_signals)
+    try:
+        time.sleep(3)  # started and waiting on its input, which stays open and silent
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 130
+        assert proc.stderr.read().count(b"\n") == 1
+    finally:
+        proc.kill()
+    assert list(tmp_path.iterdir()) == []
