@@ -496,3 +496,13 @@ def test_binary_output_to_a_terminal_is_refused_unless_forced(args, speech_file,
                         b"redirect it or use -o FILE\n")
     forced = run_cli(*argv, "-m", speech_model, "-f", input=data)
     assert forced.returncode == 0 and len(forced.stdout) > 40, forced.stderr
+
+
+@pytest.mark.parametrize("char", ["a", "é"])  # 1 and 2 bytes: names of 255 bytes, the most
+def test_an_output_name_as_long_as_the_file_system_allows_is_written(char, speech_file, stream,
+                                                                     speech_model, tmp_path):
+    name = char * ((255 - len(".wav")) // len(char.encode())) + ".wav"
+    assert len(name.encode()) in (254, 255)
+    r = run_cli("decompress", stream, "-m", speech_model, "-o", tmp_path / name)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

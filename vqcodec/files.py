@@ -161,7 +161,8 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[BinaryIO]:
         return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        # the name's start only: a name near the file system's 255 bytes must fit with ".part"
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:32]}.", suffix=".part", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     try:
