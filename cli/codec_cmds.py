@@ -16,7 +16,7 @@ import typer
 
 from vqcodec.codec.params import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SECONDS
 
-from .errors import fail, guarded
+from .errors import fail, guarded, refuse_terminal_input
 from .interrupt import GracefulStop
 
 
@@ -244,6 +244,7 @@ def compress(
         fail("give --quality or --bpp, not both", 1)
     _check_limits(max_pixels, max_seconds, jobs)
     _check_inputs(inputs)
+    refuse_terminal_input(inputs, force)
     _threads(threads, jobs)
     tasks = [(src, None if to_stdout else api.files.compressed_name(src, output, len(inputs) > 1))
              for src in inputs]
@@ -331,6 +332,7 @@ def decompress(
         fail("--json prints on stdout, so the output needs -o", 1)
     _check_limits(max_pixels, max_seconds, jobs)
     _check_inputs(inputs)
+    refuse_terminal_input(inputs, force)
     if to_stdout or (not indices and output is None and any(map(_is_stdin, inputs))):
         _refuse_terminal(force)
     opts = api.Options(model=model, force=force, raw=raw, rate=rate, channels=channels,

@@ -21,6 +21,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def refuse_terminal_input(inputs: list[str], force: bool = False) -> None:
+    """Standard input ('-') that is a terminal is refused unless forced, as gzip does: the
+    command would wait for binary data that no one types."""
+    if "-" in inputs and not force and stdin_is_terminal():
+        fail("refusing to read binary data from a terminal; redirect or pipe the input", 1)
+
+
 def guarded(fn: Callable) -> Callable:
     """Run a command: user errors become one line on stderr and a documented exit code."""
 

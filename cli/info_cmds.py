@@ -10,7 +10,7 @@ from typing import List
 
 import typer
 
-from .errors import guarded
+from .errors import guarded, refuse_terminal_input
 
 
 def _is_stdin(p: str) -> bool:
@@ -30,6 +30,7 @@ def info(
     from vqcodec.codec.describe import describe
     from vqcodec.errors import VQCodecError
 
+    refuse_terminal_input(files)
     results, code = [], 0
     for src in files:
         r: dict = {"file": src}

@@ -506,3 +506,18 @@ def test_an_output_name_as_long_as_the_file_system_allows_is_written(char, speec
     r = run_cli("decompress", stream, "-m", speech_model, "-o", tmp_path / name)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("args", [("compress", "-", "-o", "OUT"), ("decompress", "-", "-o", "OUT"),
+                                  ("info", "-")])
+def test_standard_input_that_is_a_terminal_is_refused_not_waited_on(args, speech_model, tmp_path,
+                                                                     monkeypatch):
+    from cli import errors
+
+    monkeypatch.setattr(errors, "stdin_is_terminal", lambda: True)
+    argv = [tmp_path / "out" if a == "OUT" else a for a in args]
+    r = run_cli(*argv, *(("-m", speech_model) if args[0] != "info" else ()), input=b"")
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr == (b"vqcodec: error: refusing to read binary data from a terminal; "
+                        b"redirect or pipe the input\n")
+    assert list(tmp_path.iterdir()) == []
