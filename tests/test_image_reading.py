@@ -125,3 +125,26 @@ def test_a_truncated_image_names_its_file_with_one_input_as_with_several(image_m
     out.mkdir()
     r = run_cli("compress", cut, tmp_path / "e.png", "-m", image_model, "-o", out)
     assert r.returncode == 2 and r.stderr.decode() == line  # the same line, the name once
+
+
+@pytest.mark.parametrize("ext", ["gif", "webp", "png"])
+def test_an_animated_image_is_refused_not_cut_to_its_first_frame(image_model, small, ext, tmp_path):
+    frames = [Image.open(small).convert("RGB"), Image.open(small).convert("RGB").rotate(180)]
+    src = tmp_path / f"a.{ext}"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    r = run_cli("compress", src, "-m", image_model, "-o", tmp_path / "a.vqc")
+    assert r.returncode == 2
+    assert r.stderr.decode() == (f"vqcodec: error: {src}: image has 2 frames (animated or "
+                                 "several pages); vqcodec codes one still image: save the frame "
+                                 "to code as a file of its own\n")
+    assert not (tmp_path / "a.vqc").exists()
+    frames[0].save(tmp_path / f"one.{ext}")  # one frame in the same format is coded
+    assert run_cli("compress", tmp_path / f"one.{ext}", "-m", image_model,
+                   "-o", tmp_path / "one.vqc").returncode == 0
+
+
+def test_training_reads_the_first_frame_of_an_animated_image(small, tmp_path):
+    frames = [Image.open(small).convert("RGB"), Image.open(small).convert("RGB").rotate(180)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    rgb, _ = read_image(str(tmp_path / "a.gif"), still=False)
+    assert rgb.shape == (30, 40, 3)

@@ -57,18 +57,22 @@ def own_pixel_limit() -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int]:
+def read_image(src: str | bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS,
+               still: bool = True) -> tuple[np.ndarray, int]:
     """Any Pillow-readable image -> (H, W, 3) uint8 RGB and the channel count to restore (1 or 3).
 
     Alpha is not coded: RGBA and LA images are composited onto white (documented in README).
+    An image of several frames (animated, or pages) is refused with `still`, since one frame
+    would come back; without it (training) its first frame is read. A camera's MPO (the photo
+    and its previews) is its first frame either way.
     The pixel limit is checked from the header, before any pixel is decoded; it is the only
     one (Pillow's own is off while reading: `own_pixel_limit`). Errors name `src` if a path.
     """
     with own_pixel_limit():
-        return _read_image(src, max_pixels)
+        return _read_image(src, max_pixels, still)
 
 
-def _read_image(src: str | bytes | BinaryIO, max_pixels: int) -> tuple[np.ndarray, int]:
+def _read_image(src: str | bytes | BinaryIO, max_pixels: int, still: bool) -> tuple[np.ndarray, int]:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     name = f"{src}: " if isinstance(src, str) else ""
@@ -81,6 +85,10 @@ def _read_image(src: str | bytes | BinaryIO, max_pixels: int) -> tuple[np.ndarra
                              "(raise it with --max-pixels)")
         if w == 0 or h == 0:
             raise BadInputError(f"{name}image has no pixels")
+        if still and getattr(img, "is_animated", False) and img.format != "MPO":
+            raise BadInputError(f"{name}image has {img.n_frames} frames (animated or several "
+                                "pages); vqcodec codes one still image: save the frame to code "
+                                "as a file of its own")
         img.load()
         ImageOps.exif_transpose(img, in_place=True)  # a phone's portrait photo stands upright
     except UnidentifiedImageError:

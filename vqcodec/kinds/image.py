@@ -228,7 +228,7 @@ class ImageKind(Kind):
     def load_example(self, model: CodecModel, path: Path) -> np.ndarray:
         from ..media import read_image
 
-        return read_image(str(path))[0]  # (H, W, 3) uint8
+        return read_image(str(path), still=False)[0]  # (H, W, 3) uint8; a GIF's first frame
 
     def example_codes(self, model: CodecModel, x: np.ndarray) -> torch.Tensor:
         import torch

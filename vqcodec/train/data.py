@@ -156,7 +156,7 @@ class ImageExamples(Examples):
             return self.pack.example(i)
         from ..media import read_image
 
-        return read_image(str(self.files[i]), max_pixels=1 << 40)[0]
+        return read_image(str(self.files[i]), max_pixels=1 << 40, still=False)[0]
 
 
 class _Sampler:

@@ -134,7 +134,7 @@ def _audio_examples(path: Path, rate: int) -> Iterator[np.ndarray]:
 def _image_example(path: Path, max_side: int) -> Iterator[np.ndarray]:
     from ..media import read_image
 
-    rgb = read_image(str(path), max_pixels=1 << 40)[0]
+    rgb = read_image(str(path), max_pixels=1 << 40, still=False)[0]
     h, w = rgb.shape[:2]
     if max_side and max(h, w) > max_side:
         from PIL import Image
