@@ -177,6 +177,24 @@ def test_a_wav_on_stdin_is_streamed_and_its_trailing_chunks_ignored(speech_model
     assert dec.returncode == 0 and len(dec.stdout) == 2 * len(x)
 
 
+@pytest.mark.parametrize("stream", [(), ("--stream",)])
+def test_a_cut_wav_on_stdin_is_coded_as_the_same_file_is(stream, speech_model, tmp_path):
+    """A WAV cut inside a sample (a download or copy that broke off) codes its whole samples,
+    from a pipe as from the file (libsndfile drops the partial one)."""
+    buf = io.BytesIO()
+    sf.write(buf, make_speechlike(0.5, 16000, seed=12), 16000, format="WAV", subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(buf.getvalue()[:-101])  # 50 whole samples and a byte of one fewer
+    as_file = run_cli("compress", *stream, "--model", speech_model, cut, "-c", "-f")
+    assert as_file.returncode == 0, as_file.stderr
+    piped = run_cli("compress", *stream, "--model", speech_model, "-", "-c", "-f",
+                    input=cut.read_bytes())
+    assert piped.returncode == 0 and piped.stderr == b"", piped.stderr
+    assert piped.stdout == as_file.stdout
+    dec = run_cli("decompress", "--raw", "--model", speech_model, "-", "-c", "-f", input=piped.stdout)
+    assert len(dec.stdout) == 2 * (8000 - 51)
+
+
 def test_a_fractional_stage_count_codes_the_last_stage_on_that_share_of_each_chunk(speech_model, tmp_path):
     """--stages 1.5 on a 2-stage model: in every 1 s record the second stage is coded on half
     the frames (25 of 50), the frames it brings closest to the latent; those frames carry the

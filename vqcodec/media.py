@@ -240,9 +240,10 @@ def _sf_reason(exc: Exception) -> str:
 
 
 def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14,
-               limit: int | None = None) -> Iterator[np.ndarray]:
+               limit: int | None = None, strict: bool = True) -> Iterator[np.ndarray]:
     """Headerless s16le PCM from a (possibly slow) stream -> (n, ch) float32 blocks as they come;
-    at most `limit` bytes when given."""
+    at most `limit` bytes when given. A partial sample frame at the end is an error if
+    `strict`, else dropped (a WAV's samples, as libsndfile drops it from a file)."""
     frame = 2 * channels
     pending = b""
     read = getattr(stream, "read1", stream.read)
@@ -258,7 +259,7 @@ def raw_blocks(stream: BinaryIO, channels: int, block_bytes: int = 1 << 14,
             pcm = np.frombuffer(pending[:usable], dtype="<i2").reshape(-1, channels)
             pending = pending[usable:]
             yield pcm.astype(np.float32) / PCM16_SCALE
-    if pending:
+    if pending and strict:
         raise BadInputError(f"raw input ends with a partial sample frame ({len(pending)} "
                             f"byte{'s' if len(pending) > 1 else ''})")
 
@@ -293,7 +294,7 @@ def wav_stream(stream: BinaryIO) -> tuple[AudioInfo, Iterator[np.ndarray]] | byt
     if not pcm or bits != 16 or not 1 <= channels <= MAX_CHANNELS or not MIN_RATE <= rate <= MAX_RATE:
         return seen
     limit = None if size in (0, 0xFFFFFFFF) else size  # sizes of a pipe's WAV are unknown
-    return AudioInfo(rate, channels, None), raw_blocks(stream, channels, limit=limit)
+    return AudioInfo(rate, channels, None), raw_blocks(stream, channels, limit=limit, strict=False)
 
 
 def audio_source(src: str | Path | bytes | BinaryIO, raw: bool, rate: int | None, channels: int,
