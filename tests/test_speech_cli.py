@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -175,6 +176,20 @@ def test_a_wav_on_stdin_is_streamed_and_its_trailing_chunks_ignored(speech_model
     assert enc.returncode == 0, enc.stderr
     dec = run_cli("decompress", "--raw", "--model", speech_model, "-", input=enc.stdout)
     assert dec.returncode == 0 and len(dec.stdout) == 2 * len(x)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="names are bytes on POSIX only")
+def test_an_audio_file_whose_name_is_not_utf8_is_read(speech_model, tmp_path):
+    """A Latin-1 name (an old disk, a zip archive): it is audio, not 'neither an image nor
+    audio' (soundfile encodes str names as UTF-8 and failed)."""
+    src = tmp_path / os.fsdecode(b"caf\xe9.wav")
+    sf.write(tmp_path / "a.wav", make_speechlike(0.5, 16000, seed=13), 16000, subtype="PCM_16")
+    (tmp_path / "a.wav").rename(src)
+    r = run_cli("compress", "--model", speech_model, src)
+    assert r.returncode == 0, r.stderr
+    back = run_cli("decompress", "--model", speech_model, f"{src}.vqc", "-o", tmp_path / "o.wav")
+    assert back.returncode == 0, back.stderr
+    assert sf.info(tmp_path / "o.wav").frames == 8000
 
 
 @pytest.mark.parametrize("stream", [(), ("--stream",)])

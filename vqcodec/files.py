@@ -307,8 +307,10 @@ def _image(data: str | io.BytesIO) -> bool:
 def _speech(data: str | io.BytesIO) -> bool:
     import soundfile as sf
 
+    from .media import sf_name
+
     try:
-        sf.info(data)
+        sf.info(data if isinstance(data, io.BytesIO) else sf_name(data))
         return True
     except Exception:  # soundfile raises several types for unreadable input
         return False

@@ -185,6 +185,17 @@ def check_audio_params(rate: int, channels: int) -> None:
         raise BadInputError(f"{channels} channels are not supported (1..{MAX_CHANNELS})")
 
 
+def sf_name(path: str | Path) -> str | bytes:
+    """A path as soundfile takes it: soundfile encodes a str as UTF-8, which a name that is
+    not (bytes that os.fsdecode kept as surrogates) fails; such a name goes as its bytes."""
+    name = os.fspath(path)
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
+
+
 def open_audio(src: str | bytes, max_seconds: float,
                on_clipped: Callable[[float, float], None] | None = None,
                ) -> tuple[AudioInfo, Iterator[np.ndarray]]:
@@ -196,7 +207,7 @@ def open_audio(src: str | bytes, max_seconds: float,
     import soundfile as sf
 
     try:
-        f = sf.SoundFile(io.BytesIO(src) if isinstance(src, bytes) else src)
+        f = sf.SoundFile(io.BytesIO(src) if isinstance(src, bytes) else sf_name(src))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise BadInputError(f"input is not audio soundfile can read ({_sf_reason(exc)})") from None
     if f.frames <= 0:
