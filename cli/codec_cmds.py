@@ -58,7 +58,10 @@ def _stdout_is_terminal() -> bool:
 
 def _refuse_terminal(force: bool) -> None:
     """Binary output (a stream, audio, an image) on a terminal is refused unless forced, as
-    gzip and zstd do: it garbles the terminal and is lost."""
+    gzip and zstd do: it garbles the terminal and is lost. A closed one (`>&-`: Python has no
+    sys.stdout) is an output problem."""
+    if sys.stdout is None:
+        fail("standard output is closed", 4)
     if not force and _stdout_is_terminal():
         fail("refusing to write binary data to a terminal; redirect it or use -o FILE", 1)
 

@@ -27,8 +27,13 @@ def stdin_is_terminal() -> bool:
 
 def refuse_terminal_input(inputs: list[str], force: bool = False) -> None:
     """Standard input ('-') that is a terminal is refused unless forced, as gzip does: the
-    command would wait for binary data that no one types."""
-    if "-" in inputs and not force and stdin_is_terminal():
+    command would wait for binary data that no one types. One that is closed (`<&-`: Python
+    has no sys.stdin) is bad input."""
+    if "-" not in inputs:
+        return
+    if sys.stdin is None:
+        fail("standard input is closed", 2)
+    if not force and stdin_is_terminal():
         fail("refusing to read binary data from a terminal; redirect or pipe the input", 1)
 
 

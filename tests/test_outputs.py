@@ -521,3 +521,24 @@ def test_standard_input_that_is_a_terminal_is_refused_not_waited_on(args, speech
     assert r.stderr == (b"vqcodec: error: refusing to read binary data from a terminal; "
                         b"redirect or pipe the input\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, closed, code, message", [
+    (("compress", "-", "-o", "OUT"), 0, 2, "standard input is closed"),
+    (("decompress", "-", "-o", "OUT"), 0, 2, "standard input is closed"),
+    (("info", "-"), 0, 2, "standard input is closed"),
+    (("compress", "SPEECH", "-c"), 1, 4, "standard output is closed"),
+    (("decompress", "STREAM", "-c"), 1, 4, "standard output is closed"),
+])
+def test_a_closed_standard_input_or_output_is_named_not_an_internal_error(
+        args, closed, code, message, speech_file, stream, speech_model, tmp_path):
+    """`cmd <&-` or `cmd >&-` in a shell: Python's sys.stdin or sys.stdout is None."""
+    files = {"SPEECH": speech_file, "STREAM": stream, "OUT": tmp_path / "out"}
+    argv = [str(files.get(a, a)) for a in args]
+    r = subprocess.run([sys.executable, "-m", "cli.main", *argv,
+                        *(("-m", str(speech_model)) if args[0] != "info" else ())],
+                       stdout=None if closed == 1 else subprocess.PIPE, stderr=subprocess.PIPE,
+                       cwd=ROOT, timeout=120, preexec_fn=lambda: os.close(closed))
+    assert r.returncode == code
+    assert r.stderr.decode() == f"vqcodec: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []
