@@ -78,6 +78,10 @@ def run() -> None:
     (`--help`, a completion, a name that is no command) gets them all."""
     from .interrupt import Terminated, terminate_on_signals
 
+    # Standard error closed (`2>&-`): print(file=None) would put the messages into the data on
+    # stdout. /dev/null also takes descriptor 2, so no output file opened later gets it.
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     # OpenBLAS's idle threads spin for 2**28 cycles (~0.1 s) after starting and after every
     # parallel product before they sleep: a core taken from our other thread or from other
     # work (10 s of speech at --threads 2 under load took 1.6 s to compress instead of 0.9).

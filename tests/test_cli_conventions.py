@@ -105,3 +105,15 @@ def test_sigterm_while_the_command_loads_ends_with_143_and_one_line():
             "m.run()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (r.returncode, r.stderr) == (143, "vqcodec: terminated\n")
+
+
+def test_a_closed_standard_error_keeps_messages_out_of_standard_output(tmp_path):
+    """`cmd -c 2>&-`: Python has no sys.stderr, and print(file=None) writes to stdout, so the
+    error line went into the data there (and the exit status was 0)."""
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"neither an image nor audio")
+    r = subprocess.run([sys.executable, "-m", "cli.main", "compress", str(bad), "-c", "-f"],
+                       stdout=subprocess.PIPE, cwd=ROOT, timeout=120,
+                       preexec_fn=lambda: __import__("os").close(2))
+    assert r.returncode == 2
+    assert r.stdout == b""
