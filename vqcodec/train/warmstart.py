@@ -13,9 +13,7 @@ def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None
     and its prior when that run trained one (the prior then adapts to the new codes instead of
     starting from nothing)."""
     if path.endswith(".ckpt"):
-        import torch
-
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = read_checkpoint(path, device)
         try:
             net.load_state_dict(state["net"])
         except (KeyError, RuntimeError):
@@ -35,6 +33,23 @@ def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None
     for q in net.quantizer.stages[: len(src.net.quantizer.stages)]:
         q.initialised.fill_(True)
         q.after_init()
+
+
+def read_checkpoint(path, device) -> dict:
+    """A run's checkpoint (`OUT.ckpt`) as `Trainer.save_checkpoint` wrote it; BadInputError for
+    a file that is not one (damaged, cut short, or something else under that name)."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except OSError:
+        raise
+    except Exception:  # torch reports a damaged file as pickle, zip or runtime errors
+        raise BadInputError(f"{path}: not a readable checkpoint (damaged, or not a training "
+                            "run's OUT.ckpt)") from None
+    if not isinstance(state, dict) or "net" not in state:
+        raise BadInputError(f"{path}: not a readable checkpoint (no networks in it)")
+    return state
 
 
 def same_but_stages(a, b) -> bool:

@@ -1,0 +1,59 @@
+"""`vqcodec train`, `sample` and `bench` as a new user meets them: bad options, checkpoints and
+data are one line on stderr and a documented exit code, before any work where they can be."""
+
+import json
+
+import pytest
+
+from conftest import TINY_IMAGE, TINY_SPEECH, make_image, run_cli
+
+IMAGE = ["--config", json.dumps(TINY_IMAGE), "--batch", "2", "--crop", "32", "--steps", "2",
+         "--prior-steps", "2", "--prior-examples", "4", "--device", "cpu", "--workers", "0", "-q"]
+
+
+def one_line(r, code: int, text: str) -> None:
+    err = r.stderr.decode()
+    assert r.returncode == code, err
+    assert err.count("\n") == 1 and err.startswith("vqcodec: error:") and text in err, err
+
+
+@pytest.fixture
+def stopped_run(media, tmp_path):
+    """A tiny image run stopped after one step: OUT.ckpt to resume."""
+    out = tmp_path / "m.safetensors"
+    r = run_cli("train", "image", "--data", media / "img", "--out", out, *IMAGE, "--stop-after", "1")
+    assert r.returncode == 0, r.stderr.decode()
+    assert (tmp_path / "m.safetensors.ckpt").exists() and not out.exists()
+    return out
+
+
+@pytest.mark.parametrize("change", [
+    ["--config", json.dumps({**TINY_IMAGE, "codebook_size": 64})],
+    ["--config", "{}"],  # the default (large) model
+    ["--quantizer", "nsvq"],
+])
+def test_resuming_another_model_is_one_line(stopped_run, media, change):
+    r = run_cli("train", "image", "--data", media / "img", "--out", stopped_run, *IMAGE, *change,
+                "--resume")
+    one_line(r, 1, "resume it as it was started")
+    assert not stopped_run.exists()
+
+
+def test_resuming_a_speech_run_from_an_image_checkpoint_is_one_line(stopped_run, media):
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", stopped_run, "--config",
+                json.dumps(TINY_SPEECH), "--steps", "2", "--prior-steps", "2", "--batch", "2",
+                "--device", "cpu", "--workers", "0", "-q", "--resume")
+    one_line(r, 1, "resume it as it was started")
+
+
+def test_a_damaged_checkpoint_is_one_line(media, tmp_path):
+    out = tmp_path / "m.safetensors"
+    ckpt = tmp_path / "m.safetensors.ckpt"
+    for damaged in (b"not a checkpoint", b"PK\x03\x04" + b"\0" * 40):
+        ckpt.write_bytes(damaged)
+        r = run_cli("train", "image", "--data", media / "img", "--out", out, *IMAGE, "--resume")
+        one_line(r, 2, "not a readable checkpoint")
+        r = run_cli("train", "image", "--data", media / "img", "--out", tmp_path / "n.safetensors",
+                    *IMAGE, "--init", ckpt)
+        one_line(r, 2, "not a readable checkpoint")
+    assert not out.exists()
