@@ -57,3 +57,15 @@ def test_a_damaged_checkpoint_is_one_line(media, tmp_path):
                     *IMAGE, "--init", ckpt)
         one_line(r, 2, "not a readable checkpoint")
     assert not out.exists()
+
+
+def test_examples_unreadable_in_a_worker_are_one_line(tmp_path):
+    """The files pass the scan (their headers are whole) and fail when a worker reads them."""
+    d = tmp_path / "bad"
+    d.mkdir()
+    for i in range(2):
+        whole = make_image(tmp_path / f"{i}.png", 64, 64, seed=i).read_bytes()
+        (d / f"{i}.png").write_bytes(whole[:200])
+    r = run_cli("train", "image", "--data", d, "--out", tmp_path / "m.safetensors", *IMAGE,
+                "--workers", "1")  # the last --workers counts
+    one_line(r, 2, f"no readable examples left in {d}")
