@@ -69,3 +69,38 @@ def test_examples_unreadable_in_a_worker_are_one_line(tmp_path):
     r = run_cli("train", "image", "--data", d, "--out", tmp_path / "m.safetensors", *IMAGE,
                 "--workers", "1")  # the last --workers counts
     one_line(r, 2, f"no readable examples left in {d}")
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--batch", "0"], "--batch"),
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--checkpoint-every", "0"], "--checkpoint-every"),
+    (["--prior-examples", "0"], "--prior-examples"),
+    (["--steps", "-1"], "--steps"),
+    (["--prior-steps", "-1"], "--prior-steps"),
+    (["--stop-after", "-1"], "--stop-after"),
+    (["--ae-minutes", "-1"], "--ae-minutes"),
+    (["--device", "tpu"], "--device"),
+    (["--crop", "33"], "--crop"),
+    (["--crop", "0"], "--crop"),
+    (["--device", "cuda"], "--device cuda"),  # where torch finds no GPU
+])
+def test_bad_training_options_are_one_line_before_any_work(media, tmp_path, option, message):
+    import torch
+
+    if option == ["--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("a CUDA device is here")
+    out = tmp_path / "m.safetensors"
+    r = run_cli("train", "image", "--data", media / "img", "--out", out, *IMAGE, *option)
+    one_line(r, 1, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seconds", ["0", "0.05", "0.13", "-1", "nan"])
+def test_a_speech_segment_that_is_not_whole_frames_is_one_line(media, tmp_path, seconds):
+    r = run_cli("train", "speech", "--data", media / "sp", "--out", tmp_path / "m.safetensors",
+                "--config", json.dumps(TINY_SPEECH), "--steps", "1", "--prior-steps", "1",
+                "--batch", "2", "--device", "cpu", "--workers", "0", "-q", "--seconds", seconds)
+    one_line(r, 1, "--seconds")
+    assert list(tmp_path.iterdir()) == []

@@ -127,6 +127,16 @@ class SpeechKind(Kind):
     def example_size(self, opts) -> float:
         return opts.seconds
 
+    def check_example_size(self, opts, cfg) -> None:
+        import math
+
+        frames = opts.seconds * cfg.sample_rate / cfg.frame  # the segment in latent frames
+        # at least 5 frames: the spectral loss's longest window (2048) needs more than 1024 samples
+        if not math.isfinite(frames) or frames < 5 or abs(frames - round(frames)) > 1e-6:
+            ms = 1000 * cfg.frame / cfg.sample_rate
+            raise UsageError(f"--seconds {opts.seconds:g}: give whole {ms:g} ms frames of the "
+                             f"model, at least {5 * ms / 1000:g} s")
+
     def training_loss(self, cfg):
         from ..train.losses import MultiResolutionSTFTLoss
 

@@ -51,6 +51,7 @@ class Trainer:
         self.device = pick_device(opts.device)
         self.cfg, self.net = build(opts)
         check_codec_stages(opts, self.cfg)
+        kinds.get(opts.kind).check_example_size(opts, self.cfg)
         self.net.to(self.device)
         data_seed = opts.seed + 1000 * self.rank  # each rank draws its own examples
         self.kind = kinds.get(opts.kind)
