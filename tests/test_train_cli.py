@@ -104,3 +104,20 @@ def test_a_speech_segment_that_is_not_whole_frames_is_one_line(media, tmp_path, 
                 "--batch", "2", "--device", "cpu", "--workers", "0", "-q", "--seconds", seconds)
     one_line(r, 1, "--seconds")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, code, message", [
+    (["--seconds", "0"], 1, "--seconds"),
+    (["--seconds", "nan"], 1, "--seconds"),
+    (["--rate", "0"], 1, "--rate"),
+    (["--chunk-ms", "0"], 1, "--chunk-ms"),
+    (["--model", "no-such-model"], 3, "model not found"),
+])
+def test_bench_stream_refuses_bad_options_before_starting_processes(option, code, message):
+    r = run_cli("bench", "stream", "--idle", *option)
+    one_line(r, code, message)
+    assert r.stdout == b""
+
+
+def test_bench_stream_refuses_an_image_model(image_model):
+    one_line(run_cli("bench", "stream", "--idle", "--model", image_model), 3, "an image model")
