@@ -121,3 +121,20 @@ def test_bench_stream_refuses_bad_options_before_starting_processes(option, code
 
 def test_bench_stream_refuses_an_image_model(image_model):
     one_line(run_cli("bench", "stream", "--idle", "--model", image_model), 3, "an image model")
+
+
+@pytest.mark.parametrize("temperature", ["nan", "inf", "-inf"])
+def test_sample_refuses_a_temperature_that_is_not_a_positive_number(image_model, tmp_path, temperature):
+    out = tmp_path / "s.png"
+    r = run_cli("sample", "-o", out, "-m", image_model, "-n", "1", "--size", "16",
+                "--temperature", temperature)
+    one_line(r, 1, "--temperature")
+    assert not out.exists()
+
+
+def test_speech_samples_that_would_overwrite_one_are_refused_before_any_is_written(speech_model, tmp_path):
+    (tmp_path / "s_1.wav").write_bytes(b"mine")
+    r = run_cli("sample", "-o", tmp_path / "s.wav", "-m", speech_model, "-n", "3", "--size", "10")
+    one_line(r, 4, "s_1.wav already exists")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s_1.wav"]
+    assert (tmp_path / "s_1.wav").read_bytes() == b"mine"

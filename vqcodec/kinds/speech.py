@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 from ..codec.params import DEFAULT_MAX_SECONDS, AudioParams
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from .base import Kind
 
 if TYPE_CHECKING:
@@ -344,6 +344,10 @@ class SpeechKind(Kind):
             paths = [out] if n == 1 else [out.with_name(f"{out.stem}_{i}.wav") for i in range(n)]
         else:
             paths = [out / f"sample_{i}.wav" for i in range(n)]
+        taken = [p for p in paths if p.exists()] if not force else []
+        if taken:  # before any is written: all the samples or none
+            raise OutputError(f"{taken[0]} already exists (use -f/--force to overwrite)")
+        if out.suffix != ".wav":
             out.mkdir(parents=True, exist_ok=True)
         for p, wave in zip(paths, render_speech(model, idx)):
             with atomic_output(p, force) as f:
