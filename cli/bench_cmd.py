@@ -152,6 +152,13 @@ def quantizers(
     of reconstruction quality, quantisation error, perplexity and convergence (docs/QUANTIZERS.md)."""
     import sys
 
+    if seeds < 1:
+        fail(f"--seeds {seeds}: give at least 1", 1)
+    for name, steps in {"--image-steps": image_steps, "--speech-steps": speech_steps}.items():
+        if steps < 1:
+            fail(f"{name} {steps}: give at least 1", 1)
+    if plot is not None and not Path(plot).resolve().parent.is_dir():
+        fail(f"--plot {plot}: directory {Path(plot).resolve().parent} does not exist", 4)
     from vqcodec.tools import bench_quantizers as bq
 
     result = bq.run_benchmark(image_data, speech_data, seeds=tuple(range(seeds)),

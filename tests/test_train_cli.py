@@ -138,3 +138,20 @@ def test_speech_samples_that_would_overwrite_one_are_refused_before_any_is_writt
     one_line(r, 4, "s_1.wav already exists")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s_1.wav"]
     assert (tmp_path / "s_1.wav").read_bytes() == b"mine"
+
+
+def test_a_pack_in_a_missing_folder_is_an_output_error_before_reading(media, tmp_path):
+    out = tmp_path / "no" / "p.npy"
+    one_line(run_cli("pack", "image", media / "img", "-o", out, "-q"), 4, f"{tmp_path / 'no'}")
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--seeds", "0"], "--seeds"),
+    (["--plot", "nowhere/q.png"], "--plot"),
+    (["--image-steps", "0"], "--image-steps"),
+])
+def test_bench_quantizers_refuses_bad_options_before_training(media, option, message):
+    r = run_cli("bench", "quantizers", "--image-data", media / "img", "--speech-data",
+                media / "sp", *option)
+    assert r.returncode in (1, 4), r.stderr
+    one_line(r, r.returncode, message)
