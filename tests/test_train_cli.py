@@ -155,3 +155,25 @@ def test_bench_quantizers_refuses_bad_options_before_training(media, option, mes
                 media / "sp", *option)
     assert r.returncode in (1, 4), r.stderr
     one_line(r, r.returncode, message)
+
+
+@pytest.mark.parametrize("kind, config", [
+    ("image", {"codebook_size": -3}),
+    ("image", {"latent_dim": 0}),
+    ("image", {"codebook_size": 2.5}),
+    ("image", {"widths": "abc"}),
+    ("image", {"widths": [8, 8, -8, 8]}),
+    ("image", {"prior": 5}),
+    ("image", {"prior": {"channels": 0}}),
+    ("speech", {"width": 0}),
+    ("speech", {"stages": 0}),
+    ("speech", {"prior": [1]}),
+    ("speech", {"prior": {"dilations": [1, 0]}}),
+])
+def test_config_values_that_make_no_network_are_one_line(media, tmp_path, kind, config):
+    data = media / ("img" if kind == "image" else "sp")
+    r = run_cli("train", kind, "--data", data, "--out", tmp_path / "m.safetensors", "--steps", "1",
+                "--prior-steps", "1", "--batch", "2", "--device", "cpu", "--workers", "0", "-q",
+                "--config", json.dumps(config))
+    one_line(r, 1, "--config")
+    assert list(tmp_path.iterdir()) == []
