@@ -177,3 +177,10 @@ def test_config_values_that_make_no_network_are_one_line(media, tmp_path, kind, 
                 "--config", json.dumps(config))
     one_line(r, 1, "--config")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_image_sample_grid_named_other_than_png_is_refused_before_sampling(image_model, tmp_path):
+    """The grid is a PNG: a .jpg name got PNG bytes."""
+    r = run_cli("sample", "-o", tmp_path / "grid.jpg", "-m", image_model, "-n", "1", "--size", "16")
+    one_line(r, 1, "*.png")
+    assert list(tmp_path.iterdir()) == []
