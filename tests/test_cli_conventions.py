@@ -105,3 +105,21 @@ def test_sigterm_while_the_command_loads_ends_with_143_and_one_line():
             "m.run()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (r.returncode, r.stderr) == (143, "vqcodec: terminated\n")
+
+
+def test_an_internal_error_is_one_line_too(capsys, monkeypatch):
+    """A bug's message may span lines (torch's state-dict reports do): the first is kept."""
+    import typer
+
+    from cli.errors import guarded
+
+    @guarded
+    def boom():
+        raise RuntimeError("Error(s) in loading state_dict:\n\tsize mismatch for a\n\tand b")
+
+    monkeypatch.delenv("VQCODEC_DEBUG", raising=False)
+    with pytest.raises(typer.Exit) as info:
+        boom()
+    err = capsys.readouterr().err
+    assert info.value.exit_code == 70 and err.count("\n") == 1
+    assert "internal error: RuntimeError: Error(s) in loading state_dict: (" in err
