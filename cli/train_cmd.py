@@ -21,7 +21,7 @@ def _err():
 @guarded
 def train(
     kind: str = typer.Argument(..., metavar="KIND", help="'image' or 'speech'."),
-    data: str = typer.Option(..., "--data", help="Folder of training images / wav+flac files (recursive), or a packed .npy."),
+    data: str = typer.Option(..., "--data", help="Folder of training images / wav, flac or ogg files (recursive), or a packed .npy."),
     out: str = typer.Option(..., "--out", help="Model file to write (checkpoint beside it: OUT.ckpt)."),
     steps: int = typer.Option(20000, "--steps", help="Autoencoder training steps."),
     prior_steps: Optional[int] = typer.Option(None, "--prior-steps", help="Prior training steps.  [default: 10000]", show_default=False),

@@ -184,3 +184,9 @@ def test_an_image_sample_grid_named_other_than_png_is_refused_before_sampling(im
     r = run_cli("sample", "-o", tmp_path / "grid.jpg", "-m", image_model, "-n", "1", "--size", "16")
     one_line(r, 1, "*.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_init_from_a_model_of_the_other_kind_says_so(media, tmp_path):
+    r = run_cli("train", "image", "--data", media / "img", "--out", tmp_path / "m.safetensors",
+                *IMAGE, "--init", "speech-default")
+    one_line(r, 2, "--init speech-default is a speech model; this run trains an image model")
