@@ -115,7 +115,18 @@ def stream(
 ) -> None:
     """Feed speech at real-time pace through `compress --stream - | decompress -` (processes)
     and report the latency from input to output per decoded block: median and worst."""
+    import math
+
+    if not (math.isfinite(seconds) and 0 < seconds <= 3600):
+        fail(f"--seconds {seconds}: give more than 0 and at most 3600 seconds of audio to feed", 1)
+    if not 1000 <= rate <= 768000:  # what compress --raw takes
+        fail(f"--rate {rate} is not supported (1000..768000)", 1)
+    if not 20 <= chunk_ms <= 60000:
+        fail("--chunk-ms must be between 20 and 60000", 1)
+    from vqcodec import api
     from vqcodec.tools import bench_stream
+
+    api.get_model(model, "speech")  # a missing or image model: here, not in the pipeline's processes
 
     result = bench_stream.run(seconds, rate, chunk_ms, busy, model, low_latency)
     if as_json:
@@ -141,6 +152,13 @@ def quantizers(
     of reconstruction quality, quantisation error, perplexity and convergence (docs/QUANTIZERS.md)."""
     import sys
 
+    if seeds < 1:
+        fail(f"--seeds {seeds}: give at least 1", 1)
+    for name, steps in {"--image-steps": image_steps, "--speech-steps": speech_steps}.items():
+        if steps < 1:
+            fail(f"{name} {steps}: give at least 1", 1)
+    if plot is not None and not Path(plot).resolve().parent.is_dir():
+        fail(f"--plot {plot}: directory {Path(plot).resolve().parent} does not exist", 4)
     from vqcodec.tools import bench_quantizers as bq
 
     result = bq.run_benchmark(image_data, speech_data, seeds=tuple(range(seeds)),

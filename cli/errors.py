@@ -71,7 +71,8 @@ def guarded(fn: Callable) -> Callable:
                      "decompress, info and models do not)", 1)
             if os.environ.get("VQCODEC_DEBUG"):
                 raise
-            fail(f"internal error: {type(exc).__name__}: {exc} (set VQCODEC_DEBUG=1 for a traceback)", 70)
+            first = (str(exc).strip().splitlines() or [""])[0]  # one line, whatever the message
+            fail(f"internal error: {type(exc).__name__}: {first} (set VQCODEC_DEBUG=1 for a traceback)", 70)
 
     return wrapper
 

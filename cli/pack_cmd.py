@@ -31,6 +31,9 @@ def pack(
         fail(f"{out}: name the pack NAME.npy", 1)
     if Path(out).exists() and not force:
         fail(f"{out} already exists (use --force to overwrite)", 4)
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        fail(f"-o {out}: directory {parent} does not exist", 4)
     if not 1000 <= rate <= 384000:
         fail(f"--rate {rate} is not a plausible sample rate", 1)
     if max_side < 0:

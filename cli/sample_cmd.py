@@ -39,6 +39,8 @@ def sample(
     kind = kinds.get(m.kind)
     size = size or kind.sample_size
     kind.check_sample_size(size)
+    if m.kind == "image" and not output.lower().endswith(".png"):  # one grid, written as PNG
+        fail(f"-o {output}: the sample grid of an image model is a PNG; name it *.png", 1)
     if not 1 <= n <= 256:
         fail("-n must be between 1 and 256", 1)
     if compare:

@@ -21,7 +21,7 @@ def _err():
 @guarded
 def train(
     kind: str = typer.Argument(..., metavar="KIND", help="'image' or 'speech'."),
-    data: str = typer.Option(..., "--data", help="Folder of training images / wav+flac files (recursive), or a packed .npy."),
+    data: str = typer.Option(..., "--data", help="Folder of training images / wav, flac or ogg files (recursive), or a packed .npy."),
     out: str = typer.Option(..., "--out", help="Model file to write (checkpoint beside it: OUT.ckpt)."),
     steps: int = typer.Option(20000, "--steps", help="Autoencoder training steps."),
     prior_steps: Optional[int] = typer.Option(None, "--prior-steps", help="Prior training steps.  [default: 10000]", show_default=False),
@@ -70,6 +70,21 @@ def train(
         fail(f"--workers {workers} is out of range (0..64)", 1)
     if precision not in ("32", "bf16", "16-mixed"):
         fail(f"unknown precision {precision!r}: use 32, bf16 or 16-mixed", 1)
+    if device not in ("auto", "cpu", "cuda"):
+        fail(f"unknown --device {device!r}: use auto, cpu or cuda", 1)
+    counts = {"--steps": steps, "--prior-steps": prior_steps, "--stop-after": stop_after}
+    for name, value in counts.items():  # before any work: these fail at the first step or not at all
+        if value is not None and value < 0:
+            fail(f"{name} {value} is negative", 1)
+    for name, value in {"--batch": batch, "--checkpoint-every": checkpoint_every,
+                        "--prior-examples": prior_examples}.items():
+        if value is not None and value < 1:
+            fail(f"{name} {value}: give at least 1", 1)
+    if not (math.isfinite(lr) and lr > 0):
+        fail(f"--lr {lr}: give a positive learning rate", 1)
+    for name, value in {"--ae-minutes": ae_minutes, "--prior-minutes": prior_minutes}.items():
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            fail(f"{name} {value}: give a positive budget, or 0 for none", 1)
     try:
         overrides = json.loads(config) if config else {}
     except json.JSONDecodeError as exc:

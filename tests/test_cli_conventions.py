@@ -117,3 +117,21 @@ def test_a_closed_standard_error_keeps_messages_out_of_standard_output(tmp_path)
                        preexec_fn=lambda: __import__("os").close(2))
     assert r.returncode == 2
     assert r.stdout == b""
+
+
+def test_an_internal_error_is_one_line_too(capsys, monkeypatch):
+    """A bug's message may span lines (torch's state-dict reports do): the first is kept."""
+    import typer
+
+    from cli.errors import guarded
+
+    @guarded
+    def boom():
+        raise RuntimeError("Error(s) in loading state_dict:\n\tsize mismatch for a\n\tand b")
+
+    monkeypatch.delenv("VQCODEC_DEBUG", raising=False)
+    with pytest.raises(typer.Exit) as info:
+        boom()
+    err = capsys.readouterr().err
+    assert info.value.exit_code == 70 and err.count("\n") == 1
+    assert "internal error: RuntimeError: Error(s) in loading state_dict: (" in err

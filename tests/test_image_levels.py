@@ -161,6 +161,17 @@ def test_bench_speed_times_the_first_size_at_every_level(staged_model):
     assert rows[0]["bytes"] < rows[LEVELS - 1]["bytes"]
 
 
+def test_bench_speed_times_the_detail_levels_too(tmp_path):
+    """Above its stages a level adds the detail layer: the prior and the decoder network are
+    timed on the stages' indices (`bench speed` with image-default failed at level 2)."""
+    from vqcodec.tools import bench_speed
+
+    model = random_image_model(tmp_path / "detail.safetensors", detail=True)
+    rows = bench_speed.bench_images(str(model), sizes=((32, 32),), repeat=1, naive=False)
+    assert [r["level"] for r in rows] == list(range(1, 9))
+    assert all(r["prior_positions_per_s"] > 0 for r in rows) and rows[0]["bytes"] < rows[-1]["bytes"]
+
+
 def test_without_the_colour_map_a_level_stream_is_version_2(staged_model, photo, tmp_path):
     vqc = tmp_path / "plain.vqc"
     assert _compress(staged_model, photo, vqc, "--quality", "2", "--no-colour-correction")["level"] == 2

@@ -103,6 +103,10 @@ class Kind:
         """The training example size from TrainOptions (crop pixels, or segment seconds)."""
         raise NotImplementedError
 
+    def check_example_size(self, opts, cfg) -> None:
+        """Refuse a training example size (--crop, --seconds) the networks cannot take
+        (UsageError)."""
+
     def training_loss(self, cfg):
         """The reconstruction loss module training needs beside `reconstruction_loss`, or None."""
         return None

@@ -97,6 +97,12 @@ class ImageKind(Kind):
     def example_size(self, opts) -> float:
         return opts.crop
 
+    def check_example_size(self, opts, cfg) -> None:
+        from ..networks.config import FACTOR
+
+        if opts.crop < FACTOR or opts.crop % FACTOR:
+            raise UsageError(f"--crop {opts.crop}: give a positive multiple of {FACTOR}")
+
     def encode(self, net, x, cfg):
         return net.encode(x)  # (B, S, h, w)
 

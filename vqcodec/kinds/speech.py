@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 from ..codec.params import DEFAULT_MAX_SECONDS, AudioParams
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from .base import Kind
 
 if TYPE_CHECKING:
@@ -126,6 +126,16 @@ class SpeechKind(Kind):
 
     def example_size(self, opts) -> float:
         return opts.seconds
+
+    def check_example_size(self, opts, cfg) -> None:
+        import math
+
+        frames = opts.seconds * cfg.sample_rate / cfg.frame  # the segment in latent frames
+        # at least 5 frames: the spectral loss's longest window (2048) needs more than 1024 samples
+        if not math.isfinite(frames) or frames < 5 or abs(frames - round(frames)) > 1e-6:
+            ms = 1000 * cfg.frame / cfg.sample_rate
+            raise UsageError(f"--seconds {opts.seconds:g}: give whole {ms:g} ms frames of the "
+                             f"model, at least {5 * ms / 1000:g} s")
 
     def training_loss(self, cfg):
         from ..train.losses import MultiResolutionSTFTLoss
@@ -334,6 +344,10 @@ class SpeechKind(Kind):
             paths = [out] if n == 1 else [out.with_name(f"{out.stem}_{i}.wav") for i in range(n)]
         else:
             paths = [out / f"sample_{i}.wav" for i in range(n)]
+        taken = [p for p in paths if p.exists()] if not force else []
+        if taken:  # before any is written: all the samples or none
+            raise OutputError(f"{taken[0]} already exists (use -f/--force to overwrite)")
+        if out.suffix != ".wav":
             out.mkdir(parents=True, exist_ok=True)
         for p, wave in zip(paths, render_speech(model, idx)):
             with atomic_output(p, force) as f:

@@ -19,6 +19,25 @@ def checked_rate_weight(w) -> float:
     return float(w)
 
 
+def check_sizes(cfg, *names: str) -> None:
+    """TypeError unless each named field of `cfg` is a positive integer, or a sequence of them
+    (widths, dilations): a network of zero, negative or fractional size fails deep in torch."""
+    for name in names:
+        value = getattr(cfg, name)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise TypeError(f"{name} {value!r}: give positive integers")
+
+
+def _prior(c, kind: type):
+    """A prior's configuration from JSON (a dict) or as it is; TypeError for anything else."""
+    if isinstance(c, dict):
+        c = kind(**c)
+    if not isinstance(c, kind):
+        raise TypeError(f"prior {c!r}: give an object of prior settings")
+    return c
+
+
 @dataclass
 class BottleneckConfig:
     """The vector-quantised bottleneck both VQ-VAEs build their ResidualVQ from."""
@@ -41,9 +60,12 @@ class ImageModelConfig(BottleneckConfig):
     prior: PixelCNNConfig = field(default_factory=lambda: PixelCNNConfig(1024, 64, 5))
 
     def __post_init__(self):
-        if isinstance(self.prior, dict):
-            self.prior = PixelCNNConfig(**self.prior)
+        self.prior = _prior(self.prior, PixelCNNConfig)
+        if not isinstance(self.widths, (list, tuple)) or len(self.widths) != 4:
+            raise TypeError(f"widths {self.widths!r}: give four channel counts")
         self.widths = tuple(self.widths)
+        check_sizes(self, "latent_dim", "codebook_size", "stages", "widths")
+        check_sizes(self.prior, "channels", "layers")
         self.prior.codebook_size, self.prior.stages = self.codebook_size, self.stages
 
     @property
@@ -63,6 +85,8 @@ def _causal_prior(c, codebook_size: int, stages: int) -> CausalPriorConfig:
     if isinstance(c, dict):
         c = CausalPriorConfig(**{"codebook_size": codebook_size, "stages": stages, **c,
                                  "dilations": tuple(c.get("dilations", (1, 2, 4, 8)))})
+    c = _prior(c, CausalPriorConfig)
+    check_sizes(c, "channels", "dilations")
     c.codebook_size, c.stages = codebook_size, stages
     return c
 
@@ -90,6 +114,8 @@ class SpeechModelConfig(BottleneckConfig):
 
     def __post_init__(self):
         self.rate_weight = checked_rate_weight(self.rate_weight)
+        check_sizes(self, "latent_dim", "codebook_size", "stages", "sample_rate", "hop", "n_fft",
+                    "n_mels", "width")
         self.prior = _causal_prior(self.prior, self.codebook_size, self.stages)
         if self.telephone is not None:
             self.telephone = _causal_prior(self.telephone, self.codebook_size, self.stages)

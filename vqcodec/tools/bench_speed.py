@@ -49,7 +49,7 @@ def bench_images(model_name=None, sizes=((512, 768), (1024, 1024)), repeat: int 
         enc_s, blob = _timed(lambda: _compress(png.getvalue(), model_name, level), repeat)
         plain_s, _ = _timed(lambda: _compress(png.getvalue(), model_name, level, False), repeat)
         dec_s, _ = _timed(lambda: _decompress(blob, model_name), repeat)
-        idx = encode_indices(m, rgb, level=level)
+        idx = encode_indices(m, rgb, level=min(level, m.config.stages))  # a detail level: all stages
         stream = io.BytesIO(blob)
         header = container.read_header(stream)
         payload = container.read_record(stream).payload

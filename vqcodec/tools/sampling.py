@@ -32,8 +32,8 @@ def sample_indices(model: CodecModel, scheme: str, n: int, size: int, temperatur
         model = model.code_sets[0]
     if scheme not in SCHEMES:
         raise UsageError(f"unknown scheme {scheme!r} (choose from {', '.join(SCHEMES)})")
-    if temperature <= 0:
-        raise UsageError("--temperature must be positive")
+    if not 0 < temperature < np.inf:  # NaN too
+        raise UsageError("--temperature must be a positive number")
     rng = np.random.default_rng(seed)
     kind = kinds.get(model.kind)
     shape = kind.grid_shape(model.config, n, size)

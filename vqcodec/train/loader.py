@@ -15,6 +15,8 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..errors import VQCodecError
+
 
 def default_workers() -> int:
     """One worker per two cores (the training step keeps the others busy), at most 8."""
@@ -31,7 +33,12 @@ class _Batches(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         k = self.start + worker
         while True:
-            yield self.sampler.batch_at(k, self.batch)
+            try:
+                batch = self.sampler.batch_at(k, self.batch)
+            except VQCodecError as exc:  # raised again by `Batches` as it is: a DataLoader
+                yield exc, {}  # worker's own exceptions carry its whole traceback as message
+                return
+            yield batch
             k += workers
 
 
@@ -59,6 +66,8 @@ class Batches:
     def __next__(self) -> tuple[torch.Tensor, dict[str, str]]:
         t = time.perf_counter()
         x, bad = next(self.it)
+        if isinstance(x, VQCodecError):
+            raise x
         self.waited += time.perf_counter() - t
         new = {k: v for k, v in bad.items() if k not in self.seen}
         self.seen.update(new)

@@ -25,7 +25,8 @@ from .adversarial import Adversary
 from .distributed import init_distributed, pick_device, ranks_identical
 from .loader import Batches, default_workers
 from .options import TrainOptions
-from .warmstart import codes_base, freeze_codes, keep_codes, only_parts, warm_start
+from .warmstart import (codes_base, freeze_codes, keep_codes, only_parts, read_checkpoint,
+                        warm_start)
 
 PRIOR_HELD_EXAMPLES = 128  # held-out examples the prior is measured on
 PRIOR_HELD_EVERY = 200  # prior steps between those measurements
@@ -50,6 +51,7 @@ class Trainer:
         self.device = pick_device(opts.device)
         self.cfg, self.net = build(opts)
         check_codec_stages(opts, self.cfg)
+        kinds.get(opts.kind).check_example_size(opts, self.cfg)
         self.net.to(self.device)
         data_seed = opts.seed + 1000 * self.rank  # each rank draws its own examples
         self.kind = kinds.get(opts.kind)
@@ -119,7 +121,7 @@ class Trainer:
         tmp.replace(self.ckpt)
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
+        state = read_checkpoint(self.ckpt, self.device)
         base = self.base.fingerprint.hex() if self.base is not None else ""
         if "only" in state and (state["only"] != self.opts.only or state["base"] != base):
             raise UsageError(f"{self.ckpt} was trained with --only {state['only']}"
@@ -129,10 +131,14 @@ class Trainer:
             was = ",".join(f"{v:g}" for v in state.get("codec_stages", [])) or "none"
             raise UsageError(f"{self.ckpt} was trained with --codec-stages {was}; resume it "
                              "as it was started")
-        self.net.load_state_dict(state["net"])
+        try:
+            self.net.load_state_dict(state["net"])
+            self.prior.load_state_dict(state["prior"])
+        except (KeyError, RuntimeError):  # another kind, --config or --quantizer
+            raise UsageError(f"{self.ckpt} holds another model than this run's (another kind, "
+                             "--config or --quantizer); resume it as it was started") from None
         if self.base is not None:
             keep_codes(self.net, self.base, self.parts)
-        self.prior.load_state_dict(state["prior"])
         self.opt.load_state_dict(state["opt"])
         self.prior_opt.load_state_dict(state["prior_opt"])
         if self.adversary is not None and "disc" in state:

@@ -13,9 +13,7 @@ def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None
     and its prior when that run trained one (the prior then adapts to the new codes instead of
     starting from nothing)."""
     if path.endswith(".ckpt"):
-        import torch
-
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = read_checkpoint(path, device)
         try:
             net.load_state_dict(state["net"])
         except (KeyError, RuntimeError):
@@ -28,13 +26,40 @@ def warm_start(path: str, kind: str, cfg, net, prior, adversary, device) -> None
     from ..models.modelfile import load_model
 
     src = load_model(path)
-    if src.kind != kind or not same_but_stages(src.config, cfg):
+    check_kind(path, src.kind, kind)
+    if not same_but_stages(src.config, cfg):
         raise BadInputError(f"--init {path}: a {src.kind} model with another configuration")
     net.load_state_dict(src.net.state_dict(), strict=False)
     # keep the trained codebooks (no k-means seeding); stages the source lacks start fresh
     for q in net.quantizer.stages[: len(src.net.quantizer.stages)]:
         q.initialised.fill_(True)
         q.after_init()
+
+
+def check_kind(path: str, found: str, kind: str) -> None:
+    """BadInputError unless the --init model is of the kind this run trains."""
+    if found != kind:
+        from .. import kinds
+
+        raise BadInputError(f"--init {path} is {kinds.get(found).article} {found} model; this run "
+                            f"trains {kinds.get(kind).article} {kind} model")
+
+
+def read_checkpoint(path, device) -> dict:
+    """A run's checkpoint (`OUT.ckpt`) as `Trainer.save_checkpoint` wrote it; BadInputError for
+    a file that is not one (damaged, cut short, or something else under that name)."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except OSError:
+        raise
+    except Exception:  # torch reports a damaged file as pickle, zip or runtime errors
+        raise BadInputError(f"{path}: not a readable checkpoint (damaged, or not a training "
+                            "run's OUT.ckpt)") from None
+    if not isinstance(state, dict) or "net" not in state:
+        raise BadInputError(f"{path}: not a readable checkpoint (no networks in it)")
+    return state
 
 
 def same_but_stages(a, b) -> bool:
@@ -87,7 +112,8 @@ def codes_base(init: str | None, kind: str, cfg, only: str = "decoder"):
             raise
         raise UsageError(f"--only {only} keeps the codes of the model {init} was trained for, "
                          f"but {path} is not a readable model file") from None
-    if base.kind != kind or not same_networks(base.config, cfg):
+    check_kind(init, base.kind, kind)
+    if not same_networks(base.config, cfg):
         raise BadInputError(f"--init {init}: a {base.kind} model with another configuration")
     return base
 
