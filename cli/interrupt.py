@@ -148,3 +148,36 @@ class GracefulStop:
     @property
     def exit_code(self) -> int | None:
         return None if self.signum is None else 128 + self.signum
+
+
+class StopBetweenSteps:
+    """Context manager for training: the first SIGINT, SIGTERM or SIGHUP asks the run to stop
+    after the step it is in and save a checkpoint (`__call__` says whether one came), so a
+    Ctrl-C loses no work; the old handlers are back at once, so a second signal stops at once
+    as without it. `signum` is the first signal."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> "StopBetweenSteps":
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handle) for s in SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signum = signum
+        self._restore()
+        os.write(2, b"\nvqcodec: stopping after this step, with a checkpoint "
+                    b"(again to stop at once)\n")
+
+    def __call__(self) -> bool:
+        return self.signum is not None

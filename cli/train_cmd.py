@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from .errors import fail, guarded
+from .interrupt import StopBetweenSteps
 
 def _err():
     """A rich console on stderr, made on first use (rich costs start-up time)."""
@@ -170,8 +174,22 @@ def train(
                         ae_minutes=ae_minutes, prior_minutes=prior_minutes, stop_after=stop_after,
                         init=init, gan=gan, workers=workers, only=only, narrowband=narrowband, codec_stages=coded)
     err = _err()
-    with TrainingProgress(err, enabled=not quiet) as progress:
-        summary = run_training(opts, progress.update)
+    ckpt = Path(str(out) + ".ckpt")
+    if resume and not ckpt.exists():
+        print(f"vqcodec: no checkpoint {ckpt} to resume: starting from the first step",
+              file=sys.stderr)
+    # One process: a signal stops it between steps, after a checkpoint. Under torchrun the
+    # ranks would stop after different steps, so a signal ends them at once, as it did.
+    graceful = int(os.environ.get("WORLD_SIZE", "1")) == 1
+    with StopBetweenSteps() if graceful else nullcontext() as stop, \
+            TrainingProgress(err, enabled=not quiet) as progress:
+        summary = run_training(opts, progress.update, stop)
+    if stop is not None and stop.signum is not None:
+        where = (f"stopped at {summary['stage']} step {summary['stopped_at']}; continue with "
+                 f"--resume from {summary['checkpoint']}") if "stopped_at" in summary \
+            else f"the run had ended: {out} is written"
+        print(f"vqcodec: interrupted: {where}", file=sys.stderr)
+        raise typer.Exit(128 + stop.signum)
     if quiet or not summary:
         return
     from .progress import print_summary

@@ -2,6 +2,7 @@
 data are one line on stderr and a documented exit code, before any work where they can be."""
 
 import json
+import os
 
 import pytest
 
@@ -190,3 +191,61 @@ def test_init_from_a_model_of_the_other_kind_says_so(media, tmp_path):
     r = run_cli("train", "image", "--data", media / "img", "--out", tmp_path / "m.safetensors",
                 *IMAGE, "--init", "speech-default")
     one_line(r, 2, "--init speech-default is a speech model; this run trains an image model")
+
+
+def test_resume_without_a_checkpoint_says_it_starts_from_the_first_step(media, tmp_path):
+    out = tmp_path / "typo.safetensors"
+    r = run_cli("train", "image", "--data", media / "img", "--out", out, *IMAGE, "--resume")
+    assert r.returncode == 0, r.stderr.decode()
+    assert f"no checkpoint {out}.ckpt to resume: starting from the first step" in r.stderr.decode()
+    assert out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_training_after_its_step_with_a_checkpoint(media, tmp_path, signame):
+    """Ctrl-C (to the whole process group, data-loader workers included, as a terminal sends
+    it) or SIGTERM: the run finishes its step, saves a checkpoint there, not at the last
+    --checkpoint-every, says where, exits 128 + the signal; --resume continues from it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from conftest import ROOT, default_signals
+
+    out = tmp_path / "m.safetensors"
+    args = ["train", "image", "--data", media / "img", "--out", out, *IMAGE, "--steps", "100000",
+            "--workers", "1", "--checkpoint-every", "100000"]
+    log = tmp_path / "m.safetensors.log.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "cli.main", *map(str, args)], cwd=ROOT,
+                         stderr=subprocess.PIPE, preexec_fn=default_signals,
+                         start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
+            time.sleep(0.2)  # a few logged steps (one line every 10)
+        sig = getattr(signal, signame)
+        if signame == "SIGINT":
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
+        err = p.communicate(timeout=60)[1].decode()
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 128 + sig, err
+    state = torch.load(f"{out}.ckpt", weights_only=True)
+    assert state["stage"] == "autoencoder" and state["step"] >= 10  # logged every 10 steps
+    assert (f"vqcodec: interrupted: stopped at autoencoder step {state['step']}; continue with "
+            f"--resume from {out}.ckpt") in err
+    assert "Traceback" not in err and not out.exists()
+    r = run_cli("train", "image", "--data", media / "img", "--out", out, *IMAGE, "--steps",
+                str(state["step"] + 2), "--resume")
+    assert r.returncode == 0, r.stderr.decode()
+    assert out.exists()
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()
+             if json.loads(line).get("stage") == "autoencoder" and "step" in json.loads(line)]
+    assert steps[-1] == state["step"] + 2

@@ -43,8 +43,18 @@ class _Batches(IterableDataset):
 
 
 def _one_thread(_worker: int) -> None:
-    """Workers cut and resample small arrays: one thread each, so they never oversubscribe."""
+    """Workers cut and resample small arrays: one thread each, so they never oversubscribe.
+    They leave Ctrl-C and termination to the main process, which stops after its step (and a
+    checkpoint) and then ends them: a worker killed by the terminal's Ctrl-C would fail the
+    batch that step is waiting for. A main process that dies outright takes them along
+    (torch's workers watch their parent)."""
+    import signal
+
     from threadpoolctl import threadpool_limits
+
+    for s in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, s):
+            signal.signal(getattr(signal, s), signal.SIG_IGN)
 
     torch.set_num_threads(1)
     threadpool_limits(1)

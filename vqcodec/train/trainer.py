@@ -42,9 +42,13 @@ def build(opts: TrainOptions):
 
 
 class Trainer:
-    def __init__(self, opts: TrainOptions, progress: Progress | None = None):
+    def __init__(self, opts: TrainOptions, progress: Progress | None = None,
+                 stop: Callable[[], bool] | None = None):
         self.rank, self.world = init_distributed(opts.device)
         self.opts = opts
+        # asked between steps: True ends the run after a checkpoint, as --stop-after does. One
+        # process only: ranks would stop after different steps and wait for each other forever.
+        self.stop = stop if self.world == 1 else None
         self.progress = (progress or (lambda *a: None)) if self.rank == 0 else (lambda *a: None)
         torch.manual_seed(opts.seed)  # identical initial weights and stage choices on all ranks
         random.seed(opts.seed)
@@ -294,7 +298,7 @@ class Trainer:
             waited = self.batches.waited if self.batches is not None else 0.0
             self.data_wait = (waited, time.time() - ae_start)
             if not done:
-                return {"stopped_at": self.step, "stage": self.stage}
+                return self._stopped()
             self.stage, self.step = "prior", 0
             self.save_checkpoint()
         if self.base is not None:  # the codes are the base's, and so is the prior
@@ -303,7 +307,7 @@ class Trainer:
         else:
             self.encode_prior_data()
             if not self._stage(self.prior_step, "prior_steps", self.opts.prior_minutes):
-                return {"stopped_at": self.step, "stage": self.stage}
+                return self._stopped()
             self.save_checkpoint()
         identical = ranks_identical((self.net, self.prior), self.device, self.world)
         if self.rank != 0:
@@ -317,11 +321,16 @@ class Trainer:
             dist.barrier()
         return summary
 
+    def _stopped(self) -> dict:
+        return {"stopped_at": self.step, "stage": self.stage, "checkpoint": str(self.ckpt)}
+
     def _stage(self, step_fn, steps_field: str, minutes: float) -> bool:
-        """Run one stage's steps; False if --stop-after ended it early (after a checkpoint)."""
+        """Run one stage's steps; False if --stop-after or `stop` ended it early (after a
+        checkpoint)."""
         start = time.time()
         while self.step < getattr(self.opts, steps_field):
-            if self.opts.stop_after and self.ran == self.opts.stop_after:
+            if (self.opts.stop_after and self.ran == self.opts.stop_after) or \
+                    (self.stop is not None and self.stop()):
                 self.save_checkpoint()
                 return False
             self.ran += 1
@@ -427,6 +436,9 @@ def _tuples(x):
     return tuple(_tuples(i) for i in x) if isinstance(x, (list, tuple)) else x
 
 
-def train(opts: TrainOptions, progress: Progress | None = None) -> dict:
-    """Train both stages and write the model file; returns the closing summary."""
-    return Trainer(opts, progress).run()
+def train(opts: TrainOptions, progress: Progress | None = None,
+          stop: Callable[[], bool] | None = None) -> dict:
+    """Train both stages and write the model file; returns the closing summary, or where the
+    run stopped ({"stopped_at", "stage", "checkpoint"}) when --stop-after or `stop()` (asked
+    between steps) ended it first."""
+    return Trainer(opts, progress, stop).run()
