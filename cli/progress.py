@@ -68,7 +68,8 @@ class FileProgress:
 
 
 def print_summary(console: Console, summary: dict) -> None:
-    table = Table("summary", "value", title="training finished")
+    stopped = "stopped_at" in summary  # --stop-after: the checkpoint to --resume from
+    table = Table("summary", "value", title="training stopped" if stopped else "training finished")
     for key, value in summary.items():
         if key == "codebooks":
             for i, cb in enumerate(value):

@@ -249,3 +249,13 @@ def test_a_signal_stops_training_after_its_step_with_a_checkpoint(media, tmp_pat
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()
              if json.loads(line).get("stage") == "autoencoder" and "step" in json.loads(line)]
     assert steps[-1] == state["step"] + 2
+
+
+def test_a_run_stopped_by_stop_after_is_not_called_finished(media, tmp_path):
+    quiet = [a for a in IMAGE if a != "-q"]
+    r = run_cli("train", "image", "--data", media / "img", "--out", tmp_path / "m.safetensors",
+                *quiet, "--stop-after", "1")
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "training stopped" in err and "training finished" not in err
+    assert "checkpoint" in err  # the row that says where to --resume from
