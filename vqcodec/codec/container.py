@@ -17,7 +17,9 @@ in big-endian words cut short (codec/entropy.py: COMPACT); its records are frame
 version.
 An image is one record (from version 4 on: the index stream's length as u32le, the index
 stream, then the colour correction, vqcodec.codec.colour; in version 5 the colour correction's
-length as u32le before it and the flat block map, vqcodec.codec.flat, after it); audio is one
+length as u32le before it and the flat block map, vqcodec.codec.flat, after it; in version 8 the
+flat block map's length as u32le before it too, then the detail layer, vqcodec.codec.detail;
+nothing follows the record); audio is one
 record per chunk of `chunk_frames` frames, each an independent range-coded stream, the last one
 flagged and carrying the stream's total sample count at the original rate as `extra`. A header
 is written in the lowest version that holds its params, and read only in that one: any other

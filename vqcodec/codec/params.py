@@ -1,6 +1,6 @@
 """The media parameters a stream header carries, typed, with every limit checked in one place.
 
-    image: width height channels [level [colour [flat]]]
+    image: width height channels [level [colour [flat [detail]]]]
     audio: rate channels stages chunk_frames [schedule [share [gain]]]
 
 `level` (the residual stages an image stream codes) exists from format version 2 on, audio's

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Iterator
 
 from ..codec.params import ImageParams
-from ..errors import UsageError
+from ..errors import BadStreamError, UsageError
 from .base import Kind
 
 if TYPE_CHECKING:
@@ -213,7 +213,13 @@ class ImageKind(Kind):
         from ..codec import container
 
         params.validate(max_pixels=1 << 62)  # malformed sizes are errors; `info` sets no limit
-        yield container.read_record(f)  # an image is one record
+        rec = container.read_record(f)
+        yield rec
+        # an image is one record, flagged last, with nothing after it (as read_image_stream)
+        if not rec.last:
+            raise BadStreamError("malformed stream: image payload is not a single record")
+        if f.read(1):
+            raise BadStreamError("trailing data after the end of the image stream")
 
     def describe_size(self, params, total_bytes: int, last: Record | None) -> dict | None:
         return {"bits_per_pixel": round(total_bytes * 8 / max(1, params.width * params.height), 5)}

@@ -292,6 +292,7 @@ class SpeechKind(Kind):
     def header_records(self, f: BinaryIO, params) -> Iterator[Record]:
         from ..codec import container
 
+        params.validate()  # before max_records divides by chunk_frames (0 in a forged header)
         return container.audio_records(f, params, params.max_records(MAX_FRAME_RATE, DEFAULT_MAX_SECONDS))
 
     def describe_size(self, params, total_bytes: int, last: Record | None) -> dict | None:
