@@ -264,6 +264,20 @@ def test_delay_estimate_finds_a_known_shift(shift):
     assert len(ref) == len(deg) and np.corrcoef(ref[200:-200], deg[200:-200])[0, 1] > 0.95
 
 
+
+def test_a_negative_stoi_is_a_score_not_a_missing_clip():
+    """pystoi returns exactly 1e-5 when a clip has too few speech frames (undefined: None);
+    a real score at or below zero (speech against its time reversal: about -0.04) is kept,
+    or a codec that garbles a clip would have it left out of its mean."""
+    import soundfile as sf
+
+    from vqcodec.eval.speech_metrics import stoi_score
+
+    x, rate = sf.read(str(ROOT / "samples" / "speech.wav"), dtype="float32")
+    score = stoi_score(x, x[::-1].copy(), rate)
+    assert score is not None and score < 0
+    assert stoi_score(x[:3000], x[:3000], rate) is None  # too few frames
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stages", ["7", "nan", "inf", "0.5", "two"])
 def test_stages_out_of_range_is_a_usage_error(speech_model, media, stages):
