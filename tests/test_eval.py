@@ -303,6 +303,27 @@ def test_bd_rate_needs_overlapping_quality():
     assert bd_rate([(0.1, 20)], [(0.1, 20), (0.2, 22)]) is None
 
 
+
+@pytest.mark.parametrize("anchor, test, expected", [
+    # partly overlapping: only PSNR 32..37 counts
+    ([(0.1, 28), (0.2, 31), (0.4, 34), (0.8, 37)], [(0.15, 32), (0.3, 35), (0.6, 38), (1.2, 41)],
+     -40.47246055119253),
+    # quality dips at 0.3 (taken in quality order, log rate then not monotone)
+    ([(0.1, 30), (0.2, 32.5), (0.3, 32), (0.5, 35), (0.9, 38)],
+     [(0.09, 30.5), (0.2, 33), (0.45, 36), (0.8, 38.5)], -32.199594871144924),
+    # rate not monotone at the low end, and a repeated point
+    ([(0.12, 25), (0.11, 26), (0.15, 28), (0.3, 31), (0.6, 35), (0.6, 35)],
+     [(0.08, 26), (0.15, 29), (0.3, 32.5), (0.7, 36)], -21.501228829413034),
+])
+def test_bd_rate_matches_an_independent_pchip(anchor, test, expected):
+    """Values from an independent re-derivation of the JVET CTC method (MATLAB/Fritsch-Carlson
+    pchip slopes with the three-point ends, exact integration of the Hermite cubics over the
+    common quality range); the `bjontegaard` package (pchip) gives the same to 1e-13 (given
+    the points in quality order and without the repeated one, which it refuses)."""
+    from vqcodec.eval.bdrate import bd_rate
+
+    assert bd_rate(anchor, test) == pytest.approx(expected, abs=1e-9)
+
 def test_flat_colours_are_checked_at_every_level(image_run, image_model):
     from vqcodec import api
     from vqcodec.models.modelfile import load_model
