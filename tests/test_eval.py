@@ -264,6 +264,20 @@ def test_delay_estimate_finds_a_known_shift(shift):
     assert len(ref) == len(deg) and np.corrcoef(ref[200:-200], deg[200:-200])[0, 1] > 0.95
 
 
+
+def test_a_negative_stoi_is_a_score_not_a_missing_clip():
+    """pystoi returns exactly 1e-5 when a clip has too few speech frames (undefined: None);
+    a real score at or below zero (speech against its time reversal: about -0.04) is kept,
+    or a codec that garbles a clip would have it left out of its mean."""
+    import soundfile as sf
+
+    from vqcodec.eval.speech_metrics import stoi_score
+
+    x, rate = sf.read(str(ROOT / "samples" / "speech.wav"), dtype="float32")
+    score = stoi_score(x, x[::-1].copy(), rate)
+    assert score is not None and score < 0
+    assert stoi_score(x[:3000], x[:3000], rate) is None  # too few frames
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stages", ["7", "nan", "inf", "0.5", "two"])
 def test_stages_out_of_range_is_a_usage_error(speech_model, media, stages):
@@ -288,6 +302,27 @@ def test_bd_rate_needs_overlapping_quality():
     assert bd_rate([(0.1, 20), (0.2, 22)], [(0.5, 30), (1.0, 33)]) is None
     assert bd_rate([(0.1, 20)], [(0.1, 20), (0.2, 22)]) is None
 
+
+
+@pytest.mark.parametrize("anchor, test, expected", [
+    # partly overlapping: only PSNR 32..37 counts
+    ([(0.1, 28), (0.2, 31), (0.4, 34), (0.8, 37)], [(0.15, 32), (0.3, 35), (0.6, 38), (1.2, 41)],
+     -40.47246055119253),
+    # quality dips at 0.3 (taken in quality order, log rate then not monotone)
+    ([(0.1, 30), (0.2, 32.5), (0.3, 32), (0.5, 35), (0.9, 38)],
+     [(0.09, 30.5), (0.2, 33), (0.45, 36), (0.8, 38.5)], -32.199594871144924),
+    # rate not monotone at the low end, and a repeated point
+    ([(0.12, 25), (0.11, 26), (0.15, 28), (0.3, 31), (0.6, 35), (0.6, 35)],
+     [(0.08, 26), (0.15, 29), (0.3, 32.5), (0.7, 36)], -21.501228829413034),
+])
+def test_bd_rate_matches_an_independent_pchip(anchor, test, expected):
+    """Values from an independent re-derivation of the JVET CTC method (MATLAB/Fritsch-Carlson
+    pchip slopes with the three-point ends, exact integration of the Hermite cubics over the
+    common quality range); the `bjontegaard` package (pchip) gives the same to 1e-13 (given
+    the points in quality order and without the repeated one, which it refuses)."""
+    from vqcodec.eval.bdrate import bd_rate
+
+    assert bd_rate(anchor, test) == pytest.approx(expected, abs=1e-9)
 
 def test_flat_colours_are_checked_at_every_level(image_run, image_model):
     from vqcodec import api

@@ -9,7 +9,7 @@ import numpy as np
 
 MAX_DELAY_MS = 50
 WAVEFORM_MATCH = 0.5  # normalised correlation above which the waveform refines the delay
-STOI_FAILED = 1e-5  # what pystoi returns when a clip has too few speech frames
+STOI_FAILED = 1e-5  # what pystoi returns, exactly, when a clip has too few speech frames
 
 
 def _log_spec(x: np.ndarray, rate: int, hop: int) -> np.ndarray:
@@ -80,12 +80,14 @@ def pesq_score(rate: int, ref: np.ndarray, deg: np.ndarray) -> float | None:
 
 
 def stoi_score(ref: np.ndarray, deg: np.ndarray, rate: int) -> float | None:
+    """STOI of `deg` against `ref`; None where pystoi cannot score the clip (it then returns
+    exactly STOI_FAILED). A real score can be zero or negative and is kept."""
     from pystoi import stoi
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score = float(stoi(ref.astype(np.float64), deg.astype(np.float64), rate))
-    return None if score <= STOI_FAILED else score
+    return None if score == STOI_FAILED else score
 
 
 def clip_means(rows: list[tuple]) -> tuple[float, float, float]:
