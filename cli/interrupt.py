@@ -176,8 +176,11 @@ class StopBetweenSteps:
     def _handle(self, signum: int, frame) -> None:
         self.signum = signum
         self._restore()
-        os.write(2, b"\nvqcodec: stopping after this step, with a checkpoint "
-                    b"(again to stop at once)\n")
+        try:  # a hung-up terminal (SIGHUP) may refuse it; the run must stop cleanly anyway
+            os.write(2, b"\nvqcodec: stopping after this step, with a checkpoint "
+                        b"(again to stop at once)\n")
+        except OSError:
+            pass
 
     def __call__(self) -> bool:
         return self.signum is not None
