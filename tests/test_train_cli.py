@@ -259,3 +259,14 @@ def test_a_run_stopped_by_stop_after_is_not_called_finished(media, tmp_path):
     assert r.returncode == 0, err
     assert "training stopped" in err and "training finished" not in err
     assert "checkpoint" in err  # the row that says where to --resume from
+
+
+@pytest.mark.parametrize("name", ["s.png", "s.flac"])
+def test_speech_samples_named_as_another_medium_are_refused_before_sampling(speech_model, tmp_path, name):
+    """A speech model's samples are WAV files: `-o s.png` became a folder named s.png."""
+    r = run_cli("sample", "-o", tmp_path / name, "-m", speech_model, "-n", "1")
+    one_line(r, 1, "speech samples are WAV files")
+    assert list(tmp_path.iterdir()) == []
+    r = run_cli("sample", "-o", tmp_path / "run.v2", "-m", speech_model, "-n", "1")  # a folder
+    assert r.returncode == 0, r.stderr.decode()
+    assert (tmp_path / "run.v2" / "sample_0.wav").exists()
