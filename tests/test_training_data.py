@@ -315,3 +315,14 @@ def test_a_prior_retrained_alone_is_measured_on_the_held_out_speakers(media, spe
         assert net and all(np.array_equal(a.get_tensor(k), b.get_tensor(k)) for k in net)
         assert any(not np.array_equal(a.get_tensor(k), b.get_tensor(k))
                    for k in a.keys() if k.startswith("prior."))
+
+
+def test_a_file_named_twice_is_packed_once(tmp_path):
+    d = tmp_path / "img"
+    d.mkdir()
+    for i in range(2):
+        make_image(d / f"{i}.png", 40, 32, i)
+    index = write_pack("image", [d, d, d / "1.png", tmp_path / "img" / ".." / "img" / "0.png"],
+                       tmp_path / "im.npy")
+    assert index["count"] == 2
+    assert sorted(open_pack(tmp_path / "im.npy").sources) == [str(d / "0.png"), str(d / "1.png")]

@@ -152,8 +152,12 @@ def write_pack(kind: str, inputs: list[str | Path], out: str | Path, rate: int =
     index (without the per-example list)."""
     exts = AUDIO_SUFFIXES if kind == "speech" else IMAGE_SUFFIXES
     files: list[Path] = []
+    seen: set[Path] = set()  # a folder given twice, or a file inside a folder given: packed once
     for src in map(Path, inputs):
-        files += [src] if src.is_file() else find_files(src, exts)
+        for path in [src] if src.is_file() else find_files(src, exts):
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                files.append(path)
     out = Path(out)
     if out.suffix != ".npy":
         raise BadInputError(f"{out}: a pack is written as NAME.npy (its index beside it as NAME.json)")
