@@ -131,8 +131,12 @@ def stream(
     result = bench_stream.run(seconds, rate, chunk_ms, busy, model, low_latency)
     if as_json:
         print(json.dumps(result, indent=2))
-        return
-    _print(_table("streaming latency (ms)", [{"metric": k, "value": v} for k, v in result.items()]))
+    else:
+        _print(_table("streaming latency (ms)", [{"metric": k, "value": v} for k, v in result.items()]))
+    enc, dec = result["exit_codes"]
+    if enc != 0 or dec != 0:  # the figures are then no measurement of the codec
+        fail(f"the pipeline failed (compress exited {enc}, decompress {dec}); the figures "
+             "above measure nothing", 2)
 
 
 @bench_app.command("quantizers")

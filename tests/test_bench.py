@@ -71,3 +71,17 @@ def test_bench_convs_reports_every_layer_beside_sgemm():
     assert [r["layer"] for r in rows] == [layer[0] for layer in bench_convs.LAYERS]
     assert all(r["ms"] > 0 and r["gmac_per_s"] > 0 and r["sgemm_gmac_per_s"] > 0 for r in rows)
     assert ops.BAND_BYTES == before
+
+
+def test_bench_stream_fails_when_its_pipeline_failed(speech_model, monkeypatch):
+    """A child that died leaves a table of Nones: printed, then one line and exit 2, not 0."""
+    from conftest import run_cli
+    from vqcodec.tools import bench_stream
+
+    monkeypatch.setattr(bench_stream, "run", lambda *a: {"chunks": 0, "chunk_median_ms": None,
+                                                         "exit_codes": [0, 1]})
+    r = run_cli("bench", "stream", "--model", str(speech_model), "--json")
+    assert r.returncode == 2
+    assert '"exit_codes"' in r.stdout.decode()
+    assert r.stderr.decode() == ("vqcodec: error: the pipeline failed (compress exited 0, "
+                                 "decompress 1); the figures above measure nothing\n")
