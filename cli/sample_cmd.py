@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 from .errors import fail, guarded
-
-# names of other media files: a speech model's -o with one was made a folder of that name
-_NOT_WAV = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".gif", ".flac", ".ogg", ".opus", ".mp3",
-            ".raw", ".vqc"}
 
 
 def _err():
@@ -44,10 +39,7 @@ def sample(
     kind = kinds.get(m.kind)
     size = size or kind.sample_size
     kind.check_sample_size(size)
-    if m.kind == "image" and not output.lower().endswith(".png"):  # one grid, written as PNG
-        fail(f"-o {output}: the sample grid of an image model is a PNG; name it *.png", 1)
-    if m.kind == "speech" and not compare and Path(output).suffix.lower() in _NOT_WAV:
-        fail(f"-o {output}: speech samples are WAV files; name it *.wav, or a folder", 1)
+    kind.check_sample_output(output, bool(compare))
     if not 1 <= n <= 256:
         fail("-n must be between 1 and 256", 1)
     if compare:

@@ -192,6 +192,9 @@ class Kind:
     def check_sample_size(self, size: int) -> None:
         """Refuse a sample size this kind cannot generate (UsageError)."""
 
+    def check_sample_output(self, output: str, compare: bool) -> None:
+        """Refuse a `sample -o` this kind cannot write (UsageError), before any sampling."""
+
     def sampled_stages(self, cfg) -> int:
         """Codebook stages in sampled index grids and in code histograms."""
         return 1

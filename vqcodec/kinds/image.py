@@ -231,6 +231,10 @@ class ImageKind(Kind):
         if size < FACTOR or size % FACTOR:
             raise UsageError(f"--size must be a positive multiple of {FACTOR} for images")
 
+    def check_sample_output(self, output: str, compare: bool) -> None:
+        if not output.lower().endswith(".png"):  # one grid (or the schemes' grids), a PNG
+            raise UsageError(f"-o {output}: the sample grid of an image model is a PNG; name it *.png")
+
     def example_files(self, folder: str | Path) -> list[Path]:
         from ..media import IMAGE_SUFFIXES
         from ..train.data import find_files

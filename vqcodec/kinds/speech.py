@@ -9,6 +9,8 @@ from ..codec.params import DEFAULT_MAX_SECONDS, AudioParams
 from ..errors import OutputError, UsageError
 from .base import Kind
 
+OTHER_MEDIA = {".mp3", ".opus", ".raw", ".vqc"}  # names `sample -o` refuses besides the readable media
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -331,6 +333,13 @@ class SpeechKind(Kind):
 
         waves = render_speech(model, idx)
         return {"mean_logmel_l1_db": round(spectral_distance(waves, real, model.config.sample_rate), 3)}, waves
+
+    def check_sample_output(self, output: str, compare: bool) -> None:
+        from ..media import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+
+        suffix = Path(output).suffix.lower()  # other media names became folders of samples
+        if not compare and suffix != ".wav" and suffix in AUDIO_SUFFIXES | IMAGE_SUFFIXES | OTHER_MEDIA:
+            raise UsageError(f"-o {output}: speech samples are WAV files; name it *.wav, or a folder")
 
     def write_samples(self, model: CodecModel, idx: torch.Tensor, output: str, force: bool) -> None:
         """One WAV per sample: `output` itself for one .wav, numbered beside it for several,
